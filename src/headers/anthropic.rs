@@ -1,0 +1,43 @@
+//! Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`
+//! and `anthropic-priority-{input,output}-tokens-{limit,remaining,reset}`.
+//!
+//! Source: Anthropic API docs, "Rate limits" → "Response headers". Resets are
+//! RFC 3339 timestamps; the limits are a token bucket that is "continuously
+//! replenished up to your maximum limit", so refill is continuous.
+
+use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Refill, Source};
+
+const FAMILIES: [(&str, &str); 6] = [
+    ("anthropic-ratelimit-requests", "requests"),
+    ("anthropic-ratelimit-tokens", "tokens"),
+    ("anthropic-ratelimit-input-tokens", "input_tokens"),
+    ("anthropic-ratelimit-output-tokens", "output_tokens"),
+    ("anthropic-priority-input-tokens", "priority_input_tokens"),
+    ("anthropic-priority-output-tokens", "priority_output_tokens"),
+];
+
+pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
+    for (prefix, name) in FAMILIES {
+        let limit = map.get(&format!("{prefix}-limit")).and_then(|v| parse_count(&v));
+        let remaining = map.get(&format!("{prefix}-remaining")).and_then(|v| parse_count(&v));
+        let reset_at_ms = map
+            .get(&format!("{prefix}-reset"))
+            .and_then(|v| time::parse_rfc3339(&v))
+            .and_then(|server| sane_reset(clock.to_local(server), clock.now_ms));
+        if limit.is_none() && remaining.is_none() {
+            continue;
+        }
+        out.push(Dimension {
+            name: name.to_string(),
+            limit,
+            remaining: match (limit, remaining) {
+                (Some(l), Some(r)) => Some(r.min(l)),
+                _ => remaining,
+            },
+            reset_at_ms,
+            window_ms: None,
+            refill: Refill::Continuous,
+            source: Source::Anthropic,
+        });
+    }
+}

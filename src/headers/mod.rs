@@ -1,0 +1,213 @@
+//! Reading rate-limit response headers into one [`Observation`].
+//!
+//! This module owns every rule about what a header *means*: which names carry
+//! limits, how each dialect writes its reset time, and how a server clock that
+//! is off is moved onto the local one. It does not decide anything: the budget
+//! and the scheduler read the Observation and act on it.
+//!
+//! Headers come in as name/value pairs and the time as a number of
+//! milliseconds, so the parser is a pure function that tests drive with any
+//! clock. It never fails: a malformed field is skipped and the rest of the
+//! response still counts, because the IETF draft says a client MUST ignore a
+//! malformed field rather than reject the response
+//! (draft-ietf-httpapi-ratelimit-headers, "Intermediaries and Malformed
+//! Fields"), and because a throttler that throws on a header it cannot read
+//! would take the application down with it.
+
+mod anthropic;
+mod openai;
+mod retry;
+pub mod time;
+
+use serde::Serialize;
+
+/// How a dimension's budget comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refill {
+    /// Refills linearly up to the limit; the reset is the moment it is full
+    /// again (Anthropic's token bucket, OpenAI's "time until full").
+    Continuous,
+    /// Stays put until the reset, then jumps to the limit (GitHub, IETF).
+    Window,
+}
+
+/// The header dialect a dimension was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Source {
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "ietf")]
+    Ietf,
+    #[serde(rename = "ietf-legacy")]
+    IetfLegacy,
+    #[serde(rename = "x-ratelimit")]
+    XRateLimit,
+}
+
+/// One limited quantity as the server reported it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dimension {
+    /// `requests`, `tokens`, `input_tokens`, `output_tokens`,
+    /// `priority_input_tokens`, `priority_output_tokens` or an IETF policy name.
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<f64>,
+    /// When the budget is back, on the local clock (skew already corrected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at_ms: Option<f64>,
+    /// The window length, where the server says it (IETF `w`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<f64>,
+    pub refill: Refill,
+    pub source: Source,
+}
+
+/// Everything one response said about rate limits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub dimensions: Vec<Dimension>,
+    /// How long the server asked us to wait, from `now_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<f64>,
+    /// `x-should-retry`, when present and readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub should_retry: Option<bool>,
+    /// Server `Date` minus local `now_ms`, when a `Date` header is present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skew_ms: Option<f64>,
+}
+
+impl Observation {
+    /// The dimension of this name, if the response reported it.
+    pub fn dimension(&self, name: &str) -> Option<&Dimension> {
+        self.dimensions.iter().find(|d| d.name == name)
+    }
+
+    /// True when the response carried no rate-limit information at all.
+    pub fn is_empty(&self) -> bool {
+        self.dimensions.is_empty() && self.retry_after_ms.is_none() && self.should_retry.is_none()
+    }
+}
+
+/// Header pairs with lower-cased names and trimmed values, so each dialect
+/// looks names up without caring about case (RFC 9110 §5.1: field names are
+/// case-insensitive) or surrounding whitespace (RFC 9110 §5.5).
+pub(crate) struct HeaderMap<'a> {
+    pairs: Vec<(String, &'a str)>,
+}
+
+impl<'a> HeaderMap<'a> {
+    fn new<I>(headers: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let pairs = headers
+            .into_iter()
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim()))
+            .collect();
+        HeaderMap { pairs }
+    }
+
+    /// The value of a header; repeated headers are joined with ", " as
+    /// RFC 9110 §5.3 allows for list-valued fields.
+    pub(crate) fn get(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        let mut values = self.pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| *v);
+        let first = values.next()?;
+        match values.next() {
+            None => Some(std::borrow::Cow::Borrowed(first)),
+            Some(second) => {
+                let mut joined = format!("{first}, {second}");
+                for v in values {
+                    joined.push_str(", ");
+                    joined.push_str(v);
+                }
+                Some(std::borrow::Cow::Owned(joined))
+            }
+        }
+    }
+
+    /// Names of all headers, lower-cased.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(n, _)| n.as_str())
+    }
+}
+
+/// What the parser needs besides the headers: the local time and the skew
+/// to move server times onto the local clock.
+pub(crate) struct Clock {
+    pub now_ms: f64,
+    /// Server time minus local time; 0 when unknown.
+    pub skew_ms: f64,
+}
+
+impl Clock {
+    /// A server's absolute epoch time, moved onto the local clock.
+    pub(crate) fn to_local(&self, server_epoch_ms: f64) -> f64 {
+        server_epoch_ms - self.skew_ms
+    }
+}
+
+/// Parse every dialect present in `headers` into one Observation.
+///
+/// `now_ms` is the local time at which the response was received, in epoch
+/// milliseconds. Never panics and never fails; unreadable fields are skipped.
+pub fn parse<'a, I>(headers: I, now_ms: f64) -> Observation
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let map = HeaderMap::new(headers);
+    let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
+    // `Date` (RFC 9110 §6.6.1) is the server's clock at the response; the
+    // difference to ours corrects every absolute time the server sends.
+    let skew_ms = map
+        .get("date")
+        .and_then(|v| time::parse_http_date(&v))
+        .map(|server| server - now_ms);
+    let clock = Clock { now_ms, skew_ms: skew_ms.unwrap_or(0.0) };
+
+    let mut observation = Observation { skew_ms, ..Observation::default() };
+    anthropic::read(&map, &clock, &mut observation.dimensions);
+    openai::read(&map, &clock, &mut observation.dimensions);
+    retry::read(&map, &clock, &mut observation);
+    observation
+}
+
+/// Parse a count (`limit`, `remaining`): a non-negative decimal number.
+/// Anything else (negative, NaN, text) is treated as absent.
+pub(crate) fn parse_count(value: &str) -> Option<f64> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let number: f64 = value.parse().ok()?;
+    (number.is_finite() && number >= 0.0 && number <= MAX_COUNT).then_some(number)
+}
+
+/// Counts above this are not believed: no API limits anything to more than a
+/// quadrillion per window, and beyond 2^53 f64 stops counting exactly.
+pub const MAX_COUNT: f64 = 1e15;
+
+/// Resets further away than this are dropped: a day-long window is the
+/// longest any documented dialect uses, so a week leaves a wide margin while
+/// stopping a garbage value from parking every call for years.
+pub const MAX_RESET_MS: f64 = 7.0 * 24.0 * 3600.0 * 1000.0;
+
+/// Accept a reset (an absolute local time) only if it is at most
+/// [`MAX_RESET_MS`] ahead; one in the past means "already reset" and is
+/// clamped to now.
+pub(crate) fn sane_reset(reset_at_ms: f64, now_ms: f64) -> Option<f64> {
+    if !reset_at_ms.is_finite() || reset_at_ms - now_ms > MAX_RESET_MS {
+        return None;
+    }
+    Some(reset_at_ms.max(now_ms))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,14 @@
+//! headroom: a rate-limit-aware `fetch`, as a pure core and a thin JS skin.
+//!
+//! The pure modules take time as a number of milliseconds and headers as
+//! name/value pairs; they build and test natively. Only [`js`] (compiled for
+//! `wasm32` alone) touches JavaScript, and it owns no policy.
+#![forbid(unsafe_code)]
+
+pub mod budget;
+pub mod estimate;
+pub mod headers;
+pub mod schedule;
+
+#[cfg(target_arch = "wasm32")]
+mod js;

