@@ -1,0 +1,160 @@
+// A loopback HTTP server that behaves like a rate-limited LLM API.
+//
+// Per model it keeps token buckets for requests, input tokens and output
+// tokens, refilled continuously (the model Anthropic documents). A call that
+// would take a bucket below zero gets a 429 with `retry-after`; every answer
+// carries rate-limit headers. It counts what it admitted and refused and the
+// most calls it had in flight, so a test can assert that a limit held.
+//
+//   import { startMockApi } from "./mock/api.mjs";
+//   const api = await startMockApi({ limits: { requestsPerMinute: 60 } });
+//   ... fetch(api.url + "/v1/messages", ...) ...
+//   api.stats(); await api.close();
+//
+// Or from a shell: node mock/api.mjs [--port 8787] (stops on Ctrl-C).
+import http from "node:http";
+
+const DEFAULTS = {
+  limits: { requestsPerMinute: 1000, inputTokensPerMinute: 80_000, outputTokensPerMinute: 16_000 },
+  latencyMs: 50,
+  // The time in which each bucket refills from empty to its limit. The real
+  // APIs use a minute; tests shorten it to run an over-limit burst quickly.
+  windowMs: 60_000,
+  // "anthropic" | "openai" | "none" (no rate-limit headers at all)
+  dialect: "anthropic",
+  // Anthropic rounds remaining token counts to the nearest thousand.
+  roundTokens: true,
+  // Milliseconds the server's clock is ahead of ours (reported via Date).
+  skewMs: 0,
+  // Extra response headers, e.g. for CORS exposure in the browser tests.
+  headers: {},
+};
+
+/** The server's own token count for a request body: 4 characters a token. */
+export function countInputTokens(body) {
+  let chars = 0;
+  const walk = (v) => {
+    if (typeof v === "string") chars += v.length;
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") Object.values(v).forEach(walk);
+  };
+  for (const key of ["system", "messages", "tools", "prompt", "input"]) walk(body?.[key]);
+  return Math.ceil(chars / 4);
+}
+
+class Bucket {
+  constructor(limit, windowMs, now) {
+    this.limit = limit;
+    this.level = limit;
+    this.at = now;
+    this.perMs = limit / windowMs;
+  }
+  levelAt(now) {
+    return Math.min(this.limit, this.level + (now - this.at) * this.perMs);
+  }
+  take(amount, now) {
+    this.level = this.levelAt(now) - amount;
+    this.at = now;
+  }
+  /** Milliseconds until `amount` is available. */
+  waitFor(amount, now) {
+    return Math.max(0, (amount - this.levelAt(now)) / this.perMs);
+  }
+  /** When the bucket is full again. */
+  fullAt(now) {
+    return now + (this.limit - this.levelAt(now)) / this.perMs;
+  }
+}
+
+export async function startMockApi(options = {}) {
+  const config = { ...DEFAULTS, ...options, limits: { ...DEFAULTS.limits, ...options.limits } };
+  const models = new Map();
+  const stats = { admitted: 0, refused: 0, inFlight: 0, peakInFlight: 0, received: 0, overdrawn: 0 };
+  const now = () => Date.now();
+
+  const bucketsFor = (model) => {
+    if (!models.has(model)) {
+      const t = now();
+      const { requestsPerMinute, inputTokensPerMinute, outputTokensPerMinute } = config.limits;
+      models.set(model, {
+        requests: new Bucket(requestsPerMinute, config.windowMs, t),
+        input_tokens: new Bucket(inputTokensPerMinute, config.windowMs, t),
+        output_tokens: new Bucket(outputTokensPerMinute, config.windowMs, t),
+      });
+    }
+    return models.get(model);
+  };
+
+  const rateHeaders = (buckets, t) => {
+    const headers = { date: new Date(t + config.skewMs).toUTCString() };
+    const round = (name, v) => (config.roundTokens && name !== "requests" ? Math.round(v / 1000) * 1000 : Math.floor(v));
+    for (const [name, b] of Object.entries(buckets)) {
+      const remaining = Math.max(0, round(name, b.levelAt(t)));
+      const reset = b.fullAt(t) + config.skewMs;
+      if (config.dialect === "anthropic") {
+        const dashed = name.replace("_", "-");
+        headers[`anthropic-ratelimit-${dashed}-limit`] = String(b.limit);
+        headers[`anthropic-ratelimit-${dashed}-remaining`] = String(remaining);
+        headers[`anthropic-ratelimit-${dashed}-reset`] = new Date(Math.ceil(reset / 1000) * 1000).toISOString().replace(".000", "");
+      } else if (config.dialect === "openai" && name !== "output_tokens") {
+        const key = name === "requests" ? "requests" : "tokens";
+        headers[`x-ratelimit-limit-${key}`] = String(b.limit);
+        headers[`x-ratelimit-remaining-${key}`] = String(remaining);
+        headers[`x-ratelimit-reset-${key}`] = `${((reset - t - config.skewMs) / 1000).toFixed(3)}s`;
+      }
+    }
+    return headers;
+  };
+
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (chunk) => (raw += chunk));
+    req.on("end", () => {
+      stats.received++;
+      let body = {};
+      try {
+        body = raw ? JSON.parse(raw) : {};
+      } catch {}
+      const t = now();
+      const buckets = bucketsFor(body.model ?? "default");
+      const cost = { requests: 1, input_tokens: countInputTokens(body), output_tokens: body.max_tokens ?? 0 };
+      const waits = Object.entries(cost).map(([name, amount]) => buckets[name].waitFor(amount, t));
+      const common = { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" };
+      if (Math.max(...waits) > 0) {
+        stats.refused++;
+        res.writeHead(429, { ...common, "retry-after": String(Math.ceil(Math.max(...waits) / 1000)) });
+        res.end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "Number of request tokens has exceeded your per-minute rate limit" } }));
+        return;
+      }
+      for (const [name, amount] of Object.entries(cost)) buckets[name].take(amount, t);
+      stats.admitted++;
+      stats.inFlight++;
+      stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
+      setTimeout(() => {
+        stats.inFlight--;
+        const headers = { ...config.headers, ...rateHeaders(buckets, now()), "content-type": "application/json" };
+        res.writeHead(200, headers);
+        res.end(JSON.stringify({
+          id: `msg_${stats.admitted}`, type: "message", role: "assistant", model: body.model ?? "default",
+          content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", stop_sequence: null,
+          usage: { input_tokens: cost.input_tokens, output_tokens: 1 },
+        }));
+      }, config.latencyMs);
+    });
+  });
+  await new Promise((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    url,
+    config,
+    stats: () => ({ ...stats }),
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.argv[process.argv.indexOf("--port") + 1]) || 8787;
+  const api = await startMockApi({ port });
+  console.log(`mock API on ${api.url} (POST /v1/messages); Ctrl-C stops it`);
+  process.on("SIGINT", async () => { await api.close(); process.exit(0); });
+}

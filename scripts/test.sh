@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one way to test headroom. Installs what is missing, builds, packs the
+# package into a temporary project, runs every suite, and ends with one line:
+# "N passed, N failed" over all of them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+logs="$PWD/.tmp/logs"
+rm -rf "$logs" && mkdir -p "$logs"
+
+bash scripts/setup.sh --browser || { echo "0 passed, 1 failed"; exit 1; }
+
+failed_suites=()
+# suite NAME COMMAND...: run one suite, keep its output for the tally.
+suite() {
+  local name=$1
+  shift
+  printf '\n=== %s\n' "$name"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
+  echo "$rc" > "$logs/$name.rc"
+  [ "$rc" = 0 ] || failed_suites+=("$name")
+}
+
+suite rust-core cargo test
+suite build bash scripts/build.sh
+if [ -f pkg/dist/headroom_bg.wasm ] && suite consumer bash scripts/consumer.sh; then
+  (
+    cd .tmp/consumer || exit 1
+    suite node node --test --test-reporter=spec tests/node/
+  )
+fi
+# Subshell suites record their rc files; collect their failures too.
+for rc in "$logs"/*.rc; do
+  name=$(basename "$rc" .rc)
+  [ "$(cat "$rc")" = 0 ] || [[ " ${failed_suites[*]} " == *" $name "* ]] || failed_suites+=("$name")
+done
+
+node scripts/tally.mjs "$logs" "${failed_suites[@]}"

@@ -1,0 +1,152 @@
+//! Conversions between JS values and core types.
+
+use crate::schedule::Refusal;
+use js_sys::{Array, Function, Object, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+thread_local! {
+    /// The `HeadroomError` class, registered by the package's loader.
+    static ERROR_CLASS: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Register the class errors are made of (called once by each loader).
+pub(crate) fn use_error_class(class: Function) {
+    ERROR_CLASS.with(|slot| *slot.borrow_mut() = Some(class));
+}
+
+/// `new HeadroomError(code, message, details)`; before a class is registered
+/// (the bare wasm, as in the wasm-bindgen tests), an `Error` with the same
+/// `name`, `code` and details.
+fn headroom_error(code: &str, message: &str, details: &Object) -> JsValue {
+    let args = Array::of3(&JsValue::from_str(code), &JsValue::from_str(message), details);
+    let made = ERROR_CLASS.with(|slot| slot.borrow().as_ref().map(|class| Reflect::construct(class, &args)));
+    match made {
+        Some(Ok(error)) => error,
+        _ => {
+            let error = js_sys::Error::new(message);
+            set(&error, "name", &JsValue::from_str("HeadroomError"));
+            set(&error, "code", &JsValue::from_str(code));
+            Object::assign(&error, details);
+            error.into()
+        }
+    }
+}
+
+/// A core value as a plain JS object (no Maps, `undefined` for `None`).
+pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_sys::Error::new(&format!("headroom: could not convert a value to JS: {e}")).into())
+}
+
+/// A `HeadroomError` for a refusal, with its numbers as properties.
+pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
+    let details = Object::new();
+    match refusal {
+        Refusal::CostExceedsLimit { dimension, cost, limit } => {
+            set(&details, "dimension", &JsValue::from_str(dimension));
+            set(&details, "cost", &JsValue::from_f64(*cost));
+            set(&details, "limit", &JsValue::from_f64(*limit));
+        }
+    }
+    headroom_error(refusal.code(), &refusal.to_string(), &details)
+}
+
+pub(crate) fn set(target: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a plain object we made cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
+    if !target.is_object() && !target.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A short description of a value for error messages: its own text for
+/// numbers and booleans, the type for everything else (so a message never
+/// repeats an object's contents, which may hold secrets).
+pub(crate) fn describe(value: &JsValue) -> String {
+    if let Some(n) = value.as_f64() {
+        return format!("`{n}` (number)");
+    }
+    if let Some(b) = value.as_bool() {
+        return format!("`{b}` (boolean)");
+    }
+    if value.is_null() {
+        return "`null`".into();
+    }
+    if value.is_undefined() {
+        return "`undefined`".into();
+    }
+    if Array::is_array(value) {
+        return "an array".into();
+    }
+    let kind = value.js_typeof().as_string().unwrap_or_default();
+    match kind.as_str() {
+        "string" => "a string".into(),
+        "object" => "an object".into(),
+        other => format!("a {other}"),
+    }
+}
+
+fn type_error(message: String) -> JsValue {
+    js_sys::TypeError::new(&message).into()
+}
+
+/// Header name/value pairs from a `Headers`, a plain object (values may be
+/// arrays, as Node's `IncomingHttpHeaders`) or an array of pairs.
+pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String, String)>, JsValue> {
+    let bad = || type_error(format!(
+        "headroom: expected `{what}` to be a Headers, a plain object or an array of [name, value] pairs, got {}",
+        describe(headers)
+    ));
+    let pair = |entry: JsValue| -> Result<(String, String), JsValue> {
+        let entry: Array = entry.dyn_into().map_err(|_| bad())?;
+        match (entry.length(), entry.get(0).as_string(), entry.get(1).as_string()) {
+            (2, Some(name), Some(value)) => Ok((name, value)),
+            _ => Err(bad()),
+        }
+    };
+    if Array::is_array(headers) {
+        return Array::from(headers).iter().map(pair).collect();
+    }
+    if !headers.is_object() {
+        return Err(bad());
+    }
+    if get(headers, "entries").is_function() && get(headers, "get").is_function() {
+        // A Headers (or anything iterable like one).
+        let iterator = js_sys::try_iter(headers).map_err(|_| bad())?.ok_or_else(bad)?;
+        return iterator.map(|entry| pair(entry.map_err(|_| bad())?)).collect();
+    }
+    let mut pairs = Vec::new();
+    for entry in Object::entries(headers.unchecked_ref()).iter() {
+        let entry: Array = entry.unchecked_into();
+        let name = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        if let Some(v) = value.as_string() {
+            pairs.push((name, v));
+        } else if Array::is_array(&value) {
+            for v in Array::from(&value).iter().filter_map(|v| v.as_string()) {
+                pairs.push((name.clone(), v));
+            }
+        } else if let Some(n) = value.as_f64() {
+            pairs.push((name, n.to_string()));
+        }
+    }
+    Ok(pairs)
+}
+
+/// The function to call as `fetch`: the configured one, else the global
+/// `fetch` as it is now (looked up at each call, not at load).
+pub(crate) fn resolve_fetch(configured: Option<&Function>) -> Result<Function, JsValue> {
+    if let Some(f) = configured {
+        return Ok(f.clone());
+    }
+    get(&js_sys::global(), "fetch")
+        .dyn_into::<Function>()
+        .map_err(|_| type_error("headroom: there is no global `fetch` in this runtime; pass one as the `fetch` option".into()))
+}

@@ -1,0 +1,51 @@
+//! How a waiting call sleeps and is woken.
+//!
+//! Each wait is a JS promise made by the waiting call itself, with a timer
+//! of its own that resolves it at the time the core named. Anything that
+//! changes the state (a response, a release) may resolve it early through
+//! [`Alarm::wake`]. Two runtime facts shape this:
+//! - in Cloudflare Workers a request whose code awaits only something another
+//!   request will resolve is cancelled as hung; a pending timer of its own
+//!   keeps it alive, and a promise's continuation runs in the request that
+//!   awaited it, so each call resumes in its own context;
+//! - a timer left pending keeps Node alive, so every timer is cleared as soon
+//!   as its wait ends.
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// The longest delay `setTimeout` takes (2^31 − 1 ms); longer waits re-arm.
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// A way to end one wait early.
+#[derive(Clone)]
+pub(crate) struct Alarm(Function);
+
+impl Alarm {
+    pub(crate) fn wake(&self) {
+        // Resolving a settled promise again is a no-op; it cannot throw.
+        let _ = self.0.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// Start a wait of `ms` milliseconds: the future to await and its alarm.
+pub(crate) fn sleep(ms: f64) -> (impl std::future::Future<Output = ()>, Alarm) {
+    let mut resolve_slot = None;
+    let promise = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
+    let resolve = resolve_slot.expect("the Promise executor runs synchronously");
+    let timer = set_timeout(&resolve, ms.clamp(0.0, MAX_TIMER_MS));
+    let future = async move {
+        let _ = JsFuture::from(promise).await;
+        clear_timeout(&timer);
+    };
+    (future, Alarm(resolve))
+}
