@@ -5,7 +5,7 @@
 //! RFC 3339 timestamps; the limits are a token bucket that is "continuously
 //! replenished up to your maximum limit", so refill is continuous.
 
-use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Refill, Source};
+use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Reading, Refill, Source};
 
 const FAMILIES: [(&str, &str); 6] = [
     ("anthropic-ratelimit-requests", "requests"),
@@ -24,20 +24,7 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
             .get(&format!("{prefix}-reset"))
             .and_then(|v| time::parse_rfc3339(&v))
             .and_then(|server| sane_reset(clock.to_local(server), clock.now_ms));
-        if limit.is_none() && remaining.is_none() {
-            continue;
-        }
-        out.push(Dimension {
-            name: name.to_string(),
-            limit,
-            remaining: match (limit, remaining) {
-                (Some(l), Some(r)) => Some(r.min(l)),
-                _ => remaining,
-            },
-            reset_at_ms,
-            window_ms: None,
-            refill: Refill::Continuous,
-            source: Source::Anthropic,
-        });
+        let reading = Reading { limit, remaining, reset_at_ms, window_ms: None };
+        out.extend(reading.into_dimension(name, Refill::Continuous, Source::Anthropic));
     }
 }

@@ -15,9 +15,13 @@
 //! would take the application down with it.
 
 mod anthropic;
+mod ietf;
+mod ietf_legacy;
 mod openai;
 mod retry;
+mod structured;
 pub mod time;
+mod x_ratelimit;
 
 use serde::Serialize;
 
@@ -132,11 +136,6 @@ impl<'a> HeaderMap<'a> {
             }
         }
     }
-
-    /// Names of all headers, lower-cased.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(n, _)| n.as_str())
-    }
 }
 
 /// What the parser needs besides the headers: the local time and the skew
@@ -175,8 +174,47 @@ where
     let mut observation = Observation { skew_ms, ..Observation::default() };
     anthropic::read(&map, &clock, &mut observation.dimensions);
     openai::read(&map, &clock, &mut observation.dimensions);
+    ietf::read(&map, &clock, &mut observation.dimensions);
+    ietf_legacy::read(&map, &clock, &mut observation.dimensions);
+    x_ratelimit::read(&map, &clock, &mut observation.dimensions);
     retry::read(&map, &clock, &mut observation);
     observation
+}
+
+/// What a dialect read for one dimension, before the rules every dialect
+/// shares turn it into a [`Dimension`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Reading {
+    pub limit: Option<f64>,
+    pub remaining: Option<f64>,
+    pub reset_at_ms: Option<f64>,
+    pub window_ms: Option<f64>,
+}
+
+impl Reading {
+    /// The dimension, or `None` when the server gave neither a limit nor a
+    /// remaining count (a reset alone says nothing to budget with).
+    ///
+    /// A remaining count above the limit is capped at the limit: the budget
+    /// never holds more than its capacity, whatever a server reports.
+    pub(crate) fn into_dimension(self, name: &str, refill: Refill, source: Source) -> Option<Dimension> {
+        if self.limit.is_none() && self.remaining.is_none() {
+            return None;
+        }
+        let remaining = match (self.limit, self.remaining) {
+            (Some(limit), Some(remaining)) => Some(remaining.min(limit)),
+            _ => self.remaining,
+        };
+        Some(Dimension {
+            name: name.to_string(),
+            limit: self.limit,
+            remaining,
+            reset_at_ms: self.reset_at_ms,
+            window_ms: self.window_ms,
+            refill,
+            source,
+        })
+    }
 }
 
 /// Parse a count (`limit`, `remaining`): a non-negative decimal number.
@@ -199,6 +237,19 @@ pub const MAX_COUNT: f64 = 1e15;
 /// stopping a garbage value from parking every call for years.
 pub const MAX_RESET_MS: f64 = 7.0 * 24.0 * 3600.0 * 1000.0;
 
+/// Windows longer than this are dropped: the longest quota window any
+/// documented server uses is a month, so a year keeps every real one while
+/// refusing a `w` that would roll a bucket forward only once a century.
+pub const MAX_WINDOW_MS: f64 = 366.0 * 24.0 * 3600.0 * 1000.0;
+
+/// Accept a window length in whole seconds (IETF `w`) only when it is
+/// positive and at most [`MAX_WINDOW_MS`]; the draft says a window is
+/// "non-negative, non-zero".
+pub(crate) fn sane_window(seconds: f64) -> Option<f64> {
+    let ms = seconds * 1000.0;
+    (ms.is_finite() && ms > 0.0 && ms <= MAX_WINDOW_MS).then_some(ms)
+}
+
 /// Accept a reset (an absolute local time) only if it is at most
 /// [`MAX_RESET_MS`] ahead; one in the past means "already reset" and is
 /// clamped to now.
@@ -210,4 +261,8 @@ pub(crate) fn sane_reset(reset_at_ms: f64, now_ms: f64) -> Option<f64> {
 }
 
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vector_tests;

@@ -7,7 +7,7 @@
 //! (a timestamp starts with a four-digit year and a `-`, a duration never
 //! does). Refill is continuous, as for a token bucket.
 
-use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Refill, Source};
+use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Reading, Refill, Source};
 
 const FAMILIES: [&str; 2] = ["requests", "tokens"];
 
@@ -19,21 +19,8 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
         let reset_at_ms = map
             .get(&format!("x-ratelimit-reset-{name}"))
             .and_then(|v| reset_to_local(&v, clock));
-        if limit.is_none() && remaining.is_none() {
-            continue;
-        }
-        out.push(Dimension {
-            name: name.to_string(),
-            limit,
-            remaining: match (limit, remaining) {
-                (Some(l), Some(r)) => Some(r.min(l)),
-                _ => remaining,
-            },
-            reset_at_ms,
-            window_ms: None,
-            refill: Refill::Continuous,
-            source: Source::OpenAi,
-        });
+        let reading = Reading { limit, remaining, reset_at_ms, window_ms: None };
+        out.extend(reading.into_dimension(name, Refill::Continuous, Source::OpenAi));
     }
 }
 
