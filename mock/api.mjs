@@ -128,6 +128,7 @@ export async function startMockApi(options = {}) {
       }
       for (const [name, amount] of Object.entries(cost)) buckets[name].take(amount, t);
       stats.admitted++;
+      const id = `msg_${stats.admitted}`;
       stats.inFlight++;
       stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
       setTimeout(() => {
@@ -135,7 +136,7 @@ export async function startMockApi(options = {}) {
         const headers = { ...config.headers, ...rateHeaders(buckets, now()), "content-type": "application/json" };
         res.writeHead(200, headers);
         res.end(JSON.stringify({
-          id: `msg_${stats.admitted}`, type: "message", role: "assistant", model: body.model ?? "default",
+          id, type: "message", role: "assistant", model: body.model ?? "default",
           content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", stop_sequence: null,
           usage: { input_tokens: cost.input_tokens, output_tokens: 1 },
         }));

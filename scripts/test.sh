@@ -27,9 +27,15 @@ suite build bash scripts/build.sh
 if [ -f pkg/dist/headroom_bg.wasm ] && suite consumer bash scripts/consumer.sh; then
   (
     cd .tmp/consumer || exit 1
-    suite node node --test --test-reporter=spec tests/node/
+    suite node node --test --test-reporter=spec --test-timeout=120000 tests/node/
+    suite deno deno test --allow-net=127.0.0.1 tests/deno/
+    suite workerd node --test --test-reporter=spec --test-timeout=120000 tests/workerd/
+    suite chromium node --test --test-reporter=spec --test-timeout=120000 tests/browser/
   )
 fi
+# The wasm layer itself, through wasm-bindgen-test, in Node and headless Chromium.
+suite wasm-node wasm-pack test --node
+suite wasm-chrome wasm-pack test --headless --chrome
 # Subshell suites record their rc files; collect their failures too.
 for rc in "$logs"/*.rc; do
   name=$(basename "$rc" .rc)

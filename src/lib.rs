@@ -11,4 +11,4 @@ pub mod headers;
 pub mod schedule;
 
 #[cfg(target_arch = "wasm32")]
-mod js;
+pub mod js;

@@ -153,6 +153,24 @@ impl Clock {
     }
 }
 
+/// How far behind ours a server's `Date` may read while both clocks agree:
+/// `Date` has whole seconds only (RFC 9110 §5.6.7 IMF-fixdate, truncated),
+/// and the response spends time in transit after the server stamps it.
+pub const DATE_RESOLUTION_MS: f64 = 2_000.0;
+
+/// The correction applied to the server's absolute times, given the raw
+/// reading `Date − now`. A reading in (−2 s, 0] is what a server in sync
+/// with us produces, so it corrects nothing; correcting by it would delay
+/// every reset by up to two seconds. Any other reading is a real skew and is
+/// applied whole, which errs late (safe) by at most the same two seconds.
+fn clock_correction(raw_skew_ms: f64) -> f64 {
+    if raw_skew_ms <= 0.0 && raw_skew_ms > -DATE_RESOLUTION_MS {
+        0.0
+    } else {
+        raw_skew_ms
+    }
+}
+
 /// Parse every dialect present in `headers` into one Observation.
 ///
 /// `now_ms` is the local time at which the response was received, in epoch
@@ -169,7 +187,7 @@ where
         .get("date")
         .and_then(|v| time::parse_http_date(&v))
         .map(|server| server - now_ms);
-    let clock = Clock { now_ms, skew_ms: skew_ms.unwrap_or(0.0) };
+    let clock = Clock { now_ms, skew_ms: skew_ms.map_or(0.0, clock_correction) };
 
     let mut observation = Observation { skew_ms, ..Observation::default() };
     anthropic::read(&map, &clock, &mut observation.dimensions);

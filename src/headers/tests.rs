@@ -124,3 +124,31 @@ fn a_reset_years_away_is_dropped() {
     );
     assert_eq!(obs.dimension("tokens").unwrap().reset_at_ms, None);
 }
+
+#[test]
+fn a_date_that_reads_behind_only_by_its_whole_seconds_is_not_a_skew() {
+    // The server is in sync: its Date was stamped 1.7 s before we read it,
+    // truncated to the second. Resets stay where the server put them.
+    let headers = [
+        ("date", "Mon, 18 May 2026 21:59:58 GMT"),
+        ("anthropic-ratelimit-requests-limit", "10"),
+        ("anthropic-ratelimit-requests-remaining", "0"),
+        ("anthropic-ratelimit-requests-reset", "2026-05-18T22:00:00.300Z"),
+    ];
+    let obs = parse(headers, NOW - 300.0);
+    assert_eq!(obs.skew_ms, Some(-1_700.0), "skewMs reports the raw reading");
+    assert_eq!(obs.dimension("requests").unwrap().reset_at_ms, Some(NOW + 300.0));
+}
+
+#[test]
+fn a_date_further_behind_than_its_resolution_is_corrected() {
+    let headers = [
+        ("date", "Mon, 18 May 2026 21:59:55 GMT"),
+        ("anthropic-ratelimit-requests-limit", "10"),
+        ("anthropic-ratelimit-requests-remaining", "0"),
+        ("anthropic-ratelimit-requests-reset", "2026-05-18T22:00:00Z"),
+    ];
+    let obs = parse(headers, NOW);
+    assert_eq!(obs.skew_ms, Some(-5_000.0));
+    assert_eq!(obs.dimension("requests").unwrap().reset_at_ms, Some(NOW + 5_000.0));
+}

@@ -10,6 +10,8 @@
 mod convert;
 mod options;
 mod throttler;
+
+pub use throttler::Throttler;
 mod wake;
 
 use wasm_bindgen::prelude::*;

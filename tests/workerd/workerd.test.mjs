@@ -1,0 +1,100 @@
+// headroom in workerd (through Miniflare): the Worker in worker.js is bundled
+// the way wrangler bundles one (esbuild with the "workerd" condition, .wasm
+// imports left as compiled-module imports), then serves concurrent requests.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, basename, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { Miniflare } from "miniflare";
+import { startMockApi } from "../../mock/api.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Bundle like wrangler: resolve "headroom" with the workerd condition, keep .wasm as a module. */
+async function bundleWorker() {
+  const outdir = mkdtempSync(join(tmpdir(), "headroom-worker-"));
+  const wasmModules = {
+    name: "wasm-modules",
+    setup(build) {
+      build.onResolve({ filter: /\.wasm$/ }, (args) => {
+        const source = join(args.resolveDir, args.path);
+        copyFileSync(source, join(outdir, basename(source)));
+        return { path: `./${basename(source)}`, external: true };
+      });
+    },
+  };
+  await esbuild.build({
+    entryPoints: [join(here, "worker.js")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    outfile: join(outdir, "worker.js"),
+    plugins: [wasmModules],
+    logLevel: "error",
+  });
+  return outdir;
+}
+
+let api;
+let mf;
+
+before(async () => {
+  // 6 requests refilled over 1.5 s: 12 concurrent requests are twice the limit.
+  api = await startMockApi({ limits: { requestsPerMinute: 6 }, windowMs: 1500, latencyMs: 30 });
+  const outdir = await bundleWorker();
+  mf = new Miniflare({
+    modules: true,
+    scriptPath: join(outdir, "worker.js"),
+    modulesRoot: outdir,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-06-01",
+    bindings: { API_URL: api.url },
+    cf: false,
+  });
+  await mf.ready;
+});
+
+after(async () => {
+  await mf?.dispose();
+  await api?.close();
+});
+
+test("one module-scope Throttler serves concurrent requests within the cap and the limit", async () => {
+  const results = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => mf.dispatchFetch(`http://worker/call?n=${i}`).then((r) => r.json())),
+  );
+  assert.equal(results.length, 12);
+  assert.ok(results.every((r) => r.status === 200), JSON.stringify(results));
+  assert.equal(new Set(results.map((r) => r.id)).size, 12, "every request got its own answer");
+  const stats = api.stats();
+  assert.equal(stats.refused, 0, "no call ran into a 429");
+  assert.ok(stats.peakInFlight <= 2, `peak in flight ${stats.peakInFlight}`);
+  const snapshot = await (await mf.dispatchFetch("http://worker/snapshot")).json();
+  assert.equal(snapshot.counters.dispatched, 12);
+  assert.equal(snapshot.inFlight, 0);
+  assert.equal(snapshot.queued, 0);
+  const requests = snapshot.partitions[0].dimensions.find((d) => d.name === "requests");
+  assert.equal(requests.limit, 6, "the headers were read");
+});
+
+test("a request that ends early does not strand the others", async () => {
+  // Requests that wait are woken by other requests' responses; each must
+  // still finish in its own context after the request that woke it is done.
+  const fast = mf.dispatchFetch("http://worker/snapshot").then((r) => r.json());
+  const slow = Array.from({ length: 4 }, (_, i) => mf.dispatchFetch(`http://worker/call?n=late${i}`).then((r) => r.json()));
+  await fast;
+  const results = await Promise.all(slow);
+  assert.ok(results.every((r) => r.status === 200), JSON.stringify(results));
+});
+
+test("HeadroomError crosses into Worker code as the exported class", async () => {
+  const result = await (await mf.dispatchFetch("http://worker/refused")).json();
+  assert.deepEqual(result, { refused: true, code: "COST_EXCEEDS_LIMIT" });
+});
