@@ -42,6 +42,26 @@ export function countInputTokens(body) {
   return Math.ceil(chars / 4);
 }
 
+/**
+ * The shortest time in which `calls` (each { input_tokens, output_tokens } as
+ * this server counts them) can all be admitted, starting from full buckets:
+ * for each bucket, what the burst needs beyond its limit, at its refill rate;
+ * the slowest bucket decides, and the last answer still takes one latency.
+ */
+export function theoreticalMinimumMs(calls, options = {}) {
+  const config = { ...DEFAULTS, ...options, limits: { ...DEFAULTS.limits, ...options.limits } };
+  const need = {
+    requestsPerMinute: calls.length,
+    inputTokensPerMinute: calls.reduce((sum, c) => sum + c.input_tokens, 0),
+    outputTokensPerMinute: calls.reduce((sum, c) => sum + c.output_tokens, 0),
+  };
+  const waits = Object.entries(need).map(([key, total]) => {
+    const limit = config.limits[key];
+    return (Math.max(0, total - limit) / limit) * config.windowMs;
+  });
+  return Math.max(...waits) + config.latencyMs;
+}
+
 class Bucket {
   constructor(limit, windowMs, now) {
     this.limit = limit;

@@ -47,7 +47,10 @@ impl Bucket {
     /// report leaves out (a limit, a rate) from the last one.
     pub fn from_observation(dim: &Dimension, previous: Option<&Bucket>, now_ms: f64, default_window_ms: f64) -> Option<Bucket> {
         let limit = dim.limit.or(previous.map(|b| b.limit)).or(dim.remaining)?;
-        let remaining = dim.remaining.map(|r| r.min(limit)).or(previous.map(|b| b.level_at(now_ms)))?;
+        // A rounded count may be up to half the rounding above the truth:
+        // count on the lowest figure it can stand for.
+        let margin = dim.remaining_rounding.map_or(0.0, |r| r / 2.0);
+        let remaining = dim.remaining.map(|r| (r - margin).max(0.0).min(limit)).or(previous.map(|b| b.level_at(now_ms)))?;
         let refill = match dim.refill {
             Refill::Continuous => {
                 // The rate follows from the report: the deficit is made good by

@@ -3,7 +3,9 @@
 //!
 //! Source: Anthropic API docs, "Rate limits" → "Response headers". Resets are
 //! RFC 3339 timestamps; the limits are a token bucket that is "continuously
-//! replenished up to your maximum limit", so refill is continuous.
+//! replenished up to your maximum limit", so refill is continuous. Token
+//! counts in `-remaining` are "rounded to the nearest thousand", so token
+//! dimensions carry a `remaining_rounding` of 1,000; request counts are exact.
 
 use super::{parse_count, sane_reset, time, Clock, Dimension, HeaderMap, Reading, Refill, Source};
 
@@ -16,6 +18,9 @@ const FAMILIES: [(&str, &str); 6] = [
     ("anthropic-priority-output-tokens", "priority_output_tokens"),
 ];
 
+/// Anthropic rounds remaining token counts to the nearest thousand.
+const TOKEN_ROUNDING: f64 = 1_000.0;
+
 pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     for (prefix, name) in FAMILIES {
         let limit = map.get(&format!("{prefix}-limit")).and_then(|v| parse_count(&v));
@@ -25,6 +30,11 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
             .and_then(|v| time::parse_rfc3339(&v))
             .and_then(|server| sane_reset(clock.to_local(server), clock.now_ms));
         let reading = Reading { limit, remaining, reset_at_ms, window_ms: None };
-        out.extend(reading.into_dimension(name, Refill::Continuous, Source::Anthropic));
+        out.extend(reading.into_dimension(name, Refill::Continuous, Source::Anthropic).map(|mut dimension| {
+            if name != "requests" {
+                dimension.remaining_rounding = Some(TOKEN_ROUNDING);
+            }
+            dimension
+        }));
     }
 }

@@ -68,6 +68,11 @@ pub struct Dimension {
     /// The window length, where the server says it (IETF `w`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_ms: Option<f64>,
+    /// The server rounds `remaining` to a multiple of this (Anthropic: token
+    /// counts to the nearest thousand), so the true figure may be up to half
+    /// of it lower. The budget counts on that lower figure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_rounding: Option<f64>,
     pub refill: Refill,
     pub source: Source,
 }
@@ -229,6 +234,7 @@ impl Reading {
             remaining,
             reset_at_ms: self.reset_at_ms,
             window_ms: self.window_ms,
+            remaining_rounding: None,
             refill,
             source,
         })

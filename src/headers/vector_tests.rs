@@ -15,7 +15,7 @@ fn dimension(
     refill: Refill,
     source: Source,
 ) -> Dimension {
-    Dimension { name: name.to_string(), limit, remaining, reset_at_ms, window_ms, refill, source }
+    Dimension { name: name.to_string(), limit, remaining, reset_at_ms, window_ms, remaining_rounding: None, refill, source }
 }
 
 fn only(dimensions: Vec<Dimension>) -> Observation {
@@ -81,15 +81,17 @@ fn anthropic_rate_limits_page_headers_with_a_realistic_example() {
     let continuous = |name, limit, remaining, reset| {
         dimension(name, Some(limit), Some(remaining), Some(NOW + reset), None, Refill::Continuous, Source::Anthropic)
     };
+    // Token counts are "rounded to the nearest thousand"; request counts are exact.
+    let tokens = |name, limit, remaining, reset| Dimension { remaining_rounding: Some(1_000.0), ..continuous(name, limit, remaining, reset) };
     assert_eq!(
         parse(headers, NOW),
         Observation {
             dimensions: vec![
                 continuous("requests", 4_000.0, 3_999.0, 15.0),
-                continuous("tokens", 480_000.0, 472_000.0, 1_000.0),
-                continuous("input_tokens", 400_000.0, 393_000.0, 1_000.0),
-                continuous("output_tokens", 80_000.0, 79_000.0, 750.0),
-                continuous("priority_input_tokens", 100_000.0, 100_000.0, 0.0),
+                tokens("tokens", 480_000.0, 472_000.0, 1_000.0),
+                tokens("input_tokens", 400_000.0, 393_000.0, 1_000.0),
+                tokens("output_tokens", 80_000.0, 79_000.0, 750.0),
+                tokens("priority_input_tokens", 100_000.0, 100_000.0, 0.0),
             ],
             retry_after_ms: Some(1_000.0),
             should_retry: None,

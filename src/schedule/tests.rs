@@ -10,15 +10,16 @@ fn iso(ms: f64) -> String {
     format!("2026-05-18T22:{:02}:{:02}Z", s / 60, s % 60)
 }
 
-/// Anthropic-style headers for requests and tokens.
-fn anthropic(requests: (u64, u64, f64), tokens: (u64, u64, f64), now: f64) -> Observation {
+/// Headers reporting requests and tokens: `(limit, remaining, reset_at)`
+/// each, in the `x-ratelimit-*` names with RFC 3339 resets (exact counts).
+fn reported(requests: (u64, u64, f64), tokens: (u64, u64, f64), now: f64) -> Observation {
     let values = [
-        ("anthropic-ratelimit-requests-limit", requests.0.to_string()),
-        ("anthropic-ratelimit-requests-remaining", requests.1.to_string()),
-        ("anthropic-ratelimit-requests-reset", iso(requests.2)),
-        ("anthropic-ratelimit-tokens-limit", tokens.0.to_string()),
-        ("anthropic-ratelimit-tokens-remaining", tokens.1.to_string()),
-        ("anthropic-ratelimit-tokens-reset", iso(tokens.2)),
+        ("x-ratelimit-limit-requests", requests.0.to_string()),
+        ("x-ratelimit-remaining-requests", requests.1.to_string()),
+        ("x-ratelimit-reset-requests", iso(requests.2)),
+        ("x-ratelimit-limit-tokens", tokens.0.to_string()),
+        ("x-ratelimit-remaining-tokens", tokens.1.to_string()),
+        ("x-ratelimit-reset-tokens", iso(tokens.2)),
     ];
     parse(values.iter().map(|(n, v)| (*n, v.as_str())), now)
 }
@@ -62,7 +63,7 @@ fn a_call_waits_for_the_reset_when_remaining_is_zero() {
     let first = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     s.poll(T0);
     // Tokens are spent; they are full again 30 s from now.
-    let obs = anthropic((50, 49, T0 + 1200.0), (1000, 0, T0 + 30_000.0), T0);
+    let obs = reported((50, 49, T0 + 1200.0), (1000, 0, T0 + 30_000.0), T0);
     s.complete(first, Some(200), Some(&obs), T0);
     let next = s.enqueue("p", tokens(500.0), 0, T0).unwrap();
     assert!(s.poll(T0).granted.is_empty());
@@ -77,17 +78,17 @@ fn reservations_of_later_calls_still_in_flight_are_subtracted_from_what_a_respon
     let mut s = open_scheduler(10);
     let a = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     s.poll(T0);
-    s.complete(a, Some(200), Some(&anthropic((100, 99, T0 + 600.0), (1000, 900, T0 + 6000.0), T0)), T0);
+    s.complete(a, Some(200), Some(&reported((100, 99, T0 + 600.0), (1000, 900, T0 + 6000.0), T0)), T0);
     // b and c are dispatched; b's response reports 600 left (it counted b
     // but not c, which was sent after it).
     let b = s.enqueue("p", tokens(300.0), 0, T0).unwrap();
     let c = s.enqueue("p", tokens(300.0), 0, T0).unwrap();
     assert_eq!(s.poll(T0).granted, vec![b, c]);
-    s.complete(b, Some(200), Some(&anthropic((100, 98, T0 + 1200.0), (1000, 600, T0 + 24_000.0), T0)), T0);
+    s.complete(b, Some(200), Some(&reported((100, 98, T0 + 1200.0), (1000, 600, T0 + 24_000.0), T0)), T0);
     let tokens_view = |s: &Scheduler| s.snapshot(T0).partitions[0].dimensions.iter().find(|d| d.name == "tokens").unwrap().remaining;
     assert_eq!(tokens_view(&s), 300.0, "600 reported, less c's 300 that the server has not counted");
     // c's response covers c: its reservation goes, the report is the truth.
-    s.complete(c, Some(200), Some(&anthropic((100, 97, T0 + 1800.0), (1000, 300, T0 + 42_000.0), T0)), T0);
+    s.complete(c, Some(200), Some(&reported((100, 97, T0 + 1800.0), (1000, 300, T0 + 42_000.0), T0)), T0);
     assert_eq!(tokens_view(&s), 300.0);
 }
 
@@ -100,9 +101,9 @@ fn a_stale_response_does_not_move_the_level_back() {
     let older = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     let newer = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     assert_eq!(s.poll(T0).granted, vec![older, newer]);
-    s.complete(newer, Some(200), Some(&anthropic((10, 7, T0 + 18_000.0), (1000, 500, T0 + 30_000.0), T0)), T0);
+    s.complete(newer, Some(200), Some(&reported((10, 7, T0 + 18_000.0), (1000, 500, T0 + 30_000.0), T0)), T0);
     // The older call answers late with an older, higher figure.
-    s.complete(older, Some(200), Some(&anthropic((10, 8, T0 + 12_000.0), (1000, 900, T0 + 6_000.0), T0)), T0);
+    s.complete(older, Some(200), Some(&reported((10, 8, T0 + 12_000.0), (1000, 900, T0 + 6_000.0), T0)), T0);
     let view = s.snapshot(T0);
     let tokens = view.partitions[0].dimensions.iter().find(|d| d.name == "tokens").unwrap();
     assert_eq!(tokens.remaining, 500.0);
@@ -124,7 +125,7 @@ fn a_queued_call_is_refused_when_a_response_reveals_a_smaller_limit() {
     let probe = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
     let big = s.enqueue("p", tokens(5_000.0), 0, T0).unwrap();
     s.poll(T0);
-    s.complete(probe, Some(200), Some(&anthropic((5, 4, T0 + 12_000.0), (1000, 990, T0 + 600.0), T0)), T0);
+    s.complete(probe, Some(200), Some(&reported((5, 4, T0 + 12_000.0), (1000, 990, T0 + 600.0), T0)), T0);
     let poll = s.poll(T0);
     assert_eq!(poll.refused.len(), 1);
     assert_eq!(poll.refused[0].0, big);
@@ -220,4 +221,27 @@ fn window_limits_are_not_interpolated() {
     assert!(s.poll(T0 + 599_999.0).granted.is_empty(), "no call before the window resets");
     assert_eq!(s.next_wake(T0), Some((b, T0 + 600_000.0)));
     assert_eq!(s.poll(T0 + 600_000.0).granted, vec![b]);
+}
+
+#[test]
+fn a_rounded_token_count_is_taken_at_the_lowest_figure_it_can_stand_for() {
+    // Anthropic reports 1,000 tokens left, rounded to the nearest thousand:
+    // as few as 500 may remain, so a 600-token call waits.
+    let mut s = open_scheduler(10);
+    let first = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
+    s.poll(T0);
+    let obs = parse(
+        [
+            ("anthropic-ratelimit-tokens-limit", "60000"),
+            ("anthropic-ratelimit-tokens-remaining", "1000"),
+            ("anthropic-ratelimit-tokens-reset", "2026-05-18T22:00:59Z"),
+        ],
+        T0,
+    );
+    s.complete(first, Some(200), Some(&obs), T0);
+    let small = s.enqueue("p", tokens(500.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![small]);
+    let large = s.enqueue("p", tokens(600.0), 0, T0).unwrap();
+    assert!(s.poll(T0).granted.is_empty(), "600 may be more than is left");
+    assert!(s.next_wake(T0).is_some_and(|(t, at)| t == large && at > T0));
 }
