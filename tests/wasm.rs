@@ -1,0 +1,218 @@
+//! The JS layer through its Rust-visible exports, run by wasm-bindgen-test in
+//! Node (`wasm-pack test --node`) and in a headless browser
+//! (`WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome`). The
+//! suite names no environment of its own, so the runner defaults to Node and
+//! a browser run without that variable skips it.
+//!
+//! These tests see the bare wasm, without the package's loaders: they check
+//! what the exports convert and how the `fetch` they hand out waits, with a
+//! fake `fetch` written in JS so no network is involved. Each test keeps its
+//! bookkeeping in globals of its own, because all of them may share one page.
+#![cfg(target_arch = "wasm32")]
+
+use headroom::js::{parse_rate_limit_headers, Throttler};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const URL: &str = "https://api.example.test/v1/messages";
+
+fn object(entries: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in entries {
+        Reflect::set(&object, &JsValue::from_str(key), value).unwrap();
+    }
+    object.into()
+}
+
+/// `value.a.b.c`, with array indices written as numbers.
+fn path(value: &JsValue, keys: &[&str]) -> JsValue {
+    keys.iter().fold(value.clone(), |at, key| {
+        let key = key.parse::<u32>().map_or_else(|_| JsValue::from_str(key), JsValue::from);
+        Reflect::get(&at, &key).unwrap()
+    })
+}
+
+fn global(name: &str) -> JsValue {
+    Reflect::get(&js_sys::global(), &JsValue::from_str(name)).unwrap()
+}
+
+fn set_global(name: &str, value: &JsValue) {
+    Reflect::set(&js_sys::global(), &JsValue::from_str(name), value).unwrap();
+}
+
+fn message(error: &JsValue) -> String {
+    path(error, &["message"]).as_string().unwrap_or_default()
+}
+
+fn throttler(options: &[(&str, JsValue)]) -> Throttler {
+    match Throttler::new(object(options)) {
+        Ok(throttler) => throttler,
+        Err(error) => panic!("the options were refused: {}", message(&error)),
+    }
+}
+
+fn options_error(options: &[(&str, JsValue)]) -> JsValue {
+    match Throttler::new(object(options)) {
+        Ok(_) => panic!("the options were accepted"),
+        Err(error) => error,
+    }
+}
+
+/// Call the throttler's `fetch` as a JS caller would: unbound, one argument.
+fn fetch(throttler: &Throttler) -> Promise {
+    throttler.fetch().call1(&JsValue::UNDEFINED, &JsValue::from_str(URL)).unwrap().unchecked_into()
+}
+
+async fn settle(promise: Promise) -> JsValue {
+    match JsFuture::from(promise).await {
+        Ok(value) => value,
+        Err(error) => panic!("the promise rejected: {}", message(&error)),
+    }
+}
+
+#[wasm_bindgen_test]
+fn parse_rate_limit_headers_reads_anthropic_headers_from_a_plain_object() {
+    // 1_700_000_000_000 ms is 2023-11-14T22:13:20Z; the reset is 30 s later.
+    let now_ms = 1_700_000_000_000.0;
+    let headers = object(&[
+        ("anthropic-ratelimit-requests-limit", "50".into()),
+        ("anthropic-ratelimit-requests-remaining", "49".into()),
+        ("anthropic-ratelimit-requests-reset", "2023-11-14T22:13:50Z".into()),
+    ]);
+
+    let observation = parse_rate_limit_headers(headers, Some(now_ms)).unwrap();
+
+    assert_eq!(path(&observation, &["dimensions", "length"]), 1);
+    let dimension = path(&observation, &["dimensions", "0"]);
+    assert_eq!(path(&dimension, &["name"]), "requests");
+    assert_eq!(path(&dimension, &["limit"]), 50);
+    assert_eq!(path(&dimension, &["remaining"]), 49);
+    assert_eq!(path(&dimension, &["resetAtMs"]), now_ms + 30_000.0);
+    assert_eq!(path(&dimension, &["refill"]), "continuous");
+    assert_eq!(path(&dimension, &["source"]), "anthropic");
+}
+
+#[wasm_bindgen_test]
+fn parse_rate_limit_headers_given_a_number_throws_a_type_error_naming_headers() {
+    let error = parse_rate_limit_headers(JsValue::from_f64(5.0), Some(0.0)).unwrap_err();
+
+    assert!(error.is_instance_of::<js_sys::TypeError>(), "not a TypeError: {error:?}");
+    assert!(message(&error).contains("`headers`"), "{}", message(&error));
+}
+
+#[wasm_bindgen_test]
+fn an_unknown_option_is_a_type_error_naming_the_key() {
+    let error = options_error(&[("maxConcurent", 3.into())]);
+
+    assert!(error.is_instance_of::<js_sys::TypeError>(), "not a TypeError: {error:?}");
+    assert!(message(&error).contains("unknown option `maxConcurent`"), "{}", message(&error));
+}
+
+#[wasm_bindgen_test]
+fn a_max_concurrent_of_zero_is_a_type_error_naming_the_option() {
+    let error = options_error(&[("maxConcurrent", 0.into())]);
+
+    assert!(error.is_instance_of::<js_sys::TypeError>(), "not a TypeError: {error:?}");
+    assert!(message(&error).contains("`maxConcurrent`"), "{}", message(&error));
+    assert!(message(&error).contains("got `0` (number)"), "{}", message(&error));
+}
+
+#[wasm_bindgen_test]
+async fn calls_in_flight_reach_max_concurrent_and_never_pass_it() {
+    set_global("__headroomConcurrencyInFlight", &0.into());
+    set_global("__headroomConcurrencyPeak", &0.into());
+    // Answers after 20 ms with a budget far from empty, counting the calls
+    // that are between their start and their answer.
+    let fake_fetch = Function::new_with_args(
+        "input, init",
+        r#"
+        globalThis.__headroomConcurrencyInFlight += 1;
+        globalThis.__headroomConcurrencyPeak =
+            Math.max(globalThis.__headroomConcurrencyPeak, globalThis.__headroomConcurrencyInFlight);
+        return new Promise((resolve) => setTimeout(() => {
+            globalThis.__headroomConcurrencyInFlight -= 1;
+            resolve(new Response("ok", { headers: {
+                "x-ratelimit-limit-requests": "10000",
+                "x-ratelimit-remaining-requests": "9999",
+                "x-ratelimit-reset-requests": "6ms",
+            } }));
+        }, 20));
+        "#,
+    );
+    let throttler = throttler(&[("maxConcurrent", 3.into()), ("fetch", fake_fetch.into())]);
+
+    let calls: Array = (0..10).map(|_| fetch(&throttler)).collect();
+    let responses: Array = settle(Promise::all(&calls)).await.unchecked_into();
+
+    assert_eq!(responses.length(), 10);
+    for response in responses.iter() {
+        assert_eq!(path(&response, &["status"]), 200);
+    }
+    assert_eq!(global("__headroomConcurrencyPeak"), 3, "the cap is reached and never passed");
+    assert_eq!(global("__headroomConcurrencyInFlight"), 0);
+}
+
+/// Two calls, one after the other, to a fake `fetch` that reports a budget of
+/// one request with none left until 300 ms from its answer. Returns the
+/// throttler, the `Date.now()` of each call as the fake saw it, and the time
+/// the first response reached the caller.
+async fn two_calls_against_an_exhausted_budget(calls_global: &str) -> (Throttler, Vec<f64>, f64) {
+    set_global(calls_global, &Array::new());
+    let fake_fetch = Function::new_with_args(
+        "input, init",
+        &format!(
+            r#"
+            globalThis.{calls_global}.push(Date.now());
+            return Promise.resolve(new Response("ok", {{ headers: {{
+                "x-ratelimit-limit-requests": "1",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "300ms",
+            }} }}));
+            "#
+        ),
+    );
+    let throttler = throttler(&[("fetch", fake_fetch.into())]);
+
+    settle(fetch(&throttler)).await;
+    let first_answered_at = js_sys::Date::now();
+    settle(fetch(&throttler)).await;
+
+    let calls: Array = global(calls_global).unchecked_into();
+    let calls = calls.iter().map(|at| at.as_f64().unwrap()).collect();
+    (throttler, calls, first_answered_at)
+}
+
+#[wasm_bindgen_test]
+async fn a_call_waits_while_the_remaining_budget_is_zero_and_goes_at_the_reset() {
+    let (_throttler, calls, first_answered_at) = two_calls_against_an_exhausted_budget("__headroomResetCalls").await;
+
+    assert_eq!(calls.len(), 2);
+    // The reset is 300 ms after the throttler read the first answer, which is
+    // no later than `first_answered_at`; 10 ms allow for whole-millisecond
+    // clocks and timers.
+    let waited = calls[1] - first_answered_at;
+    assert!(waited >= 290.0, "the second call went {waited} ms after the first answer");
+}
+
+#[wasm_bindgen_test]
+async fn snapshot_counts_the_dispatched_calls_and_shows_the_budget_the_headers_reported() {
+    let (throttler, calls, _) = two_calls_against_an_exhausted_budget("__headroomSnapshotCalls").await;
+    assert_eq!(calls.len(), 2);
+
+    let snapshot = throttler.snapshot().unwrap();
+
+    assert_eq!(path(&snapshot, &["counters", "dispatched"]), 2);
+    assert_eq!(path(&snapshot, &["inFlight"]), 0);
+    assert_eq!(path(&snapshot, &["queued"]), 0);
+    let partitions: Array = path(&snapshot, &["partitions"]).unchecked_into();
+    assert_eq!(partitions.length(), 1);
+    let dimensions: Array = path(&partitions.get(0), &["dimensions"]).unchecked_into();
+    let requests = dimensions
+        .iter()
+        .find(|d| path(d, &["name"]) == "requests")
+        .expect("a `requests` dimension in the partition");
+    assert_eq!(path(&requests, &["limit"]), 1);
+}
