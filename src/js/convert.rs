@@ -50,6 +50,8 @@ pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
             set(&details, "cost", &JsValue::from_f64(*cost));
             set(&details, "limit", &JsValue::from_f64(*limit));
         }
+        Refusal::QueueFull { max_queue } => set(&details, "maxQueue", &JsValue::from_f64(*max_queue as f64)),
+        Refusal::QueueTimeout { waited_ms } => set(&details, "waitedMs", &JsValue::from_f64(waited_ms.round())),
     }
     headroom_error(refusal.code(), &refusal.to_string(), &details)
 }

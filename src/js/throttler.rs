@@ -39,7 +39,11 @@ struct Shared {
 #[wasm_bindgen]
 pub struct Throttler {
     shared: Rc<Shared>,
-    fetch: Closure<dyn Fn(JsValue, JsValue) -> Promise>,
+    /// The bound `fetch`. JS owns the closure behind it (it is freed when the
+    /// function is collected) and the closure holds the shared state, so a
+    /// `fetch` taken off the throttler keeps working after the throttler
+    /// itself is gone.
+    fetch: Function,
 }
 
 #[wasm_bindgen]
@@ -57,14 +61,14 @@ impl Throttler {
             let shared = bound.clone();
             future_to_promise(async move { shared.fetch(input, init).await })
         });
-        Ok(Throttler { shared, fetch })
+        Ok(Throttler { shared, fetch: fetch.into_js_value().unchecked_into() })
     }
 
     /// `fetch(input, init?)`: the same arguments and result as the global
     /// `fetch`. The function is bound: it may be passed around on its own.
     #[wasm_bindgen(getter)]
     pub fn fetch(&self) -> Function {
-        self.fetch.as_ref().unchecked_ref::<Function>().clone()
+        self.fetch.clone()
     }
 
     /// Plain JSON of the live budget: partitions with their dimensions,

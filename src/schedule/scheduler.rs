@@ -15,6 +15,8 @@ pub struct Config {
     pub max_concurrent: u32,
     /// Calls in flight in a partition before its first response.
     pub probe_concurrency: u32,
+    /// Calls waiting at most, over all partitions; one more is refused.
+    pub max_queue: usize,
     /// Limits known before any response (applied to every partition).
     pub limits: Option<Limits>,
     /// The window assumed where a server names no reset or window length.
@@ -23,7 +25,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_concurrent: 32, probe_concurrency: 1, limits: None, default_window_ms: 60_000.0 }
+        Config { max_concurrent: 32, probe_concurrency: 1, max_queue: usize::MAX, limits: None, default_window_ms: 60_000.0 }
     }
 }
 
@@ -32,6 +34,10 @@ impl Default for Config {
 pub enum Refusal {
     /// The call costs more of a dimension than its whole limit.
     CostExceedsLimit { dimension: String, cost: f64, limit: f64 },
+    /// `max_queue` calls were already waiting.
+    QueueFull { max_queue: usize },
+    /// The call waited until its deadline without being admitted.
+    QueueTimeout { waited_ms: f64 },
 }
 
 impl Refusal {
@@ -39,6 +45,8 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::CostExceedsLimit { .. } => "COST_EXCEEDS_LIMIT",
+            Refusal::QueueFull { .. } => "QUEUE_FULL",
+            Refusal::QueueTimeout { .. } => "QUEUE_TIMEOUT",
         }
     }
 }
@@ -50,6 +58,16 @@ impl fmt::Display for Refusal {
                 f,
                 "headroom: this call needs {cost} {dimension} but the limit is {limit} {dimension}, \
                  so it can never be sent; make it smaller (for example a lower max_tokens)"
+            ),
+            Refusal::QueueFull { max_queue } => write!(
+                f,
+                "headroom: {max_queue} calls are already waiting, the most maxQueue allows; \
+                 this call was not queued"
+            ),
+            Refusal::QueueTimeout { waited_ms } => write!(
+                f,
+                "headroom: this call waited {waited_ms:.0} ms for budget, the most maxWaitMs allows, \
+                 and was not sent"
             ),
         }
     }
@@ -122,6 +140,8 @@ struct Entry {
     cost: Cost,
     priority: i32,
     state: State,
+    enqueued_at: f64,
+    deadline: Option<f64>,
 }
 
 const FIRST_BACKOFF_MS: f64 = 1_000.0;
@@ -136,6 +156,10 @@ pub struct Scheduler {
     next_ticket: Ticket,
     next_sequence: u64,
     in_flight: u32,
+    queued: usize,
+    /// Waiting calls with a deadline, earliest first (deadlines are positive,
+    /// finite times, whose bit patterns order as the numbers do).
+    deadlines: BTreeSet<(u64, Ticket)>,
     counters: Counters,
 }
 
@@ -148,6 +172,8 @@ impl Scheduler {
             next_ticket: 0,
             next_sequence: 0,
             in_flight: 0,
+            queued: 0,
+            deadlines: BTreeSet::new(),
             counters: Counters::default(),
         }
     }
@@ -175,44 +201,91 @@ impl Scheduler {
         self.partitions.get_mut(key).expect("inserted above")
     }
 
-    /// Queue a call. Refused at once if its cost can never fit.
+    /// Queue a call. Refused at once if its cost can never fit, or if
+    /// `max_queue` calls already wait.
     pub fn enqueue(&mut self, partition: &str, cost: Cost, priority: i32, now_ms: f64) -> Result<Ticket, Refusal> {
+        self.enqueue_until(partition, cost, priority, None, now_ms)
+    }
+
+    /// [`Scheduler::enqueue`] with a deadline: a call still waiting at
+    /// `deadline_ms` is refused with [`Refusal::QueueTimeout`] by the next
+    /// [`Scheduler::poll`] at or after it.
+    pub fn enqueue_until(&mut self, partition: &str, cost: Cost, priority: i32, deadline_ms: Option<f64>, now_ms: f64) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
+        if self.queued >= self.config.max_queue {
+            self.counters.refused += 1;
+            return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
+        }
         let p = self.partition_mut(partition, now_ms);
         if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
         p.queue.insert((Reverse(priority), ticket));
-        self.entries.insert(ticket, Entry { partition: partition.to_string(), cost, priority, state: State::Waiting });
+        let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
+        if let Some(at) = deadline {
+            self.deadlines.insert((at.to_bits(), ticket));
+        }
+        let entry = Entry { partition: partition.to_string(), cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
+        self.entries.insert(ticket, entry);
+        self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
+    }
+
+    /// Take a waiting call out of its queue (it was dispatched, refused or
+    /// cancelled).
+    fn unqueue(&mut self, ticket: Ticket) -> Option<Entry> {
+        let entry = self.entries.get(&ticket)?;
+        if !matches!(entry.state, State::Waiting) {
+            return None;
+        }
+        let p = self.partitions.get_mut(&entry.partition)?;
+        p.queue.remove(&(Reverse(entry.priority), ticket));
+        if let Some(at) = entry.deadline {
+            self.deadlines.remove(&(at.to_bits(), ticket));
+        }
+        self.queued -= 1;
+        self.entries.remove(&ticket)
     }
 
     /// Dispatch every call that may go at `now_ms`, refuse those that never can.
     pub fn poll(&mut self, now_ms: f64) -> Poll {
         let mut poll = Poll::default();
-        for p in self.partitions.values_mut() {
-            while let Some(&(Reverse(priority), ticket)) = p.queue.first() {
+        while let Some(&(bits, ticket)) = self.deadlines.first() {
+            if f64::from_bits(bits) > now_ms {
+                break;
+            }
+            if let Some(entry) = self.unqueue(ticket) {
+                self.counters.refused += 1;
+                poll.refused.push((ticket, Refusal::QueueTimeout { waited_ms: now_ms - entry.enqueued_at }));
+            }
+        }
+        let keys: Vec<String> = self.partitions.keys().cloned().collect();
+        for key in keys {
+            loop {
                 if self.in_flight >= self.config.max_concurrent {
                     return poll;
                 }
-                let entry = self.entries.get_mut(&ticket).expect("queued tickets have entries");
+                let p = &self.partitions[&key];
+                let Some(&(_, ticket)) = p.queue.first() else { break };
+                let entry = &self.entries[&ticket];
                 match head_admission(p, &entry.cost, &self.config, now_ms) {
                     HeadAdmission::Go => {
-                        p.queue.remove(&(Reverse(priority), ticket));
+                        let Some(mut entry) = self.unqueue(ticket) else { break };
                         let sequence = self.next_sequence;
                         self.next_sequence += 1;
+                        let p = self.partitions.get_mut(&key).expect("key listed above");
                         p.budget.reserve(sequence, entry.cost);
                         p.in_flight += 1;
                         self.in_flight += 1;
                         entry.state = State::Dispatched { sequence };
+                        self.entries.insert(ticket, entry);
                         self.counters.dispatched += 1;
                         poll.granted.push(ticket);
                     }
                     HeadAdmission::Never(refusal) => {
-                        p.queue.remove(&(Reverse(priority), ticket));
-                        self.entries.remove(&ticket);
+                        self.unqueue(ticket);
                         self.counters.refused += 1;
                         poll.refused.push((ticket, refusal));
                     }
@@ -297,17 +370,14 @@ impl Scheduler {
     /// Remove a call: from the queue if waiting, or give back its reservation
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
-        let Some(entry) = self.entries.remove(&ticket) else { return false };
-        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
-        match entry.state {
-            State::Waiting => {
-                p.queue.remove(&(Reverse(entry.priority), ticket));
-            }
-            State::Dispatched { sequence } => {
-                p.budget.release(sequence);
-                p.in_flight -= 1;
-                self.in_flight -= 1;
-            }
+        if self.unqueue(ticket).is_none() {
+            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket) else {
+                return false;
+            };
+            let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
+            p.budget.release(sequence);
+            p.in_flight -= 1;
+            self.in_flight -= 1;
         }
         self.counters.cancelled += 1;
         true
@@ -320,7 +390,7 @@ impl Scheduler {
 
     /// Calls waiting, in all partitions.
     pub fn queued(&self) -> usize {
-        self.partitions.values().map(|p| p.queue.len()).sum()
+        self.queued
     }
 
     /// Calls in flight, in all partitions.

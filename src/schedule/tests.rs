@@ -245,3 +245,50 @@ fn a_rounded_token_count_is_taken_at_the_lowest_figure_it_can_stand_for() {
     assert!(s.poll(T0).granted.is_empty(), "600 may be more than is left");
     assert!(s.next_wake(T0).is_some_and(|(t, at)| t == large && at > T0));
 }
+
+#[test]
+fn a_call_beyond_max_queue_is_refused_and_a_place_frees_when_one_leaves() {
+    let mut s = Scheduler::new(Config { max_queue: 2, probe_concurrency: 1, ..Config::default() });
+    let sent = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let a = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let probe = s.enqueue("q", Cost::ONE_REQUEST, 0, T0).unwrap();
+    // q's call goes out as its partition's probe; p holds one waiter, so
+    // there is room for exactly one more.
+    assert_eq!(s.poll(T0).granted, vec![probe]);
+    let b = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let refusal = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap_err();
+    assert_eq!(refusal, Refusal::QueueFull { max_queue: 2 });
+    assert_eq!(refusal.code(), "QUEUE_FULL");
+    assert!(refusal.to_string().contains("2 calls are already waiting"));
+    assert!(s.cancel(b));
+    assert!(s.enqueue("p", Cost::ONE_REQUEST, 0, T0).is_ok());
+    let _ = (sent, a);
+}
+
+#[test]
+fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
+    let mut s = open_scheduler(10);
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let patient = s.enqueue_until("p", Cost::ONE_REQUEST, 0, None, T0).unwrap();
+    let hurried = s.enqueue_until("p", Cost::ONE_REQUEST, 0, Some(T0 + 500.0), T0).unwrap();
+    assert!(s.poll(T0 + 499.0).refused.is_empty());
+    let poll = s.poll(T0 + 500.0);
+    assert_eq!(poll.refused, vec![(hurried, Refusal::QueueTimeout { waited_ms: 500.0 })]);
+    assert_eq!(s.queued(), 1);
+    // The probe's answer lets the patient call go; nothing else expires.
+    s.complete(first, Some(200), None, T0 + 600.0);
+    let poll = s.poll(T0 + 600.0);
+    assert_eq!(poll.granted, vec![patient]);
+    assert!(poll.refused.is_empty());
+}
+
+#[test]
+fn a_dispatched_call_is_not_timed_out_later() {
+    let mut s = open_scheduler(10);
+    let t = s.enqueue_until("p", Cost::ONE_REQUEST, 0, Some(T0 + 100.0), T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![t]);
+    assert!(s.poll(T0 + 1_000.0).refused.is_empty());
+    assert_eq!(s.in_flight(), 1);
+}

@@ -2,6 +2,8 @@
 // the packed tarball, talking to servers on loopback.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer, sleep } from "../support/server.mjs";
 import { startMockApi } from "../../mock/api.mjs";
@@ -43,6 +45,18 @@ test("fetch works unbound, the way an SDK calls it", async () => {
   } finally {
     await server.close();
   }
+});
+
+test("a fetch taken off a throttler keeps working after the throttler is collected", async () => {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc");
+  const { fetch } = new Throttler({ fetch: async () => new Response("still here") });
+  assert.equal(await (await fetch("http://127.0.0.1:1/")).text(), "still here");
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await sleep(10); // let finalizers run
+  }
+  assert.equal(await (await fetch("http://127.0.0.1:1/")).text(), "still here");
 });
 
 test("a call waits while the remaining budget is 0 and goes at the reset", async () => {
