@@ -23,6 +23,12 @@ pub struct Bucket {
     level: f64,
     at_ms: f64,
     pub refill: BucketRefill,
+    /// When the server last reported this bucket.
+    observed_at_ms: f64,
+    /// Use the server saw that no call of ours explains (another client on
+    /// the same key), per ms, learned across reports; continuous refill is
+    /// counted net of it.
+    unseen_per_ms: f64,
 }
 
 /// The plain view of a bucket for snapshots.
@@ -40,7 +46,14 @@ pub struct BucketView {
 impl Bucket {
     /// A full bucket of `limit` that refills continuously over `window_ms`.
     pub fn full_continuous(limit: f64, window_ms: f64, now_ms: f64) -> Bucket {
-        Bucket { limit, level: limit, at_ms: now_ms, refill: BucketRefill::Continuous { per_ms: limit / window_ms } }
+        Bucket {
+            limit,
+            level: limit,
+            at_ms: now_ms,
+            refill: BucketRefill::Continuous { per_ms: limit / window_ms },
+            observed_at_ms: now_ms,
+            unseen_per_ms: 0.0,
+        }
     }
 
     /// A bucket from what a response reported. `previous` keeps what the new
@@ -53,20 +66,28 @@ impl Bucket {
         let remaining = dim.remaining.map(|r| (r - margin).max(0.0).min(limit)).or(previous.map(|b| b.level_at(now_ms)))?;
         let refill = match dim.refill {
             Refill::Continuous => {
-                // The rate follows from the report: the deficit is made good by
-                // the reset (Anthropic: "fully replenished"; OpenAI: "resets to
-                // its initial state"). When it cannot be derived (no reset, or
-                // nothing spent), keep the last rate or assume the window.
-                let derived = dim
-                    .reset_at_ms
-                    .filter(|reset| *reset > now_ms && remaining < limit)
-                    .map(|reset| (limit - remaining) / (reset - now_ms));
+                let nominal = limit / default_window_ms;
                 let kept = previous.and_then(|b| match b.refill {
                     BucketRefill::Continuous { per_ms } if b.limit == limit => Some(per_ms),
                     _ => None,
                 });
-                let per_ms = derived.or(kept).unwrap_or(limit / default_window_ms);
-                BucketRefill::Continuous { per_ms: if per_ms.is_finite() && per_ms > 0.0 { per_ms } else { limit / default_window_ms } }
+                let per_ms = match (dim.reset_at_ms.filter(|reset| *reset > now_ms), dim.remaining) {
+                    (Some(reset), Some(reported)) if reported < limit => {
+                        let rounding = dim.remaining_rounding.unwrap_or(0.0);
+                        let (low, high) = rate_bounds(limit, reported, rounding, reset - now_ms);
+                        // The documented "per minute" rate when the report is
+                        // consistent with it (it is exact, the report is not),
+                        // else the last rate if still consistent, else the
+                        // report's own figure, counted from the low level so
+                        // the bucket is full exactly at the reset.
+                        [nominal, kept.unwrap_or(f64::NAN)]
+                            .into_iter()
+                            .find(|rate| (low..=high).contains(rate))
+                            .unwrap_or((limit - remaining) / (reset - now_ms))
+                    }
+                    _ => kept.unwrap_or(nominal),
+                };
+                BucketRefill::Continuous { per_ms: if per_ms.is_finite() && per_ms > 0.0 { per_ms } else { nominal } }
             }
             Refill::Window => BucketRefill::Window {
                 // No reset given: assume the window turns over one window from now.
@@ -74,14 +95,51 @@ impl Bucket {
                 window_ms: dim.window_ms.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(default_window_ms),
             },
         };
-        (limit.is_finite() && limit > 0.0).then_some(Bucket { limit, level: remaining, at_ms: now_ms, refill })
+        let bucket = Bucket { limit, level: remaining, at_ms: now_ms, refill, observed_at_ms: now_ms, unseen_per_ms: 0.0 };
+        (limit.is_finite() && limit > 0.0).then_some(bucket)
+    }
+
+    /// The refill left for us: the server's rate less what others use,
+    /// never below a tenth of it (a wrong guess must not stop the bucket).
+    fn net(&self, per_ms: f64) -> f64 {
+        (per_ms - self.unseen_per_ms.max(0.0)).max(per_ms / 10.0)
+    }
+
+    /// Learn from a new report what others use: `previous` predicted
+    /// `predicted` for now (its level less our calls the report covers); this
+    /// bucket holds what the server reported. The shortfall per ms is folded
+    /// into an average over about [`UNSEEN_HORIZON_MS`]. The reported counts
+    /// are rounded, so one shortfall is noisy; the average is not, and it is
+    /// kept signed so that noise does not bias it upwards.
+    pub fn learn_unseen(&mut self, previous: &Bucket, predicted: f64, now_ms: f64) {
+        let (BucketRefill::Continuous { .. }, BucketRefill::Continuous { per_ms }) = (previous.refill, self.refill) else {
+            return;
+        };
+        let elapsed = now_ms - previous.observed_at_ms;
+        if previous.limit != self.limit || !(elapsed > 0.0) || !predicted.is_finite() {
+            self.unseen_per_ms = previous.unseen_per_ms;
+            return;
+        }
+        let sample = (predicted - self.level) / elapsed;
+        let keep = (-elapsed / UNSEEN_HORIZON_MS).exp();
+        let average = previous.unseen_per_ms * keep + sample * (1.0 - keep);
+        self.unseen_per_ms = average.clamp(-per_ms, per_ms);
+    }
+
+    /// What to keep in hand against others' use between two reports: their
+    /// average use over [`UNSEEN_RESERVE_MS`]. Another client spends in
+    /// lumps (whole calls) that a report shows only afterwards; without this
+    /// margin every lump larger than the rounding would cost us a 429. It
+    /// is a level held back, not a rate, so it costs no throughput.
+    pub fn unseen_reserve(&self) -> f64 {
+        (self.unseen_per_ms.max(0.0) * UNSEEN_RESERVE_MS).min(self.limit / 4.0)
     }
 
     /// The level at `now_ms` (never above the limit).
     pub fn level_at(&self, now_ms: f64) -> f64 {
         let elapsed = (now_ms - self.at_ms).max(0.0);
         match self.refill {
-            BucketRefill::Continuous { per_ms } => (self.level + per_ms * elapsed).min(self.limit),
+            BucketRefill::Continuous { per_ms } => (self.level + self.net(per_ms) * elapsed).min(self.limit),
             BucketRefill::Window { reset_at_ms: Some(reset), .. } if now_ms >= reset => self.limit,
             BucketRefill::Window { .. } => self.level.min(self.limit),
         }
@@ -100,7 +158,7 @@ impl Bucket {
         match self.refill {
             BucketRefill::Continuous { per_ms } => {
                 let from = self.at_ms.min(now_ms);
-                let at = from + (amount - self.level) / per_ms;
+                let at = from + (amount - self.level) / self.net(per_ms);
                 Some(at.max(now_ms))
             }
             BucketRefill::Window { reset_at_ms, .. } => reset_at_ms.map(|r| r.max(now_ms)),
@@ -135,7 +193,7 @@ impl Bucket {
         match self.refill {
             BucketRefill::Continuous { per_ms } => {
                 let level = self.level_at(now_ms);
-                Some(if level >= self.limit { now_ms } else { now_ms + (self.limit - level) / per_ms })
+                Some(if level >= self.limit { now_ms } else { now_ms + (self.limit - level) / self.net(per_ms) })
             }
             BucketRefill::Window { reset_at_ms, .. } => reset_at_ms.filter(|r| *r > now_ms),
         }
@@ -155,3 +213,32 @@ impl Bucket {
     }
 }
 
+
+/// How far a reset time may be off: RFC 3339 resets and epoch seconds are
+/// sent in whole seconds, and the response spends time in transit.
+pub const RESET_RESOLUTION_MS: f64 = 1_000.0;
+
+/// The lowest and highest refill rates a continuous report can stand for.
+///
+/// The server says the bucket is full `until_reset_ms` from now, having
+/// `reported` left of `limit`. Both figures are rounded: the count by
+/// `rounding` (half of it either way), the reset by [`RESET_RESOLUTION_MS`].
+/// With a small deficit or a reset a second away, the rate they imply is
+/// loose by tens of percent, which is why a consistent nominal rate wins.
+fn rate_bounds(limit: f64, reported: f64, rounding: f64, until_reset_ms: f64) -> (f64, f64) {
+    let deficit_low = (limit - reported - rounding / 2.0).max(0.0);
+    let deficit_high = limit - reported + rounding / 2.0;
+    let time_low = (until_reset_ms - RESET_RESOLUTION_MS).max(0.0);
+    let time_high = until_reset_ms + RESET_RESOLUTION_MS;
+    let high = if time_low > 0.0 { deficit_high / time_low } else { f64::INFINITY };
+    (deficit_low / time_high, high)
+}
+
+/// How far back the estimate of others' use looks: long enough to average
+/// the rounding of many reports, short enough to follow a neighbour who
+/// starts or stops within a minute.
+pub const UNSEEN_HORIZON_MS: f64 = 30_000.0;
+
+/// How much of others' average use is held back: ten seconds of it covers
+/// the lumps of a neighbour's calls between our reports.
+pub const UNSEEN_RESERVE_MS: f64 = 20_000.0;

@@ -2,7 +2,7 @@
 
 use super::bucket::{Bucket, BucketView};
 use super::cost::{Cost, Limits};
-use crate::headers::Observation;
+use crate::headers::{Dimension, Observation, Source};
 use std::collections::BTreeMap;
 
 /// Whether a cost fits now, later, or never.
@@ -64,7 +64,8 @@ impl Budget {
                 return Admission::Never { dimension: name.clone(), cost: need, limit: bucket.limit };
             }
             let reserved = self.reserved.for_dimension(name);
-            match bucket.time_to_reach(need + reserved, now_ms) {
+            let wanted = (need + bucket.unseen_reserve()).min(bucket.limit) + reserved;
+            match bucket.time_to_reach(wanted, now_ms) {
                 Some(t) => at = at.max(t),
                 None => after_in_flight = true,
             }
@@ -93,11 +94,21 @@ impl Budget {
         let fresh = self.newest_applied.map_or(true, |newest| sequence >= newest);
         match observation.filter(|o| !o.dimensions.is_empty()) {
             Some(observation) if fresh => {
-                self.apply(observation, now_ms, default_window_ms);
-                self.newest_applied = Some(sequence);
                 let newer = self.uncounted.split_off(&(sequence + 1));
-                for cost in std::mem::replace(&mut self.uncounted, newer).values() {
+                let covered = std::mem::replace(&mut self.uncounted, newer);
+                let mut covered_sum = Cost::default();
+                covered.values().for_each(|cost| covered_sum.add(cost));
+                let reported = self.apply(observation, &covered_sum, now_ms, default_window_ms);
+                self.newest_applied = Some(sequence);
+                for cost in covered.values() {
                     self.reserved.subtract(cost);
+                    // A dimension this response did not report (a static
+                    // limit, or one the server left out this time) learns
+                    // nothing from it: the calls it covers are charged there
+                    // as local consumption, so they are not forgotten.
+                    for (name, bucket) in self.buckets.iter_mut().filter(|(name, _)| !reported.contains(name)) {
+                        bucket.take(cost.for_dimension(name), now_ms);
+                    }
                 }
             }
             // A stale response: a newer one already covered this call.
@@ -126,17 +137,35 @@ impl Budget {
     pub fn observe(&mut self, observation: &Observation, latest_sequence: Option<u64>, now_ms: f64, default_window_ms: f64) {
         match latest_sequence {
             Some(sequence) => self.reconcile(sequence, Some(observation), now_ms, default_window_ms),
-            None => self.apply(observation, now_ms, default_window_ms),
+            None => {
+                self.apply(observation, &Cost::default(), now_ms, default_window_ms);
+            }
         }
     }
 
-    fn apply(&mut self, observation: &Observation, now_ms: f64, default_window_ms: f64) {
-        for dim in &observation.dimensions {
+    /// Replace the buckets the observation reports; returns their names.
+    /// `covered` is what our calls that the report counts for the first time
+    /// cost: the old level less it is what the report should say, and any
+    /// shortfall is use by others (see [`Bucket::learn_unseen`]).
+    fn apply(&mut self, observation: &Observation, covered: &Cost, now_ms: f64, default_window_ms: f64) -> Vec<String> {
+        let mut reported = Vec::new();
+        for dim in observation.dimensions.iter().filter(|d| !is_most_restrictive_view(d, observation)) {
             let previous = self.buckets.get(&dim.name);
-            if let Some(bucket) = Bucket::from_observation(dim, previous, now_ms, default_window_ms) {
+            if let Some(mut bucket) = Bucket::from_observation(dim, previous, now_ms, default_window_ms) {
+                if let Some(previous) = previous {
+                    let predicted = previous.level_at(now_ms) - covered.for_dimension(&dim.name);
+                    bucket.learn_unseen(previous, predicted, now_ms);
+                }
                 self.buckets.insert(dim.name.clone(), bucket);
+                reported.push(dim.name.clone());
             }
         }
+        reported
+    }
+
+    /// Reservations not yet covered by a response, summed (for tests and views).
+    pub fn reserved(&self) -> Cost {
+        self.reserved
     }
 
     fn drop_reservation(&mut self, sequence: u64) -> Option<Cost> {
@@ -159,4 +188,18 @@ impl Budget {
     pub fn views(&self, now_ms: f64) -> Vec<BucketView> {
         self.buckets.iter().map(|(name, b)| b.view(name, self.reserved.for_dimension(name), now_ms)).collect()
     }
+}
+
+/// Anthropic's `anthropic-ratelimit-tokens-*` fields are not a bucket of their
+/// own when the input and output token limits are reported beside them: they
+/// repeat "the most restrictive limit currently in effect" (Anthropic API
+/// docs, "Rate limits" → "Response headers"). Gating input + output against
+/// that figure would refuse calls the API accepts, so it is skipped then.
+fn is_most_restrictive_view(dim: &Dimension, observation: &Observation) -> bool {
+    dim.name == "tokens"
+        && dim.source == Source::Anthropic
+        && observation
+            .dimensions
+            .iter()
+            .any(|d| d.source == Source::Anthropic && (d.name == "input_tokens" || d.name == "output_tokens"))
 }

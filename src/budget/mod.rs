@@ -33,6 +33,34 @@
 //! The approximation is that the server counts calls in the order they were
 //! sent; calls racing on the wire can be counted in either order, which the
 //! next response corrects.
+//!
+//! A fresh response that does not report a dimension we keep (a static limit,
+//! or a field the server left out) charges the reservations it drops to that
+//! dimension as local consumption, so the drop forgets nothing there either.
+//! A refused call (429) is released before its response is applied: the
+//! server counted nothing for it.
+//!
+//! # What others use
+//!
+//! Another client on the same key spends budget we never see dispatched.
+//! Each fresh report shows it as a shortfall: the old level, refilled to now,
+//! less our calls the report covers, minus what the report says. The bucket
+//! averages that shortfall per ms over about 30 s (signed, so the rounding
+//! of reports does not bias it), refills net of it, and holds back 20 s of it
+//! as a margin against the lumps in which the other client spends. A margin
+//! is a level, not a rate, so it costs no throughput in the long run.
+//!
+//! # Reading the reports
+//!
+//! Rounded counts are taken at the lowest figure they can stand for. The
+//! rate of a continuous bucket is the documented per-window rate
+//! (`limit / default_window`) whenever the report is consistent with it
+//! within its rounding (counts to the thousand, resets to the second), else
+//! the rate the report implies. A reset a second away or a small deficit
+//! implies a rate loose by tens of percent, so the exact nominal rate wins
+//! whenever it fits. Anthropic's `tokens-*` fields repeat the most
+//! restrictive of the input and output limits and are not gated on when
+//! those are reported beside them.
 
 mod bucket;
 mod cost;

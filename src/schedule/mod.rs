@@ -19,10 +19,39 @@
 //! - and every known dimension has room for its cost after reservations.
 //!
 //! Within a partition the order is strict: higher priority first, then first
-//! come, first served. A call at the head that must wait holds the calls
-//! behind it, so a large call is never starved by a stream of small ones.
-
+//! come, first served. A call at the head that must wait for budget holds the
+//! calls behind it, so a large call is never starved by a stream of small ones.
+//!
+//! # Backfill
+//!
+//! A call behind a head that waits for budget may go first only when that
+//! does not delay the head. With the head's cost fitting at time `T`, a
+//! candidate (one of the next `backfill_scan` waiters of the same priority;
+//! a lower priority never passes a higher one) goes at the time its own
+//! cost fits if, with its cost reserved then, the head's cost still fits by
+//! `T`, and a concurrency slot stays free for the head. In a window bucket
+//! that is any call that fits before the reset (the reset refills to the
+//! limit whatever was spent). In a continuously refilled bucket every unit
+//! spent now delays the head, so only calls that do not draw on the
+//! dimension the head waits for may pass. Because the head is never
+//! delayed, no waiter waits forever.
+//!
+//! # Overload (AIMD)
+//!
+//! A 503 or 529 says the server, not our budget, is short. Each partition
+//! keeps a concurrency window, starting at `max_concurrent`. The first
+//! overload answer of an episode halves it (from the calls actually in
+//! flight, at least 1) and pauses the partition for a backoff with equal
+//! jitter (half to all of a base that doubles per episode, up to 60 s, or
+//! the server's `retry-after`); answers to calls sent before that decrease
+//! belong to the same episode and change nothing more. Each success grows
+//! the window by `1 / window`, about one call per round of answers. The
+//! jitter comes from a generator seeded by `Config::seed`: the core takes
+//! randomness as an input, as it takes time.
+mod jitter;
 mod scheduler;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod simulation;
 
 pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, Scheduler, Snapshot, Ticket};
 

@@ -1,3 +1,7 @@
+//! The scheduler: partitions, their queues, the calls in flight, and every
+//! decision about them (see the module docs of [`crate::schedule`]).
+
+use super::jitter::Jitter;
 use crate::budget::{Admission, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
 use serde::Serialize;
@@ -21,11 +25,25 @@ pub struct Config {
     pub limits: Option<Limits>,
     /// The window assumed where a server names no reset or window length.
     pub default_window_ms: f64,
+    /// How many waiters behind a blocked head are considered for backfill
+    /// (0 turns backfill off). Bounds the work of one poll.
+    pub backfill_scan: usize,
+    /// Seed of the generator that jitters overload backoff. Give clients
+    /// that share an API different seeds so they do not retry in step.
+    pub seed: u64,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_concurrent: 32, probe_concurrency: 1, max_queue: usize::MAX, limits: None, default_window_ms: 60_000.0 }
+        Config {
+            max_concurrent: 32,
+            probe_concurrency: 1,
+            max_queue: usize::MAX,
+            limits: None,
+            default_window_ms: 60_000.0,
+            backfill_scan: 32,
+            seed: 0x6865_6164_726f_6f6d,
+        }
     }
 }
 
@@ -91,6 +109,14 @@ pub struct Counters {
     pub rate_limited: u64,
     pub refused: u64,
     pub cancelled: u64,
+    /// Calls the JS layer sent again after a retryable answer ([`Scheduler::note_retry`]).
+    pub retried: u64,
+    /// 503 and 529 answers (overload), each lowering its partition's concurrency.
+    pub overloaded: u64,
+    /// Calls dispatched past a head that had to wait (backfill).
+    pub backfilled: u64,
+    /// Sum over dispatched calls of the time from enqueue to dispatch.
+    pub total_wait_ms: f64,
 }
 
 /// A partition as plain data.
@@ -100,6 +126,9 @@ pub struct PartitionView {
     pub key: String,
     pub queued: usize,
     pub in_flight: u32,
+    /// Calls this partition may have in flight now: `maxConcurrent` until an
+    /// overload halves it, then growing back by one per round of successes.
+    pub max_in_flight: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_until_ms: Option<f64>,
     pub dimensions: Vec<BucketView>,
@@ -126,6 +155,22 @@ struct Partition {
     paused_until: f64,
     /// The pause after the next 429 that names no time; doubles each time.
     backoff_ms: f64,
+    /// The concurrency window (AIMD): halved by an overload answer, grown
+    /// by `1 / window` per success, between 1 and `max_concurrent`.
+    window: f64,
+    /// The base of the next overload pause; doubles per overload episode.
+    overload_backoff_ms: f64,
+    /// Calls dispatched from this sequence on were sent after the last
+    /// overload: their answers start a new episode or end the old one.
+    recovery_sequence: u64,
+}
+
+impl Partition {
+    /// Calls this partition may have in flight now.
+    fn max_in_flight(&self) -> u32 {
+        // The window is at least 1 and at most max_concurrent, a u32.
+        self.window.floor().max(1.0) as u32
+    }
 }
 
 #[derive(Debug)]
@@ -161,11 +206,13 @@ pub struct Scheduler {
     /// finite times, whose bit patterns order as the numbers do).
     deadlines: BTreeSet<(u64, Ticket)>,
     counters: Counters,
+    jitter: Jitter,
 }
 
 impl Scheduler {
     pub fn new(config: Config) -> Scheduler {
         Scheduler {
+            jitter: Jitter::new(config.seed),
             config,
             partitions: BTreeMap::new(),
             entries: HashMap::new(),
@@ -195,6 +242,9 @@ impl Scheduler {
                 answered: false,
                 paused_until: f64::NEG_INFINITY,
                 backoff_ms: FIRST_BACKOFF_MS,
+                window: f64::from(self.config.max_concurrent.max(1)),
+                overload_backoff_ms: FIRST_BACKOFF_MS,
+                recovery_sequence: 0,
             };
             self.partitions.insert(key.to_string(), partition);
         }
@@ -271,24 +321,19 @@ impl Scheduler {
                 let Some(&(_, ticket)) = p.queue.first() else { break };
                 let entry = &self.entries[&ticket];
                 match head_admission(p, &entry.cost, &self.config, now_ms) {
-                    HeadAdmission::Go => {
-                        let Some(mut entry) = self.unqueue(ticket) else { break };
-                        let sequence = self.next_sequence;
-                        self.next_sequence += 1;
-                        let p = self.partitions.get_mut(&key).expect("key listed above");
-                        p.budget.reserve(sequence, entry.cost);
-                        p.in_flight += 1;
-                        self.in_flight += 1;
-                        entry.state = State::Dispatched { sequence };
-                        self.entries.insert(ticket, entry);
-                        self.counters.dispatched += 1;
-                        poll.granted.push(ticket);
-                    }
+                    HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
                     HeadAdmission::Never(refusal) => {
                         self.unqueue(ticket);
                         self.counters.refused += 1;
                         poll.refused.push((ticket, refusal));
                     }
+                    HeadAdmission::Budget(head_at) => match self.backfill(&key, ticket, head_at, now_ms) {
+                        Some((passer, at)) if at <= now_ms => {
+                            self.counters.backfilled += 1;
+                            self.dispatch(&key, passer, now_ms, &mut poll);
+                        }
+                        _ => break,
+                    },
                     HeadAdmission::At(_) | HeadAdmission::OnEvent => break,
                 }
             }
@@ -296,28 +341,94 @@ impl Scheduler {
         poll
     }
 
+    /// Move a waiting call to in flight and reserve its cost.
+    fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
+        let Some(mut entry) = self.unqueue(ticket) else { return };
+        let Some(p) = self.partitions.get_mut(key) else { return };
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        p.budget.reserve(sequence, entry.cost);
+        p.in_flight += 1;
+        self.in_flight += 1;
+        self.counters.dispatched += 1;
+        self.counters.total_wait_ms += (now_ms - entry.enqueued_at).max(0.0);
+        entry.state = State::Dispatched { sequence };
+        self.entries.insert(ticket, entry);
+        poll.granted.push(ticket);
+    }
+
+    /// The earliest waiter behind a head that waits for budget until
+    /// `head_at` which may go before the head without delaying it, and when.
+    ///
+    /// A candidate of the head's priority, among the next
+    /// `backfill_scan`, qualifies at the time `t` its own cost fits when, with
+    /// its cost reserved at `t`, the head's cost still fits by `head_at`; and
+    /// when, once it is in flight, a slot is still free for the head.
+    fn backfill(&self, key: &str, head: Ticket, head_at: f64, now_ms: f64) -> Option<(Ticket, f64)> {
+        let p = self.partitions.get(key)?;
+        let head_entry = self.entries.get(&head)?;
+        let slots = p.max_in_flight().min(self.config.max_concurrent);
+        if self.config.backfill_scan == 0 || p.in_flight + 1 >= slots || self.in_flight + 1 >= self.config.max_concurrent {
+            return None;
+        }
+        let priority = Reverse(head_entry.priority);
+        let behind = p.queue.range((priority, head + 1)..).take_while(|(level, _)| *level == priority);
+        let mut best: Option<(Ticket, f64)> = None;
+        for &(_, ticket) in behind.take(self.config.backfill_scan) {
+            let Some(entry) = self.entries.get(&ticket) else { continue };
+            let fits_at = match p.budget.admission(&entry.cost, now_ms) {
+                Admission::Now => now_ms,
+                Admission::At(at) => at,
+                _ => continue,
+            };
+            if fits_at > head_at || best.is_some_and(|(_, at)| at <= fits_at) {
+                continue;
+            }
+            let mut both = head_entry.cost;
+            both.add(&entry.cost);
+            let head_still_fits = match p.budget.admission(&both, fits_at) {
+                Admission::Now => true,
+                Admission::At(at) => at <= head_at,
+                _ => false,
+            };
+            if head_still_fits {
+                best = Some((ticket, fits_at));
+                if fits_at <= now_ms {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
     /// The earliest time at which the passage of time alone lets a waiting
     /// call go, and the call that should hold the timer for it (the head of
-    /// that partition). `None`: only an event (a response, a release) can
-    /// change anything, or nothing waits.
+    /// that partition, or a call that may pass it by backfill). `None`: only
+    /// an event (a response, a release) can change anything, or nothing waits.
     pub fn next_wake(&self, now_ms: f64) -> Option<(Ticket, f64)> {
         if self.in_flight >= self.config.max_concurrent {
             return None;
         }
         let mut best: Option<(Ticket, f64)> = None;
-        for p in self.partitions.values() {
+        for (key, p) in &self.partitions {
             let Some(&(_, ticket)) = p.queue.first() else { continue };
             let entry = &self.entries[&ticket];
-            let at = match head_admission(p, &entry.cost, &self.config, now_ms) {
-                HeadAdmission::Go => now_ms,
-                HeadAdmission::At(at) => at,
+            let wake = match head_admission(p, &entry.cost, &self.config, now_ms) {
+                HeadAdmission::Go => (ticket, now_ms),
+                HeadAdmission::At(at) => (ticket, at),
+                HeadAdmission::Budget(at) => self.backfill(key, ticket, at, now_ms).filter(|(_, t)| *t < at).unwrap_or((ticket, at)),
                 HeadAdmission::OnEvent | HeadAdmission::Never(_) => continue,
             };
-            if best.map_or(true, |(_, t)| at < t) {
-                best = Some((ticket, at));
+            if best.map_or(true, |(_, t)| wake.1 < t) {
+                best = Some(wake);
             }
         }
         best
+    }
+
+    /// The JS layer sent a call again after a retryable answer.
+    pub fn note_retry(&mut self) {
+        self.counters.retried += 1;
     }
 
     /// A dispatched call ended. `status` is the HTTP status, or `None` when no
@@ -336,23 +447,52 @@ impl Scheduler {
             return;
         };
         p.answered = true;
-        p.budget.reconcile(sequence, observation, now_ms, window);
         if status == 429 {
-            self.counters.rate_limited += 1;
-            // One pause for the whole partition: the server's retry-after,
-            // else the reset of an exhausted dimension, else a backoff that
-            // doubles with each 429 that names no time.
-            let until = match observation.and_then(|o| o.retry_after_ms) {
-                Some(ms) => now_ms + ms,
-                None => p.budget.exhausted_reset(now_ms).unwrap_or_else(|| {
-                    let pause = p.backoff_ms;
-                    p.backoff_ms = (p.backoff_ms * 2.0).min(MAX_BACKOFF_MS);
-                    now_ms + pause
-                }),
-            };
-            p.paused_until = p.paused_until.max(until);
-        } else if status < 400 {
-            p.backoff_ms = FIRST_BACKOFF_MS;
+            // The server refused it: it used nothing, whatever the headers say.
+            p.budget.release(sequence);
+        }
+        p.budget.reconcile(sequence, observation, now_ms, window);
+        match status {
+            429 => {
+                self.counters.rate_limited += 1;
+                // One pause for the whole partition: the server's retry-after,
+                // else the reset of an exhausted dimension, else a backoff that
+                // doubles with each 429 that names no time.
+                let until = match observation.and_then(|o| o.retry_after_ms) {
+                    Some(ms) => now_ms + ms,
+                    None => p.budget.exhausted_reset(now_ms).unwrap_or_else(|| {
+                        let pause = p.backoff_ms;
+                        p.backoff_ms = (p.backoff_ms * 2.0).min(MAX_BACKOFF_MS);
+                        now_ms + pause
+                    }),
+                };
+                p.paused_until = p.paused_until.max(until);
+            }
+            503 | 529 => {
+                self.counters.overloaded += 1;
+                // One decrease per episode: the answers of calls sent before
+                // the last decrease describe the load that caused it.
+                if sequence >= p.recovery_sequence {
+                    let in_use = f64::from(p.in_flight + 1);
+                    p.window = (p.window.min(in_use) / 2.0).max(1.0);
+                    p.recovery_sequence = self.next_sequence;
+                    let base = p.overload_backoff_ms;
+                    p.overload_backoff_ms = (base * 2.0).min(MAX_BACKOFF_MS);
+                    // Equal jitter: between half and all of the base, so
+                    // clients that failed together do not return together.
+                    let pause = observation.and_then(|o| o.retry_after_ms).unwrap_or(base * (0.5 + 0.5 * self.jitter.unit()));
+                    p.paused_until = p.paused_until.max(now_ms + pause);
+                }
+            }
+            status if status < 400 => {
+                p.backoff_ms = FIRST_BACKOFF_MS;
+                let cap = f64::from(self.config.max_concurrent.max(1));
+                p.window = (p.window + 1.0 / p.window).min(cap);
+                if sequence >= p.recovery_sequence {
+                    p.overload_backoff_ms = FIRST_BACKOFF_MS;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -406,6 +546,7 @@ impl Scheduler {
                 key: key.clone(),
                 queued: p.queue.len(),
                 in_flight: p.in_flight,
+                max_in_flight: p.max_in_flight().min(self.config.max_concurrent),
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
                 dimensions: p.budget.views(now_ms),
             })
@@ -416,7 +557,10 @@ impl Scheduler {
 
 enum HeadAdmission {
     Go,
+    /// Paused: nothing in the partition goes before this time.
     At(f64),
+    /// Its cost fits at this time; calls behind may backfill until then.
+    Budget(f64),
     /// Waits for an event: a response or a release, not a time.
     OnEvent,
     Never(Refusal),
@@ -430,9 +574,10 @@ fn head_admission(p: &Partition, cost: &Cost, config: &Config, now_ms: f64) -> H
     match p.budget.admission(cost, now_ms) {
         Admission::Never { dimension, cost, limit } => HeadAdmission::Never(Refusal::CostExceedsLimit { dimension, cost, limit }),
         _ if probing && p.in_flight >= config.probe_concurrency => HeadAdmission::OnEvent,
+        _ if p.in_flight >= p.max_in_flight() => HeadAdmission::OnEvent,
         _ if p.paused_until > now_ms => HeadAdmission::At(p.paused_until),
         Admission::Now => HeadAdmission::Go,
-        Admission::At(at) => HeadAdmission::At(at),
+        Admission::At(at) => HeadAdmission::Budget(at),
         Admission::AfterInFlight if p.in_flight > 0 => HeadAdmission::OnEvent,
         // Nothing in flight will bring news and refill alone cannot make
         // room: only possible when local charges overdrew a bucket. Wait one

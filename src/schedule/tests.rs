@@ -292,3 +292,72 @@ fn a_dispatched_call_is_not_timed_out_later() {
     assert!(s.poll(T0 + 1_000.0).refused.is_empty());
     assert_eq!(s.in_flight(), 1);
 }
+
+fn requests(n: f64, tokens: f64) -> Cost {
+    Cost::new(n, tokens, 0.0, None)
+}
+
+#[test]
+fn a_small_call_backfills_past_a_head_waiting_for_a_window_reset_when_the_head_still_fits_after_it() {
+    let mut s = open_scheduler(10);
+    let a = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    let reset_epoch = ((T0 + 60_000.0) / 1000.0).to_string();
+    let obs = parse([("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", "2"), ("x-ratelimit-reset", reset_epoch.as_str())], T0);
+    s.complete(a, Some(200), Some(&obs), T0);
+    let head = s.enqueue("api", requests(3.0, 0.0), 0, T0).unwrap();
+    let small = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let low = s.enqueue("api", Cost::ONE_REQUEST, -1, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![small], "the reset refills the window whatever the small call spends");
+    assert_eq!(s.snapshot(T0).counters.backfilled, 1);
+    assert_eq!(s.poll(T0 + 60_000.0).granted, vec![head, low], "a lower priority never passes");
+}
+
+#[test]
+fn in_a_continuous_bucket_only_calls_that_spare_the_awaited_dimension_pass_the_head() {
+    let mut s = open_scheduler(10);
+    let first = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(first, Some(200), Some(&reported((50, 40, T0 + 12_000.0), (1000, 100, T0 + 54_000.0), T0)), T0);
+    let head = s.enqueue("p", tokens(500.0), 0, T0).unwrap();
+    let uses_tokens = s.enqueue("p", tokens(50.0), 0, T0).unwrap();
+    let spares_tokens = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![spares_tokens], "50 tokens now would delay the head");
+    assert!(s.is_waiting(head) && s.is_waiting(uses_tokens));
+}
+
+#[test]
+fn an_overload_halves_the_partition_concurrency_once_per_episode_and_successes_raise_it_again() {
+    let mut s = open_scheduler(8);
+    let opener = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(opener, Some(200), None, T0);
+    let sent: Vec<_> = (0..8).map(|_| s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap()).collect();
+    assert_eq!(s.poll(T0).granted.len(), 8);
+    s.complete(sent[0], Some(529), None, T0);
+    s.complete(sent[1], Some(503), None, T0);
+    let view = s.snapshot(T0);
+    assert_eq!(view.partitions[0].max_in_flight, 4, "halved once for the episode");
+    assert_eq!(view.counters.overloaded, 2);
+    let paused = view.partitions[0].paused_until_ms.unwrap();
+    assert!((T0 + 500.0..=T0 + 1_000.0).contains(&paused), "a jittered pause of half to all of 1 s: {}", paused - T0);
+    for t in &sent[2..] {
+        s.complete(*t, Some(200), None, T0);
+    }
+    assert!(s.snapshot(T0).partitions[0].max_in_flight >= 5, "six successes add about one and a half");
+}
+
+#[test]
+fn the_counters_sum_waiting_time_and_count_retries() {
+    let mut s = open_scheduler(1);
+    let a = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let b = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(a, Some(200), None, T0 + 250.0);
+    assert_eq!(s.poll(T0 + 250.0).granted, vec![b]);
+    s.note_retry();
+    let counters = s.snapshot(T0).counters;
+    assert_eq!((counters.total_wait_ms, counters.retried), (250.0, 1));
+    let json = serde_json::to_string(&counters).unwrap();
+    assert!(json.contains("\"totalWaitMs\":250") && json.contains("\"retried\":1"), "{json}");
+}
