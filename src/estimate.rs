@@ -15,6 +15,16 @@
 //! - tokens: input + output.
 //!
 //! A body that is not JSON, or has none of these fields, costs one request.
+//!
+//! Measured (scripts/estimator-accuracy.mjs counts a small committed corpus
+//! with the Claude and cl100k tokenizers; `cargo run --example
+//! estimator_accuracy` compares): English prose is over-estimated by 30–40%,
+//! but code (−25 to −33%), numbers (−43%), Cyrillic (−40%) and CJK text
+//! (−65 to −68%) are under-estimated; mean |error| 37%, low on 8 of 10
+//! texts. The claim above that it errs high holds for English only. The
+//! headers correct every estimate at the next response, and the simulation
+//! runs with exact costs; a better rule (counting UTF-8 bytes, or non-ASCII
+//! characters as a token each) is open work.
 
 use crate::budget::Cost;
 use serde_json::Value;
