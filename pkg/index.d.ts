@@ -20,12 +20,57 @@ export interface Limits {
  */
 export type LimitsPreset = "anthropic-free" | "anthropic-build" | "anthropic-build-plus";
 
+/** The arguments of `fetch`, as `estimate` and `partitionBy` receive them. */
+export type FetchInput = RequestInfo | URL;
+
+/** What a call costs; `requests` defaults to 1, `tokens` to input + output. */
+export interface Cost {
+  requests?: number;
+  tokens?: number;
+  inputTokens?: number;
+  outputTokens?: number;
+}
+
+/** An event, as `on` listeners and `onEvent` receive it. */
+export type ThrottlerEvent =
+  | { type: "queued"; partition: string; queued: number }
+  | { type: "dispatched"; partition: string; attempt: number; waitedMs: number }
+  | { type: "response"; partition: string; status: number; attempt: number }
+  | { type: "retry"; partition: string; attempt: number; delayMs: number; status: number | null }
+  | { type: "pause"; partition: string; untilMs: number }
+  | { type: "resume"; partition: string }
+  | { type: "rejected"; partition: string; code: HeadroomErrorCode };
+
+export type ThrottlerEventType = ThrottlerEvent["type"];
+
 export interface ThrottlerOptions {
   /**
    * Calls in flight at most, over all partitions: a whole number from 1, or `Infinity`.
    * @default 32
    */
   maxConcurrent?: number;
+  /**
+   * Retries of a `fetch` call after a retryable answer (408, 409, 429, 500,
+   * 502, 503, 504, 529, or a network error), like the official SDKs.
+   * @default 2
+   */
+  maxRetries?: number;
+  /**
+   * Calls waiting at most; one more is refused with `QUEUE_FULL`.
+   * @default Infinity
+   */
+  maxQueue?: number;
+  /**
+   * The longest a call waits for budget before it is refused with `QUEUE_TIMEOUT`.
+   * @default undefined (no limit)
+   */
+  maxWaitMs?: number;
+  /**
+   * The longest server-requested wait (`retry-after`) that is slept before a
+   * retry; beyond it the response is returned as it is.
+   * @default 60000
+   */
+  maxRetryAfterMs?: number;
   /**
    * Calls in flight in a partition before its first response has shown its
    * limits (unless `limits` gives them).
@@ -43,12 +88,49 @@ export interface ThrottlerOptions {
    * one budget for everything.
    * @default "origin-and-model"
    */
-  partitionBy?: "origin-and-model" | "origin" | "none";
+  partitionBy?: "origin-and-model" | "origin" | "none" | ((input: FetchInput, init?: RequestInit) => string);
+  /**
+   * The cost of a `fetch` call, replacing the built-in estimate from the JSON body.
+   * @default the built-in estimate
+   */
+  estimate?: (input: FetchInput, init?: RequestInit) => Cost;
   /**
    * The fetch that sends the calls.
    * @default the global `fetch`, looked up at each call
    */
   fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  /**
+   * Receives every event.
+   * @default undefined
+   */
+  onEvent?: (event: ThrottlerEvent) => void;
+}
+
+/** The options of one `run` or `acquire` call. */
+export interface CallOptions {
+  /** @default { requests: 1 } */
+  cost?: Cost;
+  /** The partition. @default "default" */
+  key?: string;
+  /** Higher goes first; the same priority goes in arrival order. @default 0 */
+  priority?: number;
+  /** Aborting it while the call waits removes it and rejects with the reason. */
+  signal?: AbortSignal;
+}
+
+/** Headers as `parseRateLimitHeaders`, `report`, `observe` and `release` take them. */
+export type HeadersLike = Headers | Record<string, string | string[]> | Array<[string, string]>;
+
+/** The right to send one call, from `acquire`. */
+export declare class Permit {
+  /**
+   * Gives the slot back and feeds what the server said: its headers, and its
+   * status (200 by default). Without headers, the call's cost is charged as
+   * estimated. Always release, also on failure (`try … finally`); a second
+   * release does nothing.
+   */
+  release(headers?: HeadersLike, status?: number): void;
+  free(): void;
 }
 
 /** One dimension of a partition's live budget. */
@@ -83,6 +165,10 @@ export interface Snapshot {
     rateLimited: number;
     refused: number;
     cancelled: number;
+    /** Retries sent. */
+    retried: number;
+    /** Milliseconds dispatched calls spent waiting, in all. */
+    totalWaitMs: number;
   };
 }
 
@@ -96,6 +182,18 @@ export declare class Throttler {
    * @throws {HeadroomError} `COST_EXCEEDS_LIMIT` when the call can never fit.
    */
   readonly fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  /**
+   * Waits for budget, then calls `fn(report)` and resolves with its result.
+   * `report(headers, status?)` feeds the response headers `fn` sees.
+   * @throws {HeadroomError} `COST_EXCEEDS_LIMIT`, `QUEUE_FULL` or `QUEUE_TIMEOUT`.
+   */
+  run<T>(fn: (report: (headers: HeadersLike, status?: number) => void) => T | Promise<T>, options?: CallOptions): Promise<T>;
+  /** Waits for budget and resolves with a permit to send one call. */
+  acquire(options?: CallOptions): Promise<Permit>;
+  /** Feeds rate-limit headers seen elsewhere, for a partition (default `"default"`). */
+  observe(headers: HeadersLike, key?: string): void;
+  /** Listens to one event type; returns the function that removes the listener. */
+  on<K extends ThrottlerEventType>(type: K, listener: (event: Extract<ThrottlerEvent, { type: K }>) => void): () => void;
   /** Plain JSON of the live budget. */
   snapshot(): Snapshot;
   /** Frees the wasm memory of this throttler; it must not be used afterwards. */
@@ -133,12 +231,9 @@ export interface Observation {
  * @param nowMs the local time the response arrived; default `Date.now()`.
  * @throws {TypeError} when `headers` is not a Headers, a plain object or an array of pairs.
  */
-export declare function parseRateLimitHeaders(
-  headers: Headers | Record<string, string | string[]> | Array<[string, string]>,
-  nowMs?: number,
-): Observation;
+export declare function parseRateLimitHeaders(headers: HeadersLike, nowMs?: number): Observation;
 
-export type HeadroomErrorCode = "COST_EXCEEDS_LIMIT";
+export type HeadroomErrorCode = "COST_EXCEEDS_LIMIT" | "QUEUE_FULL" | "QUEUE_TIMEOUT";
 
 /** The error headroom rejects with, with a machine-readable `code` and the numbers involved. */
 export declare class HeadroomError extends Error {
@@ -148,4 +243,8 @@ export declare class HeadroomError extends Error {
   readonly dimension?: string;
   readonly cost?: number;
   readonly limit?: number;
+  /** With `QUEUE_FULL`: the `maxQueue` reached. */
+  readonly maxQueue?: number;
+  /** With `QUEUE_TIMEOUT`: how long the call waited. */
+  readonly waitedMs?: number;
 }

@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod estimate;
 pub mod headers;
+pub mod retry;
 pub mod schedule;
 
 #[cfg(target_arch = "wasm32")]

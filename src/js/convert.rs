@@ -73,7 +73,13 @@ pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
 /// repeats an object's contents, which may hold secrets).
 pub(crate) fn describe(value: &JsValue) -> String {
     if let Some(n) = value.as_f64() {
-        return format!("`{n}` (number)");
+        // As JS writes numbers: `Infinity`, not Rust's `inf`.
+        let text = match n {
+            f64::INFINITY => "Infinity".to_string(),
+            f64::NEG_INFINITY => "-Infinity".to_string(),
+            _ => n.to_string(),
+        };
+        return format!("`{text}` (number)");
     }
     if let Some(b) = value.as_bool() {
         return format!("`{b}` (boolean)");

@@ -8,6 +8,7 @@
 //! - [`convert`]: headers, request bodies and errors between JS and Rust.
 
 mod convert;
+mod events;
 mod options;
 mod throttler;
 

@@ -5,19 +5,43 @@
 use super::convert::{describe, get};
 use crate::budget::Limits;
 use crate::estimate::PartitionBy;
+use crate::retry::RetryPolicy;
 use crate::schedule::Config;
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-const KNOWN: [&str; 5] = ["maxConcurrent", "probeConcurrency", "limits", "partitionBy", "fetch"];
+const KNOWN: [&str; 11] = [
+    "maxConcurrent",
+    "maxRetries",
+    "maxQueue",
+    "maxWaitMs",
+    "maxRetryAfterMs",
+    "probeConcurrency",
+    "limits",
+    "partitionBy",
+    "estimate",
+    "fetch",
+    "onEvent",
+];
 const LIMIT_KEYS: [&str; 4] = ["requestsPerMinute", "tokensPerMinute", "inputTokensPerMinute", "outputTokensPerMinute"];
 const PARTITION_MODES: [&str; 3] = ["origin-and-model", "origin", "none"];
 
+/// How calls are grouped into partitions: a built-in mode or the caller's
+/// function `(input, init) => string`.
+pub(crate) enum Partitioning {
+    Mode(PartitionBy),
+    Function(Function),
+}
+
 pub(crate) struct Options {
     pub config: Config,
+    pub retry: RetryPolicy,
+    pub max_wait_ms: Option<f64>,
     pub fetch: Option<Function>,
-    pub partition_by: PartitionBy,
+    pub partition_by: Partitioning,
+    pub estimate: Option<Function>,
+    pub on_event: Option<Function>,
 }
 
 fn type_error(message: String) -> JsValue {
@@ -29,7 +53,15 @@ fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {
 }
 
 pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
-    let mut options = Options { config: Config::default(), fetch: None, partition_by: PartitionBy::OriginAndModel };
+    let mut options = Options {
+        config: Config::default(),
+        retry: RetryPolicy::default(),
+        max_wait_ms: None,
+        fetch: None,
+        partition_by: Partitioning::Mode(PartitionBy::OriginAndModel),
+        estimate: None,
+        on_event: None,
+    };
     if value.is_undefined() || value.is_null() {
         return Ok(options);
     }
@@ -44,6 +76,18 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     if let Some(n) = count(value, "probeConcurrency", true)? {
         config.probe_concurrency = n;
     }
+    if let Some(n) = count(value, "maxQueue", true)? {
+        config.max_queue = if n == u32::MAX { usize::MAX } else { n as usize };
+    }
+    if let Some(n) = whole(value, "maxRetries")? {
+        options.retry.max_retries = n;
+    }
+    if let Some(ms) = milliseconds(value, "maxWaitMs")? {
+        options.max_wait_ms = Some(ms);
+    }
+    if let Some(ms) = milliseconds(value, "maxRetryAfterMs")? {
+        options.retry.max_retry_after_ms = ms;
+    }
     let limits = get(value, "limits");
     if !limits.is_undefined() {
         config.limits = Some(read_limits(&limits)?);
@@ -51,17 +95,47 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     let partition_by = get(value, "partitionBy");
     if !partition_by.is_undefined() {
         options.partition_by = match partition_by.as_string().as_deref() {
-            Some("origin-and-model") => PartitionBy::OriginAndModel,
-            Some("origin") => PartitionBy::Origin,
-            Some("none") => PartitionBy::None,
-            _ => return Err(expected("partitionBy", &one_of(&PARTITION_MODES), &partition_by)),
+            Some("origin-and-model") => Partitioning::Mode(PartitionBy::OriginAndModel),
+            Some("origin") => Partitioning::Mode(PartitionBy::Origin),
+            Some("none") => Partitioning::Mode(PartitionBy::None),
+            _ => match partition_by.dyn_ref::<Function>() {
+                Some(f) => Partitioning::Function(f.clone()),
+                None => return Err(expected("partitionBy", &format!("{} or a function", one_of(&PARTITION_MODES)), &partition_by)),
+            },
         };
     }
-    let fetch = get(value, "fetch");
-    if !fetch.is_undefined() {
-        options.fetch = Some(fetch.clone().dyn_into::<Function>().map_err(|_| expected("fetch", "a function", &fetch))?);
-    }
+    options.fetch = function(value, "fetch")?;
+    options.estimate = function(value, "estimate")?;
+    options.on_event = function(value, "onEvent")?;
     Ok(options)
+}
+
+fn function(value: &JsValue, option: &str) -> Result<Option<Function>, JsValue> {
+    let raw = get(value, option);
+    if raw.is_undefined() {
+        return Ok(None);
+    }
+    raw.clone().dyn_into::<Function>().map(Some).map_err(|_| expected(option, "a function", &raw))
+}
+
+/// A whole number from 0 and up.
+fn whole(value: &JsValue, option: &str) -> Result<Option<u32>, JsValue> {
+    let raw = get(value, option);
+    match raw.as_f64() {
+        _ if raw.is_undefined() => Ok(None),
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX) => Ok(Some(n as u32)),
+        _ => Err(expected(option, "a whole number from 0 and up", &raw)),
+    }
+}
+
+/// A duration in milliseconds: a finite number from 0 and up.
+fn milliseconds(value: &JsValue, option: &str) -> Result<Option<f64>, JsValue> {
+    let raw = get(value, option);
+    match raw.as_f64() {
+        _ if raw.is_undefined() => Ok(None),
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(expected(option, "a finite number of milliseconds from 0 and up", &raw)),
+    }
 }
 
 fn one_of(names: &[&str]) -> String {
@@ -117,4 +191,77 @@ fn read_limits(limits: &JsValue) -> Result<Limits, JsValue> {
         input_tokens_per_minute: rate(LIMIT_KEYS[2])?,
         output_tokens_per_minute: rate(LIMIT_KEYS[3])?,
     })
+}
+
+const CALL_KEYS: [&str; 4] = ["cost", "key", "priority", "signal"];
+const COST_KEYS: [&str; 4] = ["requests", "tokens", "inputTokens", "outputTokens"];
+
+/// The options of one `run` or `acquire` call.
+pub(crate) struct CallOptions {
+    pub cost: crate::budget::Cost,
+    pub key: String,
+    pub priority: i32,
+    pub signal: Option<web_sys::AbortSignal>,
+}
+
+/// The partition of `run`, `acquire` and `observe` calls that name none.
+pub(crate) const DEFAULT_KEY: &str = "default";
+
+pub(crate) fn read_call(value: &JsValue, method: &str) -> Result<CallOptions, JsValue> {
+    let mut call = CallOptions { cost: crate::budget::Cost::ONE_REQUEST, key: DEFAULT_KEY.into(), priority: 0, signal: None };
+    if value.is_undefined() || value.is_null() {
+        return Ok(call);
+    }
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        return Err(type_error(format!("expected the options of `{method}` to be an object, got {}", describe(value))));
+    }
+    check_keys(value, &CALL_KEYS, &format!("option of `{method}`"))?;
+    let cost = get(value, "cost");
+    if !cost.is_undefined() {
+        call.cost = read_cost(&cost, "cost")?;
+    }
+    let key = get(value, "key");
+    if !key.is_undefined() {
+        call.key = key.as_string().ok_or_else(|| expected("key", "a string", &key))?;
+    }
+    let priority = get(value, "priority");
+    if !priority.is_undefined() {
+        call.priority = match priority.as_f64() {
+            Some(n) if n.fract() == 0.0 && n.abs() <= 1_000_000.0 => n as i32,
+            _ => return Err(expected("priority", "a whole number from -1000000 to 1000000", &priority)),
+        };
+    }
+    call.signal = read_signal(&get(value, "signal"), "signal")?;
+    Ok(call)
+}
+
+/// An AbortSignal, or nothing when `undefined` or `null`.
+pub(crate) fn read_signal(raw: &JsValue, option: &str) -> Result<Option<web_sys::AbortSignal>, JsValue> {
+    if raw.is_undefined() || raw.is_null() {
+        return Ok(None);
+    }
+    raw.clone().dyn_into::<web_sys::AbortSignal>().map(Some).map_err(|_| expected(option, "an AbortSignal", raw))
+}
+
+/// A cost object `{ requests?, tokens?, inputTokens?, outputTokens? }`;
+/// `requests` defaults to 1 and `tokens` to input + output.
+pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<crate::budget::Cost, JsValue> {
+    if !value.is_object() || js_sys::Array::is_array(value) {
+        return Err(expected(what, "an object such as { tokens: 1200 }", value));
+    }
+    check_keys(value, &COST_KEYS, &format!("key in `{what}`"))?;
+    let amount = |key: &str| -> Result<Option<f64>, JsValue> {
+        let raw = get(value, key);
+        match raw.as_f64() {
+            _ if raw.is_undefined() => Ok(None),
+            Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+            _ => Err(expected(&format!("{what}.{key}"), "a finite number from 0 and up", &raw)),
+        }
+    };
+    Ok(crate::budget::Cost::new(
+        amount("requests")?.unwrap_or(1.0),
+        amount("inputTokens")?.unwrap_or(0.0),
+        amount("outputTokens")?.unwrap_or(0.0),
+        amount("tokens")?,
+    ))
 }

@@ -1,18 +1,28 @@
-//! The `Throttler` class: a drop-in `fetch` that waits for budget first.
+//! The `Throttler` class: a drop-in `fetch` that waits for budget first,
+//! plus `run`, `acquire`, `observe`, `on` and `snapshot`.
+//!
+//! Every call takes the same path: it is queued in the core, sleeps until the
+//! core lets it go (see [`super::wake`]), is sent, and its answer goes back to
+//! the core. What to retry and how long to wait are the core's decisions
+//! ([`crate::retry`], [`crate::schedule`]); this file only carries them out.
 
 use super::convert::{self, get};
-use super::options::{self, Options};
+use super::events::{Events, TYPES};
+use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
 use super::wake::{self, Alarm};
+use crate::budget::Cost;
 use crate::estimate::{estimate, partition_key};
-use crate::headers;
+use crate::headers::{self, Observation};
+use crate::retry::{self, Attempt, Decision};
 use crate::schedule::{Refusal, Scheduler, Ticket};
 use js_sys::{Date, Function, Promise, Uint8Array};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::AbortSignal;
 
 /// How long a waiting call that does not hold the alarm sleeps before it
 /// looks again on its own. It is woken earlier by any event that lets it go;
@@ -33,6 +43,9 @@ struct Shared {
     core: RefCell<Scheduler>,
     waiters: RefCell<HashMap<Ticket, Waiter>>,
     options: Options,
+    events: Events,
+    /// Partitions paused by a 429, and until when: to announce `resume`.
+    pauses: RefCell<BTreeMap<String, f64>>,
 }
 
 /// A rate-limit-aware `fetch`, bound to one budget.
@@ -54,12 +67,17 @@ impl Throttler {
         let shared = Rc::new(Shared {
             core: RefCell::new(Scheduler::new(options.config.clone())),
             waiters: RefCell::new(HashMap::new()),
+            events: Events::new(options.on_event.clone()),
             options,
+            pauses: RefCell::new(BTreeMap::new()),
         });
         let bound = shared.clone();
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
             let shared = bound.clone();
-            future_to_promise(async move { shared.fetch(input, init).await })
+            // A call whose request reads without waiting joins the queue now,
+            // in call order; a Request whose body must be read joins after.
+            let prepared = prepare(&input, &init).map(|request| shared.first_attempt(&input, &init, request));
+            future_to_promise(async move { shared.fetch(input, init, prepared).await })
         });
         Ok(Throttler { shared, fetch: fetch.into_js_value().unchecked_into() })
     }
@@ -71,6 +89,54 @@ impl Throttler {
         self.fetch.clone()
     }
 
+    /// `run(fn, { cost, key, priority, signal })`: wait for budget, then call
+    /// `fn(report)` and resolve with its result. `report(headers, status?)`
+    /// feeds what the server said.
+    pub fn run(&self, work: JsValue, options: JsValue) -> Result<Promise, JsValue> {
+        let work: Function = work.dyn_into().map_err(|w| type_error(format!("expected `run` to be given a function, got {}", convert::describe(&w))))?;
+        let call = options::read_call(&options, "run")?;
+        // Queued now, in call order; only the wait is asynchronous.
+        let queued = self.shared.enqueue(&call.key, call.cost, call.priority, call.signal.as_ref());
+        let shared = self.shared.clone();
+        Ok(future_to_promise(async move { shared.run(work, call, queued).await }))
+    }
+
+    /// `acquire({ cost, key, priority, signal })`: wait for budget and resolve
+    /// with a `Permit`; `permit.release(headers?, status?)` gives the slot back.
+    pub fn acquire(&self, options: JsValue) -> Result<Promise, JsValue> {
+        let call = options::read_call(&options, "acquire")?;
+        let queued = self.shared.enqueue(&call.key, call.cost, call.priority, call.signal.as_ref());
+        let shared = self.shared.clone();
+        Ok(future_to_promise(async move {
+            let ticket = shared.admitted(&call.key, queued, call.signal.as_ref(), 0).await?;
+            Ok(Permit { shared, ticket: Cell::new(Some(ticket)) }.into())
+        }))
+    }
+
+    /// `observe(headers, key?)`: feed rate-limit headers seen elsewhere.
+    pub fn observe(&self, headers: JsValue, key: Option<String>) -> Result<(), JsValue> {
+        let observation = read_observation(&headers, "headers")?;
+        let now = Date::now();
+        self.shared.core.borrow_mut().observe(key.as_deref().unwrap_or(DEFAULT_KEY), &observation, now);
+        self.shared.pump();
+        Ok(())
+    }
+
+    /// `on(type, listener)`: listen to an event; returns the function that
+    /// removes the listener.
+    pub fn on(&self, kind: String, listener: JsValue) -> Result<Function, JsValue> {
+        if !TYPES.contains(&kind.as_str()) {
+            return Err(type_error(format!("unknown event type \"{kind}\"; expected one of {}", TYPES.join(", "))));
+        }
+        let listener: Function = listener
+            .dyn_into()
+            .map_err(|l| type_error(format!("expected the listener of `on` to be a function, got {}", convert::describe(&l))))?;
+        let id = self.shared.events.add(&kind, listener);
+        let shared = self.shared.clone();
+        let remove = Closure::<dyn Fn()>::new(move || shared.events.remove(id));
+        Ok(remove.into_js_value().unchecked_into())
+    }
+
     /// Plain JSON of the live budget: partitions with their dimensions,
     /// calls queued and in flight, and counters.
     pub fn snapshot(&self) -> Result<JsValue, JsValue> {
@@ -78,66 +144,228 @@ impl Throttler {
     }
 }
 
+/// The right to send one call, from `acquire`.
+#[wasm_bindgen]
+pub struct Permit {
+    shared: Rc<Shared>,
+    ticket: Cell<Option<Ticket>>,
+}
+
+#[wasm_bindgen]
+impl Permit {
+    /// Give the slot back and feed what the server said (its headers, and
+    /// its status; 200 when headers are given without one). Without headers
+    /// the call's estimated cost is charged. A second release does nothing.
+    pub fn release(&self, headers: JsValue, status: Option<f64>) -> Result<(), JsValue> {
+        let Some(ticket) = self.ticket.get() else { return Ok(()) };
+        let observation = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers")?) };
+        self.ticket.set(None);
+        let status = status.map(clamp_status).unwrap_or(200);
+        self.shared.finish(ticket, Some(status), observation.as_ref());
+        Ok(())
+    }
+}
+
 impl Shared {
-    async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
-        let (origin, body) = describe_request(&input, &init).await?;
-        let estimate = estimate(body.as_deref());
-        let key = partition_key(self.options.partition_by, &origin, estimate.model.as_deref());
-        let ticket = self.admit(&key, estimate.cost).await?;
-        let sent = convert::resolve_fetch(self.options.fetch.as_ref())
-            .and_then(|fetch| fetch.call2(&JsValue::UNDEFINED, &input, &init));
-        let result = match sent {
-            Ok(promise) => JsFuture::from(Promise::resolve(&promise)).await,
+    /// Read a call's cost, key and signal and queue its first attempt.
+    fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<(RequestInfo, Cost, String, Option<AbortSignal>, Queued), JsValue> {
+        let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal.clone());
+        let (cost, key) = self.cost_and_key(input, init, &request)?;
+        let queued = self.enqueue(&key, cost, 0, signal.as_ref());
+        Ok((request, cost, key, signal, queued))
+    }
+
+    async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, prepared: Option<Result<(RequestInfo, Cost, String, Option<AbortSignal>, Queued), JsValue>>) -> Result<JsValue, JsValue> {
+        let prepared = match prepared {
+            Some(prepared) => prepared,
+            None => {
+                let request = read_request_body(&input, &init).await;
+                self.first_attempt(&input, &init, request)
+            }
+        };
+        let (request, cost, key, signal, first) = prepared?;
+        let mut queued = Some(first);
+        let mut retries = 0;
+        loop {
+            let this_attempt = match queued.take() {
+                Some(q) => q,
+                None => self.enqueue(&key, cost, 0, signal.as_ref()),
+            };
+            let ticket = self.admitted(&key, this_attempt, signal.as_ref(), retries).await?;
+            // A Request's body is read when it is sent: send a copy each time
+            // so that a retry still has one.
+            let sent_input = match input.dyn_ref::<web_sys::Request>() {
+                Some(request) => request.clone().map(JsValue::from).unwrap_or_else(|_| input.clone()),
+                None => input.clone(),
+            };
+            let sent = convert::resolve_fetch(self.options.fetch.as_ref())
+                .and_then(|fetch| fetch.call2(&JsValue::UNDEFINED, &sent_input, &init));
+            let result = match sent {
+                Ok(promise) => JsFuture::from(Promise::resolve(&promise)).await,
+                Err(error) => Err(error),
+            };
+            let (decision, status) = match &result {
+                Ok(response) => {
+                    let status = clamp_status(get(response, "status").as_f64().unwrap_or(200.0));
+                    // A response whose headers cannot be read still completes the call.
+                    let observation = read_observation(&get(response, "headers"), "response.headers").unwrap_or_default();
+                    self.finish(ticket, Some(status), Some(&observation));
+                    self.events.emit("response", &[("partition", key.as_str().into()), ("status", status.into()), ("attempt", (retries + 1).into())]);
+                    let spend_limit_reached = status == 429 && observation.retry_after_ms.is_none() && says_spend_limit(response).await;
+                    let attempt = Attempt::Answered { status, observation: &observation, spend_limit_reached };
+                    (retry::decide(&self.options.retry, attempt, retries, request.replayable, js_sys::Math::random()), Some(status))
+                }
+                Err(_) => {
+                    self.finish(ticket, None, None);
+                    let aborted = signal.as_ref().is_some_and(AbortSignal::aborted);
+                    let decision = if aborted { Decision::Return } else { retry::decide(&self.options.retry, Attempt::NetworkError, retries, request.replayable, js_sys::Math::random()) };
+                    (decision, None)
+                }
+            };
+            let Decision::RetryAfter(delay_ms) = decision else { return result };
+            retries += 1;
+            self.core.borrow_mut().note_retry();
+            self.events.emit("retry", &[("partition", key.as_str().into()), ("attempt", (retries + 1).into()), ("delayMs", delay_ms.round().into()), ("status", status.map_or(JsValue::NULL, JsValue::from))]);
+            let (sleeping, _alarm) = wake::sleep(delay_ms, signal.as_ref());
+            sleeping.await;
+            if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
+                return Err(signal.reason());
+            }
+        }
+    }
+
+    async fn run(self: Rc<Self>, work: Function, call: CallOptions, queued: Queued) -> Result<JsValue, JsValue> {
+        let ticket = self.admitted(&call.key, queued, call.signal.as_ref(), 0).await?;
+        let reported: Rc<RefCell<Option<(u16, Observation)>>> = Rc::default();
+        let slot = reported.clone();
+        let report = Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(move |headers: JsValue, status: JsValue| {
+            let observation = read_observation(&headers, "headers")?;
+            *slot.borrow_mut() = Some((status.as_f64().map_or(200, clamp_status), observation));
+            Ok(())
+        });
+        let report: Function = report.into_js_value().unchecked_into();
+        let result = match work.call1(&JsValue::UNDEFINED, &report) {
+            Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
             Err(error) => Err(error),
         };
-        let now = Date::now();
-        match &result {
-            Ok(response) => {
-                let status = get(response, "status").as_f64().map(|s| s.clamp(0.0, 999.0) as u16);
-                // A response whose headers cannot be read still completes the call.
-                let pairs = convert::header_pairs(&get(response, "headers"), "response.headers").unwrap_or_default();
-                let observation = headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), now);
-                self.core.borrow_mut().complete(ticket, status.or(Some(200)), Some(&observation), now);
-            }
-            Err(_) => self.core.borrow_mut().complete(ticket, None, None, now),
+        let reported = reported.borrow_mut().take();
+        match (&result, reported) {
+            (_, Some((status, observation))) => self.finish(ticket, Some(status), Some(&observation)),
+            // Done without a report: charge the estimate.
+            (Ok(_), None) => self.finish(ticket, Some(200), None),
+            // Failed without a report: assume nothing was spent.
+            (Err(_), None) => self.finish(ticket, None, None),
         }
-        self.pump();
         result
     }
 
-    /// Queue a call and wait until the core lets it go.
-    async fn admit(&self, key: &str, cost: crate::budget::Cost) -> Result<Ticket, JsValue> {
-        let ticket = self
-            .core
-            .borrow_mut()
-            .enqueue(key, cost, 0, Date::now())
-            .map_err(|refusal| convert::refusal_error(&refusal))?;
-        self.waiters.borrow_mut().insert(ticket, Waiter::default());
-        let outcome = self.wait(ticket).await;
-        self.waiters.borrow_mut().remove(&ticket);
-        outcome.map(|()| ticket).map_err(|refusal| convert::refusal_error(&refusal))
+    /// The cost and partition of a `fetch` call: the caller's `estimate` and
+    /// `partitionBy` functions where given, else the core's estimate.
+    fn cost_and_key(&self, input: &JsValue, init: &JsValue, request: &RequestInfo) -> Result<(Cost, String), JsValue> {
+        let estimated = estimate(request.body.as_deref());
+        let cost = match &self.options.estimate {
+            Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
+            None => estimated.cost,
+        };
+        let key = match &self.options.partition_by {
+            Partitioning::Mode(mode) => partition_key(*mode, &request.origin, estimated.model.as_deref()),
+            Partitioning::Function(f) => {
+                let key = f.call2(&JsValue::UNDEFINED, input, init)?;
+                key.as_string().ok_or_else(|| type_error(format!("expected `partitionBy` to return a string, got {}", convert::describe(&key))))?
+            }
+        };
+        Ok((cost, key))
     }
 
-    async fn wait(&self, ticket: Ticket) -> Result<(), Refusal> {
+    /// Queue a call now. Refused at once (a `HeadroomError`) when it can
+    /// never fit or the queue is full; rejected with the reason when `signal`
+    /// has already aborted.
+    fn enqueue(&self, key: &str, cost: Cost, priority: i32, signal: Option<&AbortSignal>) -> Queued {
+        if let Some(signal) = signal.filter(|s| s.aborted()) {
+            return Err(signal.reason());
+        }
+        let now = Date::now();
+        let deadline = self.options.max_wait_ms.map(|ms| now + ms);
+        let queued = self.core.borrow_mut().enqueue_until(key, cost, priority, deadline, now);
+        let ticket = queued.map_err(|refusal| self.rejected(key, &refusal))?;
+        self.waiters.borrow_mut().insert(ticket, Waiter::default());
+        self.events.emit("queued", &[("partition", key.into()), ("queued", (self.core.borrow().queued() as f64).into())]);
+        // A call that may go now is granted now, so it does not hold a place
+        // in the queue while its future has yet to run.
+        self.pump();
+        Ok(QueuedCall { ticket, at: now, deadline })
+    }
+
+    /// Wait until the core lets a queued call go, refuses it, or `signal`
+    /// aborts (then it leaves the queue and rejects with the reason).
+    async fn admitted(&self, key: &str, queued: Queued, signal: Option<&AbortSignal>, retries: u32) -> Result<Ticket, JsValue> {
+        let QueuedCall { ticket, at: now, deadline } = queued?;
+        let outcome = self.wait(ticket, deadline, signal).await;
+        self.waiters.borrow_mut().remove(&ticket);
+        match outcome {
+            Ok(Ok(())) => {
+                let waited = Date::now() - now;
+                self.events.emit("dispatched", &[("partition", key.into()), ("attempt", (retries + 1).into()), ("waitedMs", waited.round().into())]);
+                Ok(ticket)
+            }
+            Ok(Err(refusal)) => Err(self.rejected(key, &refusal)),
+            Err(reason) => {
+                self.core.borrow_mut().cancel(ticket);
+                self.pump();
+                Err(reason)
+            }
+        }
+    }
+
+    fn rejected(&self, key: &str, refusal: &Refusal) -> JsValue {
+        self.events.emit("rejected", &[("partition", key.into()), ("code", refusal.code().into())]);
+        convert::refusal_error(refusal)
+    }
+
+    /// Sleep until the core decides; `Err(reason)` when the signal aborts.
+    async fn wait(&self, ticket: Ticket, deadline: Option<f64>, signal: Option<&AbortSignal>) -> Result<Result<(), Refusal>, JsValue> {
         loop {
             self.pump();
+            if let Some(signal) = signal.filter(|s| s.aborted()) {
+                // Granted in the same instant it aborted: the core counts it
+                // as dispatched, and cancel below gives the slot back.
+                return Err(signal.reason());
+            }
             let now = Date::now();
             let holds_alarm = self.core.borrow().next_wake(now).filter(|(holder, _)| *holder == ticket);
-            let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at);
+            let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(deadline.unwrap_or(f64::INFINITY));
             let (sleeping, alarm) = {
                 let mut waiters = self.waiters.borrow_mut();
                 let waiter = waiters.entry(ticket).or_default();
                 if let Some(outcome) = waiter.outcome.take() {
-                    return outcome;
+                    return Ok(outcome);
                 }
-                let (sleeping, alarm) = wake::sleep(until - now);
-                waiter.alarm = Some(alarm.clone());
+                let (sleeping, alarm) = wake::sleep(until - now, signal);
+                waiter.alarm = alarm.clone();
                 waiter.sleeps_until = until;
                 (sleeping, alarm)
             };
             sleeping.await;
             drop(alarm);
         }
+    }
+
+    /// A dispatched call ended: tell the core, announce a pause it caused,
+    /// and let waiting calls go.
+    fn finish(&self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>) {
+        let now = Date::now();
+        self.core.borrow_mut().complete(ticket, status, observation, now);
+        if status == Some(429) {
+            let snapshot = self.core.borrow().snapshot(now);
+            for partition in snapshot.partitions {
+                let Some(until) = partition.paused_until_ms else { continue };
+                let known = self.pauses.borrow_mut().insert(partition.key.clone(), until);
+                if known != Some(until) {
+                    self.events.emit("pause", &[("partition", partition.key.as_str().into()), ("untilMs", until.into())]);
+                }
+            }
+        }
+        self.pump();
     }
 
     /// Let the core dispatch what it can now, hand each waiter its outcome,
@@ -167,34 +395,107 @@ impl Shared {
         for alarm in to_wake {
             alarm.wake();
         }
+        let resumed: Vec<String> = {
+            let mut pauses = self.pauses.borrow_mut();
+            let over: Vec<String> = pauses.iter().filter(|(_, until)| **until <= now).map(|(k, _)| k.clone()).collect();
+            over.iter().for_each(|k| {
+                pauses.remove(k);
+            });
+            over
+        };
+        for key in resumed {
+            self.events.emit("resume", &[("partition", key.as_str().into())]);
+        }
     }
 }
 
-/// The URL origin and, where it can be read without consuming it, the body
-/// text of a request given as `fetch` arguments.
-async fn describe_request(input: &JsValue, init: &JsValue) -> Result<(String, Option<String>), JsValue> {
+fn type_error(message: String) -> JsValue {
+    js_sys::TypeError::new(&format!("headroom: {message}")).into()
+}
+
+fn clamp_status(status: f64) -> u16 {
+    if status.is_finite() { status.clamp(0.0, 999.0) as u16 } else { 0 }
+}
+
+fn read_observation(headers: &JsValue, what: &str) -> Result<Observation, JsValue> {
+    let pairs = convert::header_pairs(headers, what)?;
+    Ok(headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), Date::now()))
+}
+
+/// Whether a 429's body says a spend or quota limit is reached; reads a copy.
+async fn says_spend_limit(response: &JsValue) -> bool {
+    let Some(response) = response.dyn_ref::<web_sys::Response>() else { return false };
+    let Ok(copy) = response.clone() else { return false };
+    let Ok(text) = copy.text() else { return false };
+    JsFuture::from(text).await.ok().and_then(|t| t.as_string()).is_some_and(|t| retry::says_spend_limit(&t))
+}
+
+/// A call in the queue, or why it could not join it.
+type Queued = Result<QueuedCall, JsValue>;
+
+struct QueuedCall {
+    ticket: Ticket,
+    /// When it joined the queue.
+    at: f64,
+    deadline: Option<f64>,
+}
+
+/// What the throttler reads from a request before sending it.
+struct RequestInfo {
+    origin: String,
+    /// The body as text, where it can be read without consuming it.
+    body: Option<String>,
+    /// Whether the body can be sent again on a retry.
+    replayable: bool,
+    /// A `Request` input's own signal.
+    signal: Option<AbortSignal>,
+}
+
+/// Read the URL origin, body text and replayability of `fetch` arguments,
+/// or `None` when the body is inside a `Request` and must be read first.
+fn prepare(input: &JsValue, init: &JsValue) -> Option<RequestInfo> {
+    let body = get(init, "body");
+    let request = input.dyn_ref::<web_sys::Request>();
+    if body.is_undefined() && request.is_some_and(|r| r.body().is_some()) {
+        return None;
+    }
+    Some(describe(input, init, body_text(&body)))
+}
+
+/// [`prepare`] for a `Request` with a body: read a copy of it.
+async fn read_request_body(input: &JsValue, init: &JsValue) -> RequestInfo {
+    let copy = input.dyn_ref::<web_sys::Request>().and_then(|r| r.clone().ok()).and_then(|c| c.text().ok());
+    let text = match copy {
+        Some(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
+        None => None,
+    };
+    describe(input, init, text)
+}
+
+fn describe(input: &JsValue, init: &JsValue, body: Option<String>) -> RequestInfo {
     let url = if let Some(s) = input.as_string() {
         s
     } else {
         // A URL object or a Request: both expose `href`/`url` as a string.
-        get(input, "url").as_string().or_else(|| get(input, "href").as_string()).unwrap_or_else(|| {
-            js_sys::JsString::from(input.clone()).into()
-        })
+        get(input, "url").as_string().or_else(|| get(input, "href").as_string()).unwrap_or_else(|| js_sys::JsString::from(input.clone()).into())
     };
     let origin = web_sys::Url::new(&url).map(|u| u.origin()).unwrap_or(url);
-    let body = get(init, "body");
-    let text = if let Some(s) = body.as_string() {
+    let signal = input.dyn_ref::<web_sys::Request>().map(|r| r.signal());
+    // Bodies fetch re-reads on every send are replayable; a stream is read
+    // once. A Request is copied before each send, so it replays too.
+    let replayable = !get(init, "body").is_instance_of::<web_sys::ReadableStream>();
+    RequestInfo { origin, body, replayable, signal }
+}
+
+/// The text of a body given in `init`, where it is text or bytes.
+fn body_text(body: &JsValue) -> Option<String> {
+    if let Some(s) = body.as_string() {
         Some(s)
     } else if let Some(bytes) = body.dyn_ref::<Uint8Array>() {
         Some(String::from_utf8_lossy(&bytes.to_vec()).into_owned())
-    } else if body.is_undefined() && input.is_instance_of::<web_sys::Request>() {
-        let request: &web_sys::Request = input.unchecked_ref();
-        match request.clone().and_then(|copy| copy.text()) {
-            Ok(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
-            Err(_) => None,
-        }
+    } else if body.is_instance_of::<js_sys::ArrayBuffer>() {
+        Some(String::from_utf8_lossy(&Uint8Array::new(body).to_vec()).into_owned())
     } else {
         None
-    };
-    Ok((origin, text))
+    }
 }

@@ -12,6 +12,7 @@
 //!   as its wait ends.
 
 use js_sys::{Function, Promise};
+use web_sys::AbortSignal;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -37,15 +38,30 @@ impl Alarm {
     }
 }
 
-/// Start a wait of `ms` milliseconds: the future to await and its alarm.
-pub(crate) fn sleep(ms: f64) -> (impl std::future::Future<Output = ()>, Alarm) {
-    let mut resolve_slot = None;
+/// Start a wait of `ms` milliseconds, ended early by the alarm or by
+/// `signal` aborting: the future to await and its alarm. The timer and the
+/// abort listener are removed when the wait ends, however it ends.
+pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future::Future<Output = ()>, Option<Alarm>) {
+    let mut resolve_slot: Option<Function> = None;
     let promise = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
-    let resolve = resolve_slot.expect("the Promise executor runs synchronously");
-    let timer = set_timeout(&resolve, ms.clamp(0.0, MAX_TIMER_MS));
+    // The executor runs synchronously (ECMAScript, Promise constructor), so
+    // the resolver is always there; without one the wait simply ends at once.
+    let armed = resolve_slot.map(|resolve| {
+        let timer = set_timeout(&resolve, ms.clamp(0.0, MAX_TIMER_MS));
+        if let Some(signal) = signal {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+        }
+        (resolve, timer)
+    });
+    let alarm = armed.as_ref().map(|(resolve, _)| Alarm(resolve.clone()));
+    let signal = signal.cloned();
     let future = async move {
+        let Some((resolve, timer)) = armed else { return };
         let _ = JsFuture::from(promise).await;
         clear_timeout(&timer);
+        if let Some(signal) = signal {
+            let _ = signal.remove_event_listener_with_callback("abort", &resolve);
+        }
     };
-    (future, Alarm(resolve))
+    (future, alarm)
 }

@@ -1,0 +1,65 @@
+//! Events: `on(type, listener)` and the `onEvent` option.
+//!
+//! Each event is a plain object with a `type` and the numbers of the moment.
+//! Payloads carry partition keys (an origin, maybe a model), statuses and
+//! times, never a URL path, a header or a body, so no secret can leak into a
+//! log through them. A listener that throws is ignored: an observer must not
+//! be able to break the calls it observes.
+
+use super::convert::set;
+use js_sys::{Function, Object};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+pub(crate) const TYPES: [&str; 7] = ["queued", "dispatched", "response", "retry", "pause", "resume", "rejected"];
+
+#[derive(Default)]
+pub(crate) struct Events {
+    on_event: Option<Function>,
+    listeners: RefCell<Vec<(u64, String, Function)>>,
+    next_id: std::cell::Cell<u64>,
+}
+
+impl Events {
+    pub(crate) fn new(on_event: Option<Function>) -> Events {
+        Events { on_event, ..Events::default() }
+    }
+
+    /// Add a listener; returns the id that removes it.
+    pub(crate) fn add(&self, kind: &str, listener: Function) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.listeners.borrow_mut().push((id, kind.to_string(), listener));
+        id
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        self.listeners.borrow_mut().retain(|(i, _, _)| *i != id);
+    }
+
+    /// True when anyone listens to `kind` (so payloads are built only then).
+    pub(crate) fn wanted(&self, kind: &str) -> bool {
+        self.on_event.is_some() || self.listeners.borrow().iter().any(|(_, k, _)| k == kind)
+    }
+
+    /// Emit `kind` with `fields` as its payload.
+    pub(crate) fn emit(&self, kind: &str, fields: &[(&str, JsValue)]) {
+        if !self.wanted(kind) {
+            return;
+        }
+        let payload = Object::new();
+        set(&payload, "type", &JsValue::from_str(kind));
+        for (name, value) in fields {
+            set(&payload, name, value);
+        }
+        let targets: Vec<Function> = self
+            .on_event
+            .iter()
+            .cloned()
+            .chain(self.listeners.borrow().iter().filter(|(_, k, _)| k == kind).map(|(_, _, f)| f.clone()))
+            .collect();
+        for listener in targets {
+            let _ = listener.call1(&JsValue::UNDEFINED, &payload);
+        }
+    }
+}

@@ -1,0 +1,329 @@
+// The public JS API method by method: options, retries, aborts, errors,
+// events, run, acquire, observe. Most tests script the answers with a fake
+// `fetch`, so every retry and abort path is exercised deterministically.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Throttler, HeadroomError } from "headroom";
+import { startServer, sleep } from "../support/server.mjs";
+
+/** A fetch that answers from a script: each entry a Response init or an Error. */
+function scripted(...answers) {
+  const calls = [];
+  const fetch = async (input, init) => {
+    calls.push({ url: String(input.url ?? input), body: init?.body, signal: init?.signal });
+    const next = answers.length > 1 ? answers.shift() : answers[0];
+    if (next instanceof Error) throw next;
+    return new Response(next.body ?? "{}", { status: next.status ?? 200, headers: next.headers ?? {} });
+  };
+  return { fetch, calls };
+}
+
+const URL_ = "http://127.0.0.1:9/v1/messages";
+
+test("the statuses the SDKs retry are retried, up to maxRetries, and the last answer is returned", async () => {
+  for (const status of [408, 409, 429, 500, 502, 503, 504, 529]) {
+    const { fetch, calls } = scripted({ status, headers: { "retry-after-ms": "1" } });
+    const response = await new Throttler({ fetch, maxRetries: 2 }).fetch(URL_);
+    assert.equal(response.status, status);
+    assert.equal(calls.length, 3, `${status} is tried 1 + maxRetries times`);
+  }
+  const { fetch, calls } = scripted({ status: 400 });
+  assert.equal((await new Throttler({ fetch }).fetch(URL_)).status, 400);
+  assert.equal(calls.length, 1, "a 400 is not retried");
+});
+
+test("a retry that succeeds resolves with the successful response, and is announced", async () => {
+  const { fetch, calls } = scripted({ status: 503, headers: { "retry-after-ms": "5" } }, { status: 200, body: "fine" });
+  const events = [];
+  const throttler = new Throttler({ fetch, onEvent: (e) => events.push(e) });
+  const response = await throttler.fetch(URL_);
+  assert.equal(await response.text(), "fine");
+  assert.equal(calls.length, 2);
+  const retry = events.find((e) => e.type === "retry");
+  assert.deepEqual(retry, { type: "retry", partition: "http://127.0.0.1:9", attempt: 2, delayMs: 5, status: 503 });
+  assert.deepEqual(events.filter((e) => e.type === "dispatched").map((e) => e.attempt), [1, 2]);
+});
+
+test("x-should-retry decides before the status", async () => {
+  let { fetch, calls } = scripted({ status: 503, headers: { "x-should-retry": "false" } });
+  assert.equal((await new Throttler({ fetch }).fetch(URL_)).status, 503);
+  assert.equal(calls.length, 1);
+  ({ fetch, calls } = scripted({ status: 400, headers: { "x-should-retry": "true", "retry-after-ms": "1" } }, { status: 200 }));
+  assert.equal((await new Throttler({ fetch }).fetch(URL_)).status, 200);
+  assert.equal(calls.length, 2);
+});
+
+test("a wait above maxRetryAfterMs is not slept: the response comes back as it is", async () => {
+  const { fetch, calls } = scripted({ status: 429, headers: { "retry-after": "120" } });
+  const started = Date.now();
+  const response = await new Throttler({ fetch, maxRetryAfterMs: 60_000 }).fetch(URL_);
+  assert.equal(response.status, 429);
+  assert.equal(calls.length, 1);
+  assert.ok(Date.now() - started < 5_000);
+});
+
+test("a 429 whose body says a quota is spent is returned at once", async () => {
+  const body = JSON.stringify({ error: { message: "You exceeded your current quota", type: "insufficient_quota" } });
+  const { fetch, calls } = scripted({ status: 429, body });
+  const response = await new Throttler({ fetch }).fetch(URL_);
+  assert.equal(response.status, 429);
+  assert.equal(await response.text(), body, "the caller still reads the body");
+  assert.equal(calls.length, 1);
+});
+
+test("network errors are retried with backoff, then rejected with the fetch error", async () => {
+  const { fetch, calls } = scripted(new TypeError("fetch failed"));
+  await assert.rejects(new Throttler({ fetch, maxRetries: 1 }).fetch(URL_), { name: "TypeError", message: "fetch failed" });
+  assert.equal(calls.length, 2);
+});
+
+test("replayable bodies are sent again on a retry; a stream is sent once", async () => {
+  const bodies = [
+    "text",
+    new TextEncoder().encode("bytes"),
+    new TextEncoder().encode("buffer").buffer,
+    new Blob(["blob"]),
+    new URLSearchParams({ a: "1" }),
+    (() => { const f = new FormData(); f.set("a", "1"); return f; })(),
+  ];
+  for (const body of bodies) {
+    const { fetch, calls } = scripted({ status: 500, headers: { "retry-after-ms": "1" } }, { status: 200 });
+    await new Throttler({ fetch }).fetch(URL_, { method: "POST", body });
+    assert.equal(calls.length, 2, `${body.constructor.name} is replayed`);
+    assert.equal(calls[1].body, body);
+  }
+  const stream = new ReadableStream({ start: (c) => { c.enqueue(new TextEncoder().encode("s")); c.close(); } });
+  const { fetch, calls } = scripted({ status: 500, headers: { "retry-after-ms": "1" } });
+  const response = await new Throttler({ fetch }).fetch(URL_, { method: "POST", body: stream, duplex: "half" });
+  assert.equal(response.status, 500);
+  assert.equal(calls.length, 1, "a ReadableStream body is not retried");
+});
+
+test("a Request input is retried with a fresh copy of its body", async () => {
+  const server = await startServer((_, i) => (i === 0 ? { status: 503, headers: { "retry-after-ms": "1" } } : { body: "ok" }));
+  try {
+    const request = new Request(`${server.url}/v1/messages`, { method: "POST", body: JSON.stringify({ model: "m", max_tokens: 5 }) });
+    const response = await new Throttler().fetch(request);
+    assert.equal(await response.text(), "ok");
+    assert.deepEqual(server.log.map((e) => e.body), [request.bodyUsed ? server.log[0].body : "", server.log[0].body].map(() => JSON.stringify({ model: "m", max_tokens: 5 })));
+  } finally {
+    await server.close();
+  }
+});
+
+test("retries go back through the budget: a 429 pauses the partition for every waiter", async () => {
+  let answered = 0;
+  const fetch = async () => {
+    answered++;
+    return answered === 1
+      ? new Response("", { status: 429, headers: { "retry-after-ms": "200" } })
+      : new Response("", { status: 200 });
+  };
+  const events = [];
+  const throttler = new Throttler({ fetch, onEvent: (e) => events.push(e.type) });
+  const first = throttler.fetch(URL_);
+  await sleep(20);
+  const others = [throttler.fetch(URL_), throttler.fetch(URL_)];
+  await sleep(50);
+  assert.equal(answered, 1, "nothing else is sent during the pause");
+  assert.equal(throttler.snapshot().partitions[0].pausedUntilMs > Date.now(), true);
+  assert.deepEqual((await Promise.all([first, ...others])).map((r) => r.status), [200, 200, 200]);
+  assert.equal(throttler.snapshot().counters.rateLimited, 1);
+  assert.ok(events.includes("pause") && events.includes("resume"), events.join());
+});
+
+test("aborting a waiting call removes it at once and rejects with the signal's reason", async () => {
+  const never = () => new Promise(() => {});
+  const throttler = new Throttler({ fetch: never, maxConcurrent: 1 });
+  throttler.fetch(URL_).catch(() => {}); // occupies the only slot
+  const controller = new AbortController();
+  const waiting = throttler.fetch(URL_, { signal: controller.signal });
+  await sleep(10);
+  assert.equal(throttler.snapshot().queued, 1);
+  const reason = new Error("no longer needed");
+  controller.abort(reason);
+  await assert.rejects(waiting, (e) => e === reason);
+  assert.equal(throttler.snapshot().queued, 0);
+  assert.equal(throttler.snapshot().counters.cancelled, 1);
+});
+
+test("an already-aborted signal rejects without queueing; an abort in flight reaches the fetch", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  const { fetch, calls } = scripted({ status: 200 });
+  await assert.rejects(new Throttler({ fetch }).fetch(URL_, { signal: controller.signal }), { name: "AbortError" });
+  assert.equal(calls.length, 0);
+
+  const server = await startServer(() => new Promise(() => {}));
+  try {
+    const inFlight = new AbortController();
+    const throttler = new Throttler({ maxRetries: 3 });
+    const pending = throttler.fetch(server.url, { signal: inFlight.signal });
+    await sleep(50);
+    inFlight.abort();
+    await assert.rejects(pending, { name: "AbortError" });
+    assert.equal(server.log.length, 1, "an aborted call is not retried");
+    assert.equal(throttler.snapshot().inFlight, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test("maxQueue refuses the call beyond it with QUEUE_FULL", async () => {
+  // Never answers, but rejects when aborted, as fetch does.
+  const hang = (input, init) => new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason)));
+  const throttler = new Throttler({ fetch: hang, maxConcurrent: 1, maxQueue: 2 });
+  const cleanup = new AbortController();
+  const signal = cleanup.signal;
+  // One in flight (it never finishes) and two waiting: the queue is full.
+  const held = [1, 2, 3].map(() => throttler.fetch(URL_, { signal }).catch((e) => e));
+  const error = await throttler.fetch(URL_, { signal }).catch((e) => e);
+  assert.ok(error instanceof HeadroomError);
+  assert.equal(error.code, "QUEUE_FULL");
+  assert.equal(error.maxQueue, 2);
+  assert.match(error.message, /2 calls are already waiting/);
+  assert.deepEqual([throttler.snapshot().inFlight, throttler.snapshot().queued], [1, 2]);
+  cleanup.abort();
+  await Promise.all(held);
+  assert.equal(throttler.snapshot().queued, 0);
+});
+
+test("maxWaitMs rejects a call that waited too long with QUEUE_TIMEOUT", async () => {
+  const throttler = new Throttler({ fetch: () => new Promise(() => {}), maxConcurrent: 1, maxWaitMs: 100 });
+  throttler.fetch(URL_).catch(() => {});
+  const started = Date.now();
+  const error = await throttler.fetch(URL_).catch((e) => e);
+  assert.equal(error.code, "QUEUE_TIMEOUT");
+  assert.ok(error.waitedMs >= 100, `waited ${error.waitedMs}`);
+  assert.ok(Date.now() - started >= 100);
+  assert.equal(throttler.snapshot().queued, 0);
+});
+
+test("run waits for budget, passes report, and resolves with the function's result", async () => {
+  const throttler = new Throttler({ maxConcurrent: 2 });
+  let running = 0;
+  let peak = 0;
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      throttler.run(async (report) => {
+        running++;
+        peak = Math.max(peak, running);
+        await sleep(10);
+        running--;
+        report({ "x-ratelimit-limit-tokens": "5000", "x-ratelimit-remaining-tokens": "4000", "x-ratelimit-reset-tokens": "1s" });
+        return i * 2;
+      }, { cost: { tokens: 100 }, key: "work" }),
+    ),
+  );
+  assert.deepEqual(results, [0, 2, 4, 6, 8, 10]);
+  assert.equal(peak, 2);
+  const [partition] = throttler.snapshot().partitions;
+  assert.equal(partition.key, "work");
+  assert.equal(partition.dimensions.find((d) => d.name === "tokens").limit, 5000);
+  await assert.rejects(throttler.run(async () => { throw new RangeError("boom"); }), RangeError);
+  assert.equal(throttler.snapshot().inFlight, 0);
+});
+
+test("priority decides who goes first", async () => {
+  const throttler = new Throttler({ maxConcurrent: 1 });
+  const order = [];
+  const gate = throttler.acquire();
+  const permit = await gate;
+  const low = throttler.run(async () => order.push("low"), { priority: 0 });
+  const high = throttler.run(async () => order.push("high"), { priority: 10 });
+  permit.release();
+  await Promise.all([low, high]);
+  assert.deepEqual(order, ["high", "low"]);
+});
+
+test("acquire returns a permit whose release feeds headers; a second release does nothing", async () => {
+  const throttler = new Throttler({ maxConcurrent: 1 });
+  const permit = await throttler.acquire({ cost: { requests: 1, inputTokens: 50, outputTokens: 10 }, key: "sdk" });
+  assert.equal(throttler.snapshot().inFlight, 1);
+  const next = throttler.acquire({ key: "sdk" });
+  permit.release(new Headers({ "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "49" }));
+  permit.release();
+  const second = await next;
+  assert.equal(throttler.snapshot().inFlight, 1);
+  second.release(undefined, 500);
+  const requests = throttler.snapshot().partitions[0].dimensions.find((d) => d.name === "requests");
+  assert.equal(requests.limit, 50);
+  assert.equal(throttler.snapshot().counters.completed, 2);
+});
+
+test("observe feeds headers seen elsewhere, and calls then wait for them", async () => {
+  const { fetch, calls } = scripted({ status: 200 });
+  const throttler = new Throttler({ fetch, partitionBy: () => "shared" });
+  throttler.observe({ "x-ratelimit-limit": "10", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1" }, "shared");
+  const pending = throttler.fetch(URL_);
+  await sleep(100);
+  assert.equal(calls.length, 0, "held until the window resets");
+  await pending;
+  assert.equal(calls.length, 1);
+});
+
+test("estimate and partitionBy functions replace the built-in ones", async () => {
+  const { fetch } = scripted({ status: 200 });
+  const seen = [];
+  const throttler = new Throttler({
+    fetch,
+    limits: { tokensPerMinute: 1000 },
+    estimate: (input, init) => { seen.push(init.body); return { tokens: 2000 }; },
+    partitionBy: (input) => new URL(input).pathname,
+  });
+  const error = await throttler.fetch(URL_, { method: "POST", body: "x" }).catch((e) => e);
+  assert.equal(error.code, "COST_EXCEEDS_LIMIT");
+  assert.equal(error.cost, 2000);
+  assert.deepEqual(seen, ["x"]);
+  const bad = new Throttler({ fetch, estimate: () => ({ tokens: -1 }) });
+  await assert.rejects(bad.fetch(URL_), /`the result of `estimate`.tokens` to be a finite number from 0 and up, got `-1`/);
+});
+
+test("on adds a listener for one event type and returns its remover", async () => {
+  const { fetch } = scripted({ status: 200 });
+  const throttler = new Throttler({ fetch });
+  const seen = [];
+  const off = throttler.on("response", (e) => seen.push(e));
+  throttler.on("queued", () => { throw new Error("a throwing listener is ignored"); });
+  await throttler.fetch(URL_);
+  off();
+  await throttler.fetch(URL_);
+  assert.deepEqual(seen, [{ type: "response", partition: "http://127.0.0.1:9", status: 200, attempt: 1 }]);
+  assert.throws(() => throttler.on("finished", () => {}), /unknown event type "finished"; expected one of queued, dispatched/);
+});
+
+test("no error, event or snapshot contains a request's headers, key or body", async () => {
+  const secret = "sk-ant-SECRET-0123456789";
+  const emitted = [];
+  const answers = [
+    { status: 529, headers: { "retry-after-ms": "1" }, body: secret },
+    { status: 200, body: secret },
+  ];
+  const throttler = new Throttler({ fetch: scripted(...answers).fetch, onEvent: (e) => emitted.push(e), limits: { tokensPerMinute: 100_000 } });
+  const init = { method: "POST", headers: { "x-api-key": secret, authorization: `Bearer ${secret}` }, body: JSON.stringify({ model: "m", max_tokens: 500_000, messages: [{ role: "user", content: secret }] }) };
+  const refusal = await throttler.fetch(`${URL_}?key=${secret}`, init).catch((e) => e);
+  await throttler.fetch(`${URL_}?key=${secret}`, { ...init, body: JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: secret }] }) });
+  const everything = JSON.stringify([emitted, throttler.snapshot(), refusal.message, { ...refusal }]);
+  assert.equal(everything.includes("SECRET"), false, everything);
+  assert.ok(emitted.length >= 4);
+});
+
+test("wrong options for the new options and per-call options are TypeErrors that name them", () => {
+  const cases = [
+    [{ maxRetries: -1 }, /`maxRetries` to be a whole number from 0 and up, got `-1`/],
+    [{ maxQueue: 0 }, /`maxQueue` to be a whole number from 1 and up, or Infinity, got `0`/],
+    [{ maxWaitMs: Infinity }, /`maxWaitMs` to be a finite number of milliseconds from 0 and up, got `Infinity`/],
+    [{ maxRetryAfterMs: "60s" }, /`maxRetryAfterMs`.*got a string/],
+    [{ onEvent: {} }, /`onEvent` to be a function, got an object/],
+    [{ estimate: 5 }, /`estimate` to be a function, got `5`/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => new Throttler(options), (e) => e instanceof TypeError && message.test(e.message), JSON.stringify(options));
+  }
+  const throttler = new Throttler();
+  assert.throws(() => throttler.run("not a function"), /expected `run` to be given a function, got a string/);
+  assert.throws(() => throttler.acquire({ cost: { tokens: -5 } }), /`cost.tokens` to be a finite number from 0 and up, got `-5`/);
+  assert.throws(() => throttler.acquire({ kee: "x" }), /unknown option of `acquire` `kee`/);
+  assert.throws(() => throttler.acquire({ signal: "stop" }), /`signal` to be an AbortSignal, got a string/);
+  assert.throws(() => throttler.acquire({ priority: 1.5 }), /`priority` to be a whole number/);
+});
