@@ -28,6 +28,11 @@ const DEFAULTS = {
   skewMs: 0,
   // Extra response headers, e.g. for CORS exposure in the browser tests.
   headers: {},
+  // Milliseconds between the events of a streamed answer.
+  streamIntervalMs: 5,
+  // A promise a streamed answer waits for after its first text, so a test
+  // can prove the client sees the stream before it ends.
+  holdStream: null,
 };
 
 /** The server's own token count for a request body: 4 characters a token. */
@@ -60,6 +65,42 @@ export function theoreticalMinimumMs(calls, options = {}) {
     return (Math.max(0, total - limit) / limit) * config.windowMs;
   });
   return Math.max(...waits) + config.latencyMs;
+}
+
+// Answers in the shapes the official SDKs parse. The text is always "ok".
+const anthropicMessage = ({ id, model, inputTokens }) => ({
+  id, type: "message", role: "assistant", model,
+  content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", stop_sequence: null,
+  usage: { input_tokens: inputTokens, output_tokens: 1 },
+});
+
+const sse = (event, data) => ({ chunk: `event: ${event}\ndata: ${JSON.stringify(data)}\n\n` });
+
+function* anthropicStream({ id, model, inputTokens }) {
+  yield sse("message_start", { type: "message_start", message: { ...anthropicMessage({ id, model, inputTokens }), content: [], stop_reason: null } });
+  yield sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+  yield { ...sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "o" } }), afterFirstText: true };
+  yield sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "k" } });
+  yield sse("content_block_stop", { type: "content_block_stop", index: 0 });
+  yield sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 1 } });
+  yield sse("message_stop", { type: "message_stop" });
+}
+
+const openaiMessage = ({ id, model, inputTokens }) => ({
+  id: `chatcmpl-${id}`, object: "chat.completion", created: Math.floor(Date.now() / 1000), model,
+  choices: [{ index: 0, message: { role: "assistant", content: "ok", refusal: null }, logprobs: null, finish_reason: "stop" }],
+  usage: { prompt_tokens: inputTokens, completion_tokens: 1, total_tokens: inputTokens + 1 },
+});
+
+function* openaiStream({ id, model }) {
+  const chunk = (delta, finish_reason = null) => ({
+    chunk: `data: ${JSON.stringify({ id: `chatcmpl-${id}`, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, delta, logprobs: null, finish_reason }] })}\n\n`,
+  });
+  yield chunk({ role: "assistant", content: "" });
+  yield { ...chunk({ content: "o" }), afterFirstText: true };
+  yield chunk({ content: "k" });
+  yield chunk({}, "stop");
+  yield { chunk: "data: [DONE]\n\n" };
 }
 
 class Bucket {
@@ -137,7 +178,8 @@ export async function startMockApi(options = {}) {
       } catch {}
       const t = now();
       const buckets = bucketsFor(body.model ?? "default");
-      const cost = { requests: 1, input_tokens: countInputTokens(body), output_tokens: body.max_tokens ?? 0 };
+      const maxOutput = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ?? 0;
+      const cost = { requests: 1, input_tokens: countInputTokens(body), output_tokens: maxOutput };
       const waits = Object.entries(cost).map(([name, amount]) => buckets[name].waitFor(amount, t));
       const common = { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" };
       if (Math.max(...waits) > 0) {
@@ -151,15 +193,23 @@ export async function startMockApi(options = {}) {
       const id = `msg_${stats.admitted}`;
       stats.inFlight++;
       stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
-      setTimeout(() => {
+      setTimeout(async () => {
+        const headers = { ...config.headers, ...rateHeaders(buckets, now()) };
+        const openai = req.url.startsWith("/v1/chat/completions");
+        const answer = { id, model: body.model ?? "default", inputTokens: cost.input_tokens };
+        if (body.stream) {
+          res.writeHead(200, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" });
+          for (const event of (openai ? openaiStream : anthropicStream)(answer)) {
+            res.write(event.chunk);
+            if (event.afterFirstText && config.holdStream) await config.holdStream;
+            await new Promise((resolve) => setTimeout(resolve, config.streamIntervalMs));
+          }
+          res.end();
+        } else {
+          res.writeHead(200, { ...headers, "content-type": "application/json" });
+          res.end(JSON.stringify((openai ? openaiMessage : anthropicMessage)(answer)));
+        }
         stats.inFlight--;
-        const headers = { ...config.headers, ...rateHeaders(buckets, now()), "content-type": "application/json" };
-        res.writeHead(200, headers);
-        res.end(JSON.stringify({
-          id, type: "message", role: "assistant", model: body.model ?? "default",
-          content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", stop_sequence: null,
-          usage: { input_tokens: cost.input_tokens, output_tokens: 1 },
-        }));
       }, config.latencyMs);
     });
   });

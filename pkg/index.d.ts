@@ -148,6 +148,8 @@ export interface PartitionSnapshot {
   key: string;
   queued: number;
   inFlight: number;
+  /** Calls it may have in flight now: lowered after an overload (503, 529), raised again by successes. */
+  maxInFlight: number;
   /** Set while a 429 has paused the partition. */
   pausedUntilMs?: number;
   dimensions: BudgetDimension[];
@@ -167,6 +169,10 @@ export interface Snapshot {
     cancelled: number;
     /** Retries sent. */
     retried: number;
+    /** 503 and 529 answers, each lowering its partition's concurrency. */
+    overloaded: number;
+    /** Calls sent past a waiting call at the head of their queue without delaying it. */
+    backfilled: number;
     /** Milliseconds dispatched calls spent waiting, in all. */
     totalWaitMs: number;
   };

@@ -11,5 +11,5 @@ cat > .tmp/consumer/package.json <<JSON
 { "name": "headroom-consumer", "private": true, "type": "module", "dependencies": { "headroom": "file:../$tarball" } }
 JSON
 (cd .tmp/consumer && npm install --no-audit --no-fund --no-package-lock --loglevel=error)
-cp -r tests mock .tmp/consumer/
+cp -r tests mock README.md .tmp/consumer/
 echo "consumer: .tmp/consumer has $tarball installed" >&2

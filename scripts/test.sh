@@ -29,6 +29,9 @@ if [ -f pkg/dist/headroom_bg.wasm ] && suite consumer bash scripts/consumer.sh; 
     cd .tmp/consumer || exit 1
     suite node node --test --test-reporter=spec --test-timeout=120000 tests/node/
     suite deno deno test --allow-net=127.0.0.1 tests/deno/
+    # The same API suite as in Node, through Deno's node:test (type-checking
+    # a .mjs file would need Node's type package, so it is skipped here).
+    suite deno-api deno test --no-check --allow-net=127.0.0.1 tests/node/api.test.mjs
     suite workerd node --test --test-reporter=spec --test-timeout=120000 tests/workerd/
     suite chromium node --test --test-reporter=spec --test-timeout=120000 tests/browser/
   )

@@ -46,6 +46,8 @@ struct Shared {
     events: Events,
     /// Partitions paused by a 429, and until when: to announce `resume`.
     pauses: RefCell<BTreeMap<String, f64>>,
+    /// Whether the core's jitter has been seeded (at the first call).
+    seeded: Cell<bool>,
 }
 
 /// A rate-limit-aware `fetch`, bound to one budget.
@@ -70,6 +72,7 @@ impl Throttler {
             events: Events::new(options.on_event.clone()),
             options,
             pauses: RefCell::new(BTreeMap::new()),
+            seeded: Cell::new(false),
         });
         let bound = shared.clone();
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
@@ -283,6 +286,10 @@ impl Shared {
     fn enqueue(&self, key: &str, cost: Cost, priority: i32, signal: Option<&AbortSignal>) -> Queued {
         if let Some(signal) = signal.filter(|s| s.aborted()) {
             return Err(signal.reason());
+        }
+        if !self.seeded.replace(true) {
+            let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+            self.core.borrow_mut().reseed(seed);
         }
         let now = Date::now();
         let deadline = self.options.max_wait_ms.map(|ms| now + ms);

@@ -225,6 +225,14 @@ impl Scheduler {
         }
     }
 
+    /// Seed the jitter generator afresh, so that throttlers sharing an API
+    /// do not back off in step. The JS layer calls it at a throttler's first
+    /// call: Workers refuse random numbers at module scope, where a
+    /// throttler is typically made.
+    pub fn reseed(&mut self, seed: u64) {
+        self.jitter = Jitter::new(seed);
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

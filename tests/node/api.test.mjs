@@ -1,6 +1,7 @@
 // The public JS API method by method: options, retries, aborts, errors,
 // events, run, acquire, observe. Most tests script the answers with a fake
 // `fetch`, so every retry and abort path is exercised deterministically.
+// The same file runs in Node and in Deno (through its node:test support).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Throttler, HeadroomError } from "headroom";
