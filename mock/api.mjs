@@ -11,8 +11,16 @@
 //   ... fetch(api.url + "/v1/messages", ...) ...
 //   api.stats(); await api.close();
 //
-// Or from a shell: node mock/api.mjs [--port 8787] (stops on Ctrl-C).
+// Or from a shell: node mock/api.mjs --help (stops on Ctrl-C).
+//
+// By option it also answers in the OpenAI, IETF (`RateLimit-Policy` and
+// `RateLimit`) or GitHub (`X-RateLimit-*`, epoch-second resets) dialect,
+// refills by fixed windows instead of continuously, answers 529 in overload
+// bursts, spends the same budget for a second client of its own (background
+// traffic, counted apart), and records the lowest level each bucket reached,
+// so `api.assertWithinLimits()` can prove no admitted call overdrew a limit.
 import http from "node:http";
+import { parseArgs } from "node:util";
 
 const DEFAULTS = {
   limits: { requestsPerMinute: 1000, inputTokensPerMinute: 80_000, outputTokensPerMinute: 16_000 },
@@ -20,8 +28,29 @@ const DEFAULTS = {
   // The time in which each bucket refills from empty to its limit. The real
   // APIs use a minute; tests shorten it to run an over-limit burst quickly.
   windowMs: 60_000,
-  // "anthropic" | "openai" | "none" (no rate-limit headers at all)
+  // "anthropic" | "openai" | "ietf" | "github" | "none" (no rate-limit headers at all)
   dialect: "anthropic",
+  // "continuous" (Anthropic, OpenAI) or "window": a bucket stays put until its
+  // window ends, then is full again. Default: "window" for the "ietf" and
+  // "github" dialects, "continuous" otherwise.
+  refill: null,
+  // false admits every call, even one that overdraws a bucket, and only
+  // records it (stats().overdrawn, limitReport()): for proving a client kept
+  // to the limit without the server's 429s doing it for the client.
+  enforce: true,
+  // 529 overload bursts: { probability, burstMs, schedule: [{ atMs, durationMs }], seed }.
+  // Each call outside a burst starts one with `probability`; the schedule
+  // places bursts at fixed times after the server starts. Calls in a burst
+  // get 529 `overloaded_error` and take no budget.
+  overload: null,
+  // Another client spending the same budget from inside the server:
+  // { callsPerSecond, inputTokens, outputTokens, model }. Its calls are
+  // refused when the budget has no room, like anyone's, and counted in
+  // stats().background, not in admitted/refused.
+  background: null,
+  // Called with { t, model, status, cost, background } for each decision
+  // (200, 429 or 529), for timelines.
+  onAnswer: null,
   // Anthropic rounds remaining token counts to the nearest thousand.
   roundTokens: true,
   // Milliseconds the server's clock is ahead of ours (reported via Date).
@@ -52,6 +81,7 @@ export function countInputTokens(body) {
  * this server counts them) can all be admitted, starting from full buckets:
  * for each bucket, what the burst needs beyond its limit, at its refill rate;
  * the slowest bucket decides, and the last answer still takes one latency.
+ * With window refill, a bucket admits its limit once per window.
  */
 export function theoreticalMinimumMs(calls, options = {}) {
   const config = { ...DEFAULTS, ...options, limits: { ...DEFAULTS.limits, ...options.limits } };
@@ -60,12 +90,17 @@ export function theoreticalMinimumMs(calls, options = {}) {
     inputTokensPerMinute: calls.reduce((sum, c) => sum + c.input_tokens, 0),
     outputTokensPerMinute: calls.reduce((sum, c) => sum + c.output_tokens, 0),
   };
+  const window = refillOf(config) === "window";
   const waits = Object.entries(need).map(([key, total]) => {
     const limit = config.limits[key];
+    if (!(limit > 0 && Number.isFinite(limit))) return 0;
+    if (window) return Math.max(0, Math.ceil(total / limit) - 1) * config.windowMs;
     return (Math.max(0, total - limit) / limit) * config.windowMs;
   });
   return Math.max(...waits) + config.latencyMs;
 }
+
+const refillOf = (config) => config.refill ?? (config.dialect === "ietf" || config.dialect === "github" ? "window" : "continuous");
 
 // Answers in the shapes the official SDKs parse. The text is always "ok".
 const anthropicMessage = ({ id, model, inputTokens }) => ({
@@ -103,26 +138,45 @@ function* openaiStream({ id, model }) {
   yield { chunk: "data: [DONE]\n\n" };
 }
 
+// A limit that is not a positive finite number (Infinity, 0, null) means
+// the dimension is not limited: its bucket is always full and not reported.
 class Bucket {
-  constructor(limit, windowMs, now) {
+  constructor(limit, windowMs, now, refill = "continuous") {
+    this.unlimited = !(limit > 0 && Number.isFinite(limit));
     this.limit = limit;
     this.level = limit;
     this.at = now;
     this.perMs = limit / windowMs;
+    this.window = refill === "window";
+    this.windowMs = windowMs;
+    this.windowEnd = now + windowMs;
   }
   levelAt(now) {
+    if (this.unlimited) return Infinity;
+    if (this.window) {
+      if (now >= this.windowEnd) {
+        this.windowEnd += Math.ceil((now - this.windowEnd + 1) / this.windowMs) * this.windowMs;
+        this.level = this.limit;
+      }
+      return this.level;
+    }
     return Math.min(this.limit, this.level + (now - this.at) * this.perMs);
   }
   take(amount, now) {
+    if (this.unlimited) return;
     this.level = this.levelAt(now) - amount;
     this.at = now;
   }
   /** Milliseconds until `amount` is available. */
   waitFor(amount, now) {
-    return Math.max(0, (amount - this.levelAt(now)) / this.perMs);
+    if (this.unlimited) return 0;
+    const level = this.levelAt(now);
+    if (this.window) return level >= amount ? 0 : amount > this.limit ? Infinity : this.windowEnd - now;
+    return Math.max(0, (amount - level) / this.perMs);
   }
   /** When the bucket is full again. */
   fullAt(now) {
+    if (this.window) return this.levelAt(now) >= this.limit ? now : this.windowEnd;
     return now + (this.limit - this.levelAt(now)) / this.perMs;
   }
 }
@@ -130,26 +184,83 @@ class Bucket {
 export async function startMockApi(options = {}) {
   const config = { ...DEFAULTS, ...options, limits: { ...DEFAULTS.limits, ...options.limits } };
   const models = new Map();
-  const stats = { admitted: 0, refused: 0, inFlight: 0, peakInFlight: 0, received: 0, overdrawn: 0 };
+  const stats = {
+    admitted: 0, refused: 0, inFlight: 0, peakInFlight: 0, received: 0, overdrawn: 0, overloaded: 0,
+    background: { admitted: 0, refused: 0 },
+  };
   const now = () => Date.now();
+  const startedAt = now();
+  const refill = refillOf(config);
+  // The lowest level each dimension reached right after an admitted call
+  // took its cost, over every model: below 0 means a limit was exceeded.
+  const minLevels = { requests: Infinity, input_tokens: Infinity, output_tokens: Infinity };
 
   const bucketsFor = (model) => {
     if (!models.has(model)) {
       const t = now();
       const { requestsPerMinute, inputTokensPerMinute, outputTokensPerMinute } = config.limits;
       models.set(model, {
-        requests: new Bucket(requestsPerMinute, config.windowMs, t),
-        input_tokens: new Bucket(inputTokensPerMinute, config.windowMs, t),
-        output_tokens: new Bucket(outputTokensPerMinute, config.windowMs, t),
+        requests: new Bucket(requestsPerMinute, config.windowMs, t, refill),
+        input_tokens: new Bucket(inputTokensPerMinute, config.windowMs, t, refill),
+        output_tokens: new Bucket(outputTokensPerMinute, config.windowMs, t, refill),
       });
     }
     return models.get(model);
   };
 
+  /** Decides one call at `t`: 0 when admitted (its cost taken), else the wait in ms. */
+  const admit = (buckets, cost, t) => {
+    const wait = Math.max(...Object.entries(cost).map(([name, amount]) => buckets[name].waitFor(amount, t)));
+    if (wait > 0 && config.enforce) return wait;
+    for (const [name, amount] of Object.entries(cost)) {
+      const bucket = buckets[name];
+      bucket.take(amount, t);
+      if (bucket.unlimited) continue;
+      minLevels[name] = Math.min(minLevels[name], bucket.level);
+    }
+    if (wait > 0) stats.overdrawn++;
+    return 0;
+  };
+
+  // Overload bursts: a seeded generator, so a run can be repeated.
+  let overloadSeed = config.overload?.seed ?? 1;
+  const overloadRandom = () => ((overloadSeed = (overloadSeed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  let overloadedUntil = 0;
+  const overloaded = (t) => {
+    const o = config.overload;
+    if (!o) return false;
+    if (t < overloadedUntil) return true;
+    const since = t - startedAt;
+    if ((o.schedule ?? []).some(({ atMs, durationMs }) => since >= atMs && since < atMs + durationMs)) return true;
+    if (o.probability > 0 && overloadRandom() < o.probability) {
+      overloadedUntil = t + (o.burstMs ?? 1000);
+      return true;
+    }
+    return false;
+  };
+
+  // Background traffic: another client of the same key, inside the server.
+  let backgroundTimer = null;
+  if (config.background?.callsPerSecond > 0) {
+    const b = config.background;
+    const cost = { requests: 1, input_tokens: b.inputTokens ?? 0, output_tokens: b.outputTokens ?? 0 };
+    backgroundTimer = setInterval(() => {
+      const t = now();
+      const model = b.model ?? "default";
+      const wait = admit(bucketsFor(model), cost, t);
+      stats.background[wait > 0 ? "refused" : "admitted"]++;
+      config.onAnswer?.({ t, model, status: wait > 0 ? 429 : 200, cost, background: true });
+    }, Math.max(1, 1000 / b.callsPerSecond));
+    backgroundTimer.unref?.();
+  }
+
   const rateHeaders = (buckets, t) => {
     const headers = { date: new Date(t + config.skewMs).toUTCString() };
     const round = (name, v) => (config.roundTokens && name !== "requests" ? Math.round(v / 1000) * 1000 : Math.floor(v));
+    const policies = [];
+    const limits = [];
     for (const [name, b] of Object.entries(buckets)) {
+      if (b.unlimited) continue;
       const remaining = Math.max(0, round(name, b.levelAt(t)));
       const reset = b.fullAt(t) + config.skewMs;
       if (config.dialect === "anthropic") {
@@ -162,7 +273,25 @@ export async function startMockApi(options = {}) {
         headers[`x-ratelimit-limit-${key}`] = String(b.limit);
         headers[`x-ratelimit-remaining-${key}`] = String(remaining);
         headers[`x-ratelimit-reset-${key}`] = `${((reset - t - config.skewMs) / 1000).toFixed(3)}s`;
+      } else if (config.dialect === "ietf") {
+        // draft-ietf-httpapi-ratelimit-headers-11 §3, §4: one List member per
+        // policy; `w` the window and `t` the delay until the quota is back,
+        // both in whole seconds.
+        const policy = `"${name.replace("_", "-")}"`;
+        policies.push(`${policy};q=${b.limit};w=${Math.max(1, Math.round(config.windowMs / 1000))}`);
+        limits.push(`${policy};r=${remaining};t=${Math.max(0, Math.ceil((reset - config.skewMs - t) / 1000))}`);
+      } else if (config.dialect === "github" && name === "requests") {
+        // GitHub's REST API: one resource's requests, the reset in epoch seconds.
+        headers["x-ratelimit-limit"] = String(b.limit);
+        headers["x-ratelimit-remaining"] = String(remaining);
+        headers["x-ratelimit-used"] = String(Math.max(0, b.limit - remaining));
+        headers["x-ratelimit-reset"] = String(Math.ceil(reset / 1000));
+        headers["x-ratelimit-resource"] = "core";
       }
+    }
+    if (policies.length) {
+      headers["ratelimit-policy"] = policies.join(", ");
+      headers["ratelimit"] = limits.join(", ");
     }
     return headers;
   };
@@ -180,15 +309,24 @@ export async function startMockApi(options = {}) {
       const buckets = bucketsFor(body.model ?? "default");
       const maxOutput = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ?? 0;
       const cost = { requests: 1, input_tokens: countInputTokens(body), output_tokens: maxOutput };
-      const waits = Object.entries(cost).map(([name, amount]) => buckets[name].waitFor(amount, t));
+      const model = body.model ?? "default";
+      if (overloaded(t)) {
+        stats.overloaded++;
+        config.onAnswer?.({ t, model, status: 529, cost, background: false });
+        res.writeHead(529, { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" });
+        res.end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
+        return;
+      }
+      const wait = admit(buckets, cost, t);
       const common = { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" };
-      if (Math.max(...waits) > 0) {
+      config.onAnswer?.({ t, model, status: wait > 0 ? 429 : 200, cost, background: false });
+      if (wait > 0) {
         stats.refused++;
-        res.writeHead(429, { ...common, "retry-after": String(Math.ceil(Math.max(...waits) / 1000)) });
+        const seconds = Number.isFinite(wait) ? Math.ceil(wait / 1000) : Math.ceil(config.windowMs / 1000);
+        res.writeHead(429, { ...common, "retry-after": String(seconds) });
         res.end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "Number of request tokens has exceeded your per-minute rate limit" } }));
         return;
       }
-      for (const [name, amount] of Object.entries(cost)) buckets[name].take(amount, t);
       stats.admitted++;
       const id = `msg_${stats.admitted}`;
       stats.inFlight++;
@@ -218,14 +356,108 @@ export async function startMockApi(options = {}) {
   return {
     url,
     config,
-    stats: () => ({ ...stats }),
-    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+    stats: () => ({ ...stats, background: { ...stats.background } }),
+    /** The level of each bucket of `model` now (what the server would admit). */
+    levels: (model = "default") => {
+      const t = now();
+      return Object.fromEntries(Object.entries(bucketsFor(model)).map(([name, b]) => [name, { limit: b.limit, level: b.levelAt(t) }]));
+    },
+    /** The lowest level each dimension reached after an admitted call, and how often one was overdrawn. */
+    limitReport: () => ({ minLevels: { ...minLevels }, overdrawn: stats.overdrawn, admitted: stats.admitted, refused: stats.refused }),
+    /** Throws unless every admitted call (the background's too) left every bucket at 0 or above. */
+    assertWithinLimits: () => {
+      const below = Object.entries(minLevels).filter(([, level]) => level < -1e-9);
+      if (below.length) {
+        const detail = below.map(([name, level]) => `${name} reached ${level.toFixed(1)}`).join(", ");
+        throw new Error(`mock API: ${stats.overdrawn} admitted call(s) exceeded a limit: ${detail}`);
+      }
+    },
+    close: () => new Promise((resolve) => {
+      clearInterval(backgroundTimer);
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
   };
 }
 
+const USAGE = `Usage: node mock/api.mjs [options]   (stops on Ctrl-C)
+  --port N              port on 127.0.0.1 (default 8787)
+  --rpm N               requests per window (default ${DEFAULTS.limits.requestsPerMinute})
+  --input-tpm N         input tokens per window (default ${DEFAULTS.limits.inputTokensPerMinute})
+  --output-tpm N        output tokens per window (default ${DEFAULTS.limits.outputTokensPerMinute})
+  --window-ms N         refill window (default ${DEFAULTS.windowMs})
+  --latency-ms N        time to answer an admitted call (default ${DEFAULTS.latencyMs})
+  --dialect NAME        anthropic | openai | ietf | github | none (default ${DEFAULTS.dialect})
+  --refill NAME         continuous | window (default: by dialect)
+  --no-round            report exact token counts instead of thousands
+  --skew-ms N           the server's clock ahead of ours (default 0)
+  --overload P          start a 529 burst on a call with probability P
+  --overload-burst-ms N length of each overload burst (default 1000)
+  --background-rps N    another client's calls per second on the same budget
+  --background-input N  input tokens of each background call (default 0)
+  --background-output N output tokens of each background call (default 0)`;
+
+/** Options for startMockApi from command-line arguments; throws on a bad one. */
+export function parseCliArgs(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: Object.fromEntries(
+      ["port", "rpm", "input-tpm", "output-tpm", "window-ms", "latency-ms", "dialect", "refill", "skew-ms",
+        "overload", "overload-burst-ms", "background-rps", "background-input", "background-output"]
+        .map((name) => [name, { type: "string" }])
+        .concat([["no-round", { type: "boolean" }], ["help", { type: "boolean" }]]),
+    ),
+  });
+  const number = (name) => {
+    if (values[name] === undefined) return undefined;
+    const n = Number(values[name]);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`mock API: expected --${name} to be a number from 0, got ${values[name]}`);
+    return n;
+  };
+  const dialects = ["anthropic", "openai", "ietf", "github", "none"];
+  if (values.dialect !== undefined && !dialects.includes(values.dialect)) {
+    throw new Error(`mock API: expected --dialect to be one of ${dialects.join(", ")}, got ${values.dialect}`);
+  }
+  if (values.refill !== undefined && !["continuous", "window"].includes(values.refill)) {
+    throw new Error(`mock API: expected --refill to be continuous or window, got ${values.refill}`);
+  }
+  const defined = (o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const options = defined({
+    help: values.help,
+    port: number("port") ?? 8787,
+    limits: defined({ requestsPerMinute: number("rpm"), inputTokensPerMinute: number("input-tpm"), outputTokensPerMinute: number("output-tpm") }),
+    windowMs: number("window-ms"),
+    latencyMs: number("latency-ms"),
+    dialect: values.dialect,
+    refill: values.refill,
+    roundTokens: values["no-round"] ? false : undefined,
+    skewMs: number("skew-ms"),
+  });
+  if (values.overload !== undefined) options.overload = { probability: number("overload"), burstMs: number("overload-burst-ms") ?? 1000 };
+  if (values["background-rps"] !== undefined) {
+    options.background = { callsPerSecond: number("background-rps"), inputTokens: number("background-input") ?? 0, outputTokens: number("background-output") ?? 0 };
+  }
+  return options;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const port = Number(process.argv[process.argv.indexOf("--port") + 1]) || 8787;
-  const api = await startMockApi({ port });
-  console.log(`mock API on ${api.url} (POST /v1/messages); Ctrl-C stops it`);
-  process.on("SIGINT", async () => { await api.close(); process.exit(0); });
+  let options;
+  try {
+    options = parseCliArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${error.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const api = await startMockApi(options);
+  const { limits, windowMs, dialect } = api.config;
+  console.log(`mock API on ${api.url} (POST /v1/messages, /v1/chat/completions); ${dialect} headers;`);
+  console.log(`limits per ${windowMs / 1000} s: ${limits.requestsPerMinute} requests, ${limits.inputTokensPerMinute} input and ${limits.outputTokensPerMinute} output tokens; Ctrl-C stops it`);
+  const stop = async () => { await api.close(); process.exit(0); };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }

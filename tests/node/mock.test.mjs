@@ -1,0 +1,154 @@
+// The mock API's own features: the IETF and GitHub dialects with window
+// refill, 529 overload bursts, background traffic, the limit assertion and
+// the command line. Each test runs in well under a second.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Throttler } from "headroom";
+import { parseCliArgs, startMockApi, theoreticalMinimumMs } from "../../mock/api.mjs";
+
+const call = (api, body = {}) =>
+  fetch(`${api.url}/v1/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "hi" }], ...body }),
+  });
+
+test("the ietf dialect sends RateLimit-Policy and RateLimit structured fields per dimension", async () => {
+  const api = await startMockApi({ dialect: "ietf", limits: { requestsPerMinute: 2 }, windowMs: 4000, latencyMs: 1, roundTokens: false });
+  try {
+    const response = await call(api);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("ratelimit-policy"), '"requests";q=2;w=4, "input-tokens";q=80000;w=4, "output-tokens";q=16000;w=4');
+    assert.match(response.headers.get("ratelimit"), /^"requests";r=1;t=[34], "input-tokens";r=79998;t=[34], "output-tokens";r=15990;t=[34]$/);
+  } finally {
+    await api.close();
+  }
+});
+
+test("the github dialect reports requests with an epoch-second reset and refills by window", async () => {
+  const api = await startMockApi({ dialect: "github", limits: { requestsPerMinute: 2 }, windowMs: 300, latencyMs: 1 });
+  try {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await call(api)).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
+    const response = await call(api);
+    assert.equal(response.headers.get("x-ratelimit-limit"), "2");
+    assert.equal(response.headers.get("x-ratelimit-remaining"), "0");
+    assert.equal(response.headers.get("x-ratelimit-used"), "2");
+    assert.equal(response.headers.get("x-ratelimit-resource"), "core");
+    const reset = Number(response.headers.get("x-ratelimit-reset"));
+    assert.ok(Number.isInteger(reset) && Math.abs(reset - Date.now() / 1000) < 2, `reset ${reset}`);
+    // Nothing trickles back before the window ends; all of it after.
+    assert.equal(api.levels("m").requests.level, 0);
+    await new Promise((resolve) => setTimeout(resolve, 320));
+    assert.equal(api.levels("m").requests.level, 2);
+    assert.equal((await call(api)).status, 200);
+  } finally {
+    await api.close();
+  }
+});
+
+test("window refill has its own theoretical minimum: one limit per window", () => {
+  const calls = Array.from({ length: 5 }, () => ({ input_tokens: 0, output_tokens: 0 }));
+  const options = { dialect: "github", limits: { requestsPerMinute: 2 }, windowMs: 1000, latencyMs: 0 };
+  assert.equal(theoreticalMinimumMs(calls, options), 2000);
+  assert.equal(theoreticalMinimumMs(calls, { ...options, dialect: "anthropic" }), 1500);
+});
+
+test("an overload schedule answers 529 overloaded_error without taking budget", async () => {
+  const api = await startMockApi({ overload: { schedule: [{ atMs: 0, durationMs: 200 }] }, latencyMs: 1 });
+  try {
+    const response = await call(api);
+    assert.equal(response.status, 529);
+    assert.equal((await response.json()).error.type, "overloaded_error");
+    assert.equal(api.stats().overloaded, 1);
+    assert.equal(api.stats().admitted, 0);
+    assert.equal(api.levels("m").requests.level, api.levels("m").requests.limit);
+    await new Promise((resolve) => setTimeout(resolve, 220));
+    assert.equal((await call(api)).status, 200);
+  } finally {
+    await api.close();
+  }
+});
+
+test("overload by probability starts bursts of the given length", async () => {
+  const api = await startMockApi({ overload: { probability: 1, burstMs: 100 }, latencyMs: 1 });
+  try {
+    const statuses = await Promise.all(Array.from({ length: 4 }, () => call(api).then((r) => r.status)));
+    assert.deepEqual(statuses, [529, 529, 529, 529]);
+  } finally {
+    await api.close();
+  }
+});
+
+test("background traffic spends the shared budget and is counted apart", async () => {
+  const api = await startMockApi({
+    limits: { requestsPerMinute: 5 }, windowMs: 60_000, latencyMs: 1,
+    background: { callsPerSecond: 100, inputTokens: 10, outputTokens: 10, model: "m" },
+  });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const stats = api.stats();
+    assert.equal(stats.background.admitted, 5, JSON.stringify(stats));
+    assert.ok(stats.background.refused > 0);
+    assert.equal(stats.admitted, 0);
+    assert.equal((await call(api)).status, 429, "the other client left no room");
+    assert.equal(api.stats().refused, 1);
+  } finally {
+    await api.close();
+  }
+});
+
+test("assertWithinLimits passes while every admitted call fits, and names the overdraft when not", async () => {
+  const api = await startMockApi({ limits: { requestsPerMinute: 2 }, latencyMs: 1, enforce: false });
+  try {
+    assert.equal((await call(api)).status, 200);
+    assert.equal((await call(api)).status, 200);
+    api.assertWithinLimits();
+    assert.equal((await call(api)).status, 200, "enforce: false admits the call over the limit");
+    assert.equal(api.stats().overdrawn, 1);
+    assert.ok(api.limitReport().minLevels.requests < 0);
+    assert.throws(() => api.assertWithinLimits(), /1 admitted call\(s\) exceeded a limit: requests reached -/);
+  } finally {
+    await api.close();
+  }
+});
+
+test("headroom keeps a burst within a window limit that the server does not enforce", async () => {
+  const api = await startMockApi({ dialect: "ietf", limits: { requestsPerMinute: 4 }, windowMs: 400, latencyMs: 5, enforce: false });
+  try {
+    const throttler = new Throttler({ maxConcurrent: 8 });
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => throttler.fetch(`${api.url}/v1/messages`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "m", max_tokens: 1, messages: [] }),
+    }).then((r) => r.status)));
+    assert.deepEqual(new Set(statuses), new Set([200]));
+    api.assertWithinLimits();
+  } finally {
+    await api.close();
+  }
+});
+
+test("the command line sets limits, window, latency and dialect, and rejects a bad value", async () => {
+  const options = parseCliArgs(["--port", "0", "--rpm", "5", "--output-tpm", "900", "--window-ms", "2000", "--latency-ms", "3", "--dialect", "github", "--no-round"]);
+  assert.deepEqual(options, { port: 0, limits: { requestsPerMinute: 5, outputTokensPerMinute: 900 }, windowMs: 2000, latencyMs: 3, dialect: "github", roundTokens: false });
+  assert.throws(() => parseCliArgs(["--dialect", "smtp"]), /--dialect to be one of/);
+  assert.throws(() => parseCliArgs(["--rpm=-1"]), /--rpm to be a number from 0, got -1/);
+
+  const script = fileURLToPath(new URL("../../mock/api.mjs", import.meta.url));
+  const child = spawn(process.execPath, [script, "--port", "0", "--rpm", "1", "--dialect", "github"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the mock API printed no URL within 5 s")), 5000);
+      child.stdout.on("data", (chunk) => {
+        const match = /http:\/\/127\.0\.0\.1:\d+/.exec(String(chunk));
+        if (match) { clearTimeout(timer); resolve(match[0]); }
+      });
+    });
+    assert.equal((await call({ url })).status, 200);
+    assert.equal((await call({ url })).status, 429);
+  } finally {
+    child.kill("SIGTERM");
+  }
+});
