@@ -1,14 +1,18 @@
 // The demo: a burst of calls of mixed size, offered all at once, through
 // headroom against the built-in mock API, with a progress bar and a summary.
-//   node demo/burst.mjs [--calls 150]
+// Then, in a terminal, it serves the live dashboard (www/) until Ctrl-C.
+//   node demo/burst.mjs [--calls 150] [--no-serve]
 import { Throttler } from "headroom";
 import { countInputTokens, startMockApi, theoreticalMinimumMs } from "../mock/api.mjs";
+import { serveUntilInterrupted } from "./server.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const calls = arg("calls", 150);
+// Scripted runs (no terminal, CI, --no-serve) end after the summary.
+const serve = process.stdout.isTTY && process.env.CI !== "true" && !process.argv.includes("--no-serve");
 // A small tier, refilled over 10 s instead of a minute so the demo is short.
 const mock = { limits: { requestsPerMinute: 40, inputTokensPerMinute: 20_000, outputTokensPerMinute: 8_000 }, windowMs: 10_000, latencyMs: 150, roundTokens: process.env.ROUND !== "0" };
 
@@ -62,3 +66,4 @@ const ok = statuses.filter((s) => s === 200).length;
 console.log(`\n${ok} of ${calls} calls answered 200; 429s received: ${rateLimited}; the server refused ${api.stats().refused}.`);
 console.log(`time: ${(elapsedMs / 1000).toFixed(2)} s; theoretical minimum for these limits: ${(minimumMs / 1000).toFixed(2)} s (${(elapsedMs / minimumMs).toFixed(3)}×).`);
 process.exitCode = ok === calls ? 0 : 1;
+if (serve) await serveUntilInterrupted();
