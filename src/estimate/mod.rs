@@ -26,8 +26,9 @@
 //! runs with exact costs; a better rule (counting UTF-8 bytes, or non-ASCII
 //! characters as a token each) is open work.
 
+mod json;
+
 use crate::budget::Cost;
-use serde_json::Value;
 
 /// Characters per token assumed for text. English prose runs about 4 with
 /// the Claude and GPT tokenizers; 3.5 leans towards over-estimating.
@@ -49,19 +50,18 @@ pub struct Estimate {
 
 /// Estimate the cost of a request with this body (`None`: no body).
 pub fn estimate(body: Option<&str>) -> Estimate {
-    let parsed = body.and_then(|text| serde_json::from_str::<Value>(text).ok());
-    let Some(Value::Object(fields)) = parsed else {
+    let Some(fields) = body.and_then(json::object_fields) else {
         return Estimate { cost: Cost::ONE_REQUEST, model: None };
     };
+    // A repeated key counts once, its last value, as JSON parsers read it.
+    let field = |name: &str| fields.iter().rev().find(|(key, _)| key == name).map(|(_, field)| field);
     let mut chars = 0usize;
     let mut messages = 0usize;
     for name in TEXT_FIELDS {
-        if let Some(value) = fields.get(name) {
-            chars += text_chars(value);
-            if let Value::Array(items) = value {
-                if name == "messages" || name == "input" {
-                    messages += items.len();
-                }
+        if let Some(value) = field(name) {
+            chars += value.text_chars;
+            if name == "messages" || name == "input" {
+                messages += value.items.unwrap_or(0);
             }
         }
     }
@@ -70,21 +70,8 @@ pub fn estimate(body: Option<&str>) -> Estimate {
     } else {
         (chars as f64 / CHARS_PER_TOKEN).ceil() + messages as f64 * TOKENS_PER_MESSAGE
     };
-    let output = OUTPUT_FIELDS.iter().find_map(|name| fields.get(*name)?.as_f64()).unwrap_or(0.0);
-    Estimate {
-        cost: Cost::new(1.0, input, output, None),
-        model: fields.get("model").and_then(Value::as_str).map(str::to_string),
-    }
-}
-
-/// Characters of all string values (not keys) below `value`.
-fn text_chars(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.chars().count(),
-        Value::Array(items) => items.iter().map(text_chars).sum(),
-        Value::Object(map) => map.values().map(text_chars).sum(),
-        _ => 0,
-    }
+    let output = OUTPUT_FIELDS.iter().find_map(|name| field(name)?.number).unwrap_or(0.0);
+    Estimate { cost: Cost::new(1.0, input, output, None), model: field("model").and_then(|f| f.string.clone()) }
 }
 
 /// How calls are grouped into partitions that share one budget.

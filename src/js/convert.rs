@@ -73,13 +73,7 @@ pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
 /// repeats an object's contents, which may hold secrets).
 pub(crate) fn describe(value: &JsValue) -> String {
     if let Some(n) = value.as_f64() {
-        // As JS writes numbers: `Infinity`, not Rust's `inf`.
-        let text = match n {
-            f64::INFINITY => "Infinity".to_string(),
-            f64::NEG_INFINITY => "-Infinity".to_string(),
-            _ => n.to_string(),
-        };
-        return format!("`{text}` (number)");
+        return format!("`{}` (number)", js_number(n));
     }
     if let Some(b) = value.as_bool() {
         return format!("`{b}` (boolean)");
@@ -99,6 +93,11 @@ pub(crate) fn describe(value: &JsValue) -> String {
         "object" => "an object".into(),
         other => format!("a {other}"),
     }
+}
+
+/// A number as JS writes it (`Infinity`, `1e+21`), formatted by JS itself.
+fn js_number(n: f64) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
 }
 
 fn type_error(message: String) -> JsValue {
@@ -142,7 +141,7 @@ pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String,
                 pairs.push((name.clone(), v));
             }
         } else if let Some(n) = value.as_f64() {
-            pairs.push((name, n.to_string()));
+            pairs.push((name, js_number(n)));
         }
     }
     Ok(pairs)

@@ -69,13 +69,36 @@ impl Refusal {
     }
 }
 
+/// A number as a person reads it: whole numbers exactly, others to two
+/// decimals. Written with integer arithmetic so the wasm build carries no
+/// float-formatting code (a sixth of its size before).
+pub(crate) fn number(x: f64) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() { "NaN".into() } else if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let hundredths = (x.abs() * 100.0).round();
+    if hundredths >= 9e15 {
+        // Beyond exact integers: the digits that matter.
+        return format!("{}{}", if x < 0.0 { "-" } else { "" }, x.abs().round() as u64);
+    }
+    let hundredths = hundredths as u64;
+    let sign = if x < 0.0 && hundredths > 0 { "-" } else { "" };
+    match hundredths % 100 {
+        0 => format!("{sign}{}", hundredths / 100),
+        fraction if fraction % 10 == 0 => format!("{sign}{}.{}", hundredths / 100, fraction / 10),
+        fraction => format!("{sign}{}.{fraction:02}", hundredths / 100),
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::CostExceedsLimit { dimension, cost, limit } => write!(
                 f,
-                "headroom: this call needs {cost} {dimension} but the limit is {limit} {dimension}, \
-                 so it can never be sent; make it smaller (for example a lower max_tokens)"
+                "headroom: this call needs {} {dimension} but the limit is {} {dimension}, \
+                 so it can never be sent; make it smaller (for example a lower max_tokens)",
+                number(*cost),
+                number(*limit)
             ),
             Refusal::QueueFull { max_queue } => write!(
                 f,
@@ -84,8 +107,9 @@ impl fmt::Display for Refusal {
             ),
             Refusal::QueueTimeout { waited_ms } => write!(
                 f,
-                "headroom: this call waited {waited_ms:.0} ms for budget, the most maxWaitMs allows, \
-                 and was not sent"
+                "headroom: this call waited {} ms for budget, the most maxWaitMs allows, \
+                 and was not sent",
+                number(waited_ms.round())
             ),
         }
     }

@@ -361,3 +361,15 @@ fn the_counters_sum_waiting_time_and_count_retries() {
     let json = serde_json::to_string(&counters).unwrap();
     assert!(json.contains("\"totalWaitMs\":250") && json.contains("\"retried\":1"), "{json}");
 }
+
+#[test]
+fn numbers_in_messages_read_as_a_person_writes_them() {
+    use super::scheduler::number;
+    let cases = [(30_000.0, "30000"), (0.0, "0"), (-0.0, "0"), (1.5, "1.5"), (2.25, "2.25"), (0.004, "0"), (-3.1, "-3.1")];
+    for (x, text) in cases {
+        assert_eq!(number(x), text, "{x}");
+    }
+    assert_eq!(number(1e300).len(), 20, "beyond exact integers, the digits of the largest u64");
+    assert_eq!(number(f64::NAN), "NaN");
+    assert_eq!(number(f64::INFINITY), "Infinity");
+}

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 // Names the examples use without defining them, as an application would have them.
 const prelude = `
@@ -16,7 +17,9 @@ declare const prompts: string[];
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-const dir = join(process.cwd(), "readme-examples");
+// Under the project's ignored .tmp/, so "headroom" resolves from the
+// node_modules above it (the consumer project's, in CI).
+const dir = fileURLToPath(new URL("../../.tmp/readme-examples/", import.meta.url));
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 examples.forEach((code, i) => writeFileSync(join(dir, `example-${i + 1}.ts`), `${prelude}\n${code}\nexport {};\n`));
