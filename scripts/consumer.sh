@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs pkg/ with `npm pack` and installs the tarball into a fresh temporary
-# project, .tmp/consumer, next to copies of tests/ and mock/. Tests run from
-# there, so they import "headroom" exactly as a user's project does.
+# project, .tmp/consumer, next to copies of tests/, mock/, demo/ and www/.
+# Tests run from there, so they import "headroom" exactly as a user's project
+# does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .tmp/consumer .tmp/headroom-*.tgz
@@ -11,5 +12,5 @@ cat > .tmp/consumer/package.json <<JSON
 { "name": "headroom-consumer", "private": true, "type": "module", "dependencies": { "headroom": "file:../$tarball" } }
 JSON
 (cd .tmp/consumer && npm install --no-audit --no-fund --no-package-lock --loglevel=error)
-cp -r tests mock README.md .tmp/consumer/
+cp -r tests mock demo www README.md .tmp/consumer/
 echo "consumer: .tmp/consumer has $tarball installed" >&2
