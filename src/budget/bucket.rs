@@ -91,7 +91,8 @@ impl Bucket {
             }
             Refill::Window => BucketRefill::Window {
                 // No reset given: assume the window turns over one window from now.
-                reset_at_ms: Some(dim.reset_at_ms.unwrap_or(now_ms + default_window_ms)),
+                // The parser bounds resets; an endless one would block for good.
+                reset_at_ms: Some(dim.reset_at_ms.filter(|r| r.is_finite()).unwrap_or(now_ms + default_window_ms)),
                 window_ms: dim.window_ms.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(default_window_ms),
             },
         };
@@ -157,9 +158,12 @@ impl Bucket {
         }
         match self.refill {
             BucketRefill::Continuous { per_ms } => {
-                let from = self.at_ms.min(now_ms);
-                let at = from + (amount - self.level) / self.net(per_ms);
-                Some(at.max(now_ms))
+                // Refill counts from `at_ms`, as in `level_at`, even when the
+                // clock has gone back before it: an earlier answer would be
+                // a wake-up at which the level is still short, again and again.
+                let at = self.at_ms + (amount - self.level) / self.net(per_ms);
+                // A rate too small to get there in any time this float can say.
+                at.is_finite().then(|| at.max(now_ms))
             }
             BucketRefill::Window { reset_at_ms, .. } => reset_at_ms.map(|r| r.max(now_ms)),
         }

@@ -19,13 +19,23 @@ impl Cost {
 
     /// A cost from its parts; `tokens` defaults to input + output.
     pub fn new(requests: f64, input_tokens: f64, output_tokens: f64, tokens: Option<f64>) -> Cost {
-        let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
         let (input_tokens, output_tokens) = (clean(input_tokens), clean(output_tokens));
         Cost {
             requests: clean(requests),
             input_tokens,
             output_tokens,
             tokens: clean(tokens.unwrap_or(input_tokens + output_tokens)),
+        }
+    }
+
+    /// The same cost with every amount a number from 0 to [`MAX_AMOUNT`]
+    /// (NaN and negatives are 0), so that sums of reservations stay finite.
+    pub fn cleaned(&self) -> Cost {
+        Cost {
+            requests: clean(self.requests),
+            input_tokens: clean(self.input_tokens),
+            output_tokens: clean(self.output_tokens),
+            tokens: clean(self.tokens),
         }
     }
 
@@ -59,6 +69,15 @@ impl Cost {
         self.output_tokens = (self.output_tokens - other.output_tokens).max(0.0);
         self.tokens = (self.tokens - other.tokens).max(0.0);
     }
+}
+
+/// The most of anything one call can cost: far above any real limit (so
+/// such a call is refused as too large wherever a limit is known), and small
+/// enough that a million of them still sum to a finite number.
+pub const MAX_AMOUNT: f64 = 1e15;
+
+fn clean(x: f64) -> f64 {
+    if x > 0.0 { x.min(MAX_AMOUNT) } else { 0.0 }
 }
 
 /// Limits known before any response: each is "so many per minute", refilled

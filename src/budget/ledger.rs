@@ -100,8 +100,9 @@ impl Budget {
                 covered.values().for_each(|cost| covered_sum.add(cost));
                 let reported = self.apply(observation, &covered_sum, now_ms, default_window_ms);
                 self.newest_applied = Some(sequence);
+                self.reserved.subtract(&covered_sum);
+                self.forget_drift();
                 for cost in covered.values() {
-                    self.reserved.subtract(cost);
                     // A dimension this response did not report (a static
                     // limit, or one the server left out this time) learns
                     // nothing from it: the calls it covers are charged there
@@ -171,7 +172,16 @@ impl Budget {
     fn drop_reservation(&mut self, sequence: u64) -> Option<Cost> {
         let cost = self.uncounted.remove(&sequence)?;
         self.reserved.subtract(&cost);
+        self.forget_drift();
         Some(cost)
+    }
+
+    /// With no reservation left, their sum is exactly zero: drop what the
+    /// float sums drifted by.
+    fn forget_drift(&mut self) {
+        if self.uncounted.is_empty() {
+            self.reserved = Cost::default();
+        }
     }
 
     /// The earliest reset among dimensions that are exhausted at `now_ms`.

@@ -57,3 +57,5 @@ pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, Scheduler, S
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod property_tests;

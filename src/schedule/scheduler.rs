@@ -294,6 +294,7 @@ impl Scheduler {
     /// [`Scheduler::poll`] at or after it.
     pub fn enqueue_until(&mut self, partition: &str, cost: Cost, priority: i32, deadline_ms: Option<f64>, now_ms: f64) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
+        let cost = cost.cleaned();
         if self.queued >= self.config.max_queue {
             self.counters.refused += 1;
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
@@ -466,6 +467,10 @@ impl Scheduler {
     /// A dispatched call ended. `status` is the HTTP status, or `None` when no
     /// response came (a network error); `observation` what its headers said.
     pub fn complete(&mut self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>, now_ms: f64) {
+        // Only a call in flight completes: a waiting one stays in its queue.
+        if !matches!(self.entries.get(&ticket), Some(Entry { state: State::Dispatched { .. }, .. })) {
+            return;
+        }
         let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket) else {
             return;
         };
@@ -490,7 +495,7 @@ impl Scheduler {
                 // One pause for the whole partition: the server's retry-after,
                 // else the reset of an exhausted dimension, else a backoff that
                 // doubles with each 429 that names no time.
-                let until = match observation.and_then(|o| o.retry_after_ms) {
+                let until = match retry_after(observation) {
                     Some(ms) => now_ms + ms,
                     None => p.budget.exhausted_reset(now_ms).unwrap_or_else(|| {
                         let pause = p.backoff_ms;
@@ -512,7 +517,7 @@ impl Scheduler {
                     p.overload_backoff_ms = (base * 2.0).min(MAX_BACKOFF_MS);
                     // Equal jitter: between half and all of the base, so
                     // clients that failed together do not return together.
-                    let pause = observation.and_then(|o| o.retry_after_ms).unwrap_or(base * (0.5 + 0.5 * self.jitter.unit()));
+                    let pause = retry_after(observation).unwrap_or(base * (0.5 + 0.5 * self.jitter.unit()));
                     p.paused_until = p.paused_until.max(now_ms + pause);
                 }
             }
@@ -585,6 +590,41 @@ impl Scheduler {
             .collect();
         Snapshot { queued: self.queued(), in_flight: self.in_flight, partitions, counters: self.counters.clone() }
     }
+
+    /// Every internal count agrees with the entries it counts, and no
+    /// reservation is negative or NaN (for the property tests).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+        let waiting = self.entries.values().filter(|e| matches!(e.state, State::Waiting)).count();
+        let dispatched = self.entries.len() - waiting;
+        let queued: usize = self.partitions.values().map(|p| p.queue.len()).sum();
+        let in_flight: u32 = self.partitions.values().map(|p| p.in_flight).sum();
+        if (self.queued, queued) != (waiting, waiting) {
+            return Err(format!("queued {} and queues {queued} but {waiting} entries wait", self.queued));
+        }
+        if (self.in_flight, in_flight as usize) != (dispatched as u32, dispatched) {
+            return Err(format!("in flight {} and partitions {in_flight} but {dispatched} entries dispatched", self.in_flight));
+        }
+        if self.deadlines.iter().any(|(_, t)| !self.is_waiting(*t)) {
+            return Err("a deadline outlived its waiting call".into());
+        }
+        for (key, p) in &self.partitions {
+            let r = p.budget.reserved();
+            if [r.requests, r.input_tokens, r.output_tokens, r.tokens].iter().any(|x| x.is_nan() || *x < 0.0) {
+                return Err(format!("partition {key} reserves {r:?}"));
+            }
+            if p.paused_until.is_nan() || !(p.window >= 1.0) {
+                return Err(format!("partition {key} paused until {} with window {}", p.paused_until, p.window));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The server's wait, where it is a usable number of milliseconds (the
+/// parser never gives another, but a pause must never be NaN or endless).
+fn retry_after(observation: Option<&Observation>) -> Option<f64> {
+    observation.and_then(|o| o.retry_after_ms).filter(|ms| ms.is_finite()).map(|ms| ms.max(0.0))
 }
 
 enum HeadAdmission {
