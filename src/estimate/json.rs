@@ -1,7 +1,8 @@
 //! Just enough JSON for the estimate: a strict reader (RFC 8259) of one
 //! object that reports, for each top-level key, what the estimate needs —
-//! the characters of the strings below it, how many items an array has, a
-//! string's text, a number's value — without building a document.
+//! the weight of the strings below it ([`TextWeight`]), how many items an
+//! array has, a string's text, a number's value — without building a
+//! document.
 //!
 //! Why not a JSON library: the estimate reads a few fields, and a general
 //! parser (with its error messages, which format numbers) was a tenth of the
@@ -12,12 +13,13 @@
 /// default limit is the same).
 pub const MAX_DEPTH: usize = 128;
 
+use super::TextWeight;
+
 /// What the estimate needs to know about one top-level value.
 #[derive(Debug, Default, PartialEq)]
 pub struct Field {
-    /// Characters (Unicode scalar values) of every string value below it,
-    /// keys excluded.
-    pub text_chars: usize,
+    /// The token weight of every string value below it, keys excluded.
+    pub text_tokens: f64,
     /// Items, when it is an array.
     pub items: Option<usize>,
     /// Its text, when it is a string.
@@ -92,8 +94,8 @@ impl Reader<'_> {
         let mut field = Field::default();
         match self.peek()? {
             b'"' => {
-                let (chars, text) = self.string(depth == 1)?;
-                field.text_chars = chars;
+                let (tokens, text) = self.string(depth == 1)?;
+                field.text_tokens = tokens;
                 field.string = text;
             }
             b'{' => {
@@ -105,7 +107,7 @@ impl Reader<'_> {
                         self.string(false)?;
                         self.skip_space();
                         self.expect(b':')?;
-                        field.text_chars += self.value(depth + 1)?.text_chars;
+                        field.text_tokens += self.value(depth + 1)?.text_tokens;
                         self.skip_space();
                         if self.eat(b'}') {
                             break;
@@ -120,7 +122,7 @@ impl Reader<'_> {
                 let mut items = 0;
                 if !self.eat(b']') {
                     loop {
-                        field.text_chars += self.value(depth + 1)?.text_chars;
+                        field.text_tokens += self.value(depth + 1)?.text_tokens;
                         items += 1;
                         self.skip_space();
                         if self.eat(b']') {
@@ -176,16 +178,16 @@ impl Reader<'_> {
 }
 
 impl Reader<'_> {
-    /// A string: its character count, and its decoded text when `keep`.
-    fn string(&mut self, keep: bool) -> Option<(usize, Option<String>)> {
+    /// A string: its token weight, and its decoded text when `keep`.
+    fn string(&mut self, keep: bool) -> Option<(f64, Option<String>)> {
         self.expect(b'"')?;
         let mut text = keep.then(String::new);
-        let mut chars = 0;
+        let mut weight = TextWeight::default();
         loop {
             let decoded = match self.peek()? {
                 b'"' => {
                     self.at += 1;
-                    return Some((chars, text));
+                    return Some((weight.tokens(), text));
                 }
                 b'\\' => {
                     self.at += 1;
@@ -202,7 +204,7 @@ impl Reader<'_> {
                     std::str::from_utf8(&self.bytes[start..self.at]).ok()?.chars().next()?
                 }
             };
-            chars += 1;
+            weight.add(decoded);
             if let Some(t) = text.as_mut() {
                 t.push(decoded);
             }
@@ -269,14 +271,16 @@ mod tests {
         assert_eq!(fields[0].1.string.as_deref(), Some("claude"));
         assert_eq!(fields[1].1.number, Some(1024.0));
         assert_eq!(fields[2].1.items, Some(1));
-        assert_eq!(fields[2].1.text_chars, 4 + 5, "\"user\" and \"héllo\", not the keys");
+        // "user" (4 letters) and "héllo" (4 letters, 1 other), not the keys.
+        assert!((fields[2].1.text_tokens - (8.0 * 0.27 + 0.6)).abs() < 1e-9, "{}", fields[2].1.text_tokens);
     }
 
     #[test]
     fn escapes_count_as_the_characters_they_stand_for() {
         let fields = object_fields(r#"{"s":"a\n\u00e9\ud83d\ude00\"","t":"\udc00x"}"#).unwrap();
         assert_eq!(fields[0].1.string.as_deref(), Some("a\né😀\""));
-        assert_eq!(fields[0].1.text_chars, 5);
+        // a, newline, é, the emoji (one pair), quote.
+        assert!((fields[0].1.text_tokens - (0.27 + 0.5 + 0.6 + 0.6 + 0.5)).abs() < 1e-9);
         assert_eq!(fields[1].1.string.as_deref(), Some("\u{fffd}x"));
     }
 
