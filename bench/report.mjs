@@ -1,0 +1,121 @@
+// The markdown of the results: the whole report (results.md) and the part
+// the README shows between its bench markers.
+const n = (v, digits = 0) => (v == null ? "—" : Number(v).toLocaleString("en", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const s = (ms) => (ms == null ? "—" : `${(ms / 1000).toFixed(1)} s`);
+const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+function goodputTable({ goodput }) {
+  const lines = [
+    "| contender | succeeded | failed | time | × theoretical minimum | 429s | 429s after the first answer | p50 | p99 |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of goodput.rows) {
+    lines.push(`| ${r.name} | ${r.succeeded} | ${r.failed} | ${s(r.completionMs)} | ${r.ratio.toFixed(3)}×${r.failed ? " (gave up)" : ""} | ${r.rateLimited} | ${r.rateLimitedAfterFirstAnswer} | ${s(r.p50Ms)} | ${s(r.p99Ms)} |`);
+  }
+  return lines.join("\n");
+}
+
+function goodputSetup({ goodput }) {
+  const { mock } = goodput;
+  const l = mock.limits;
+  return [
+    `${mock.calls} calls offered at once (100 to 1,600 input tokens and 50 to 400 \`max_tokens\` each, the same calls for every contender),`,
+    `all contenders at the same time on one mock server, each on its own model (its own buckets). Limits per ${mock.windowMs / 1000} s window:`,
+    `${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input tokens, ${n(l.outputTokensPerMinute)} output tokens, refilled continuously;`,
+    `remaining tokens rounded to thousands; ${mock.latencyMs} ms per answer. That is an Anthropic tier-1-sized budget with time running ${mock.scale}× faster`,
+    `than with per-minute limits. Theoretical minimum: ${s(mock.theoreticalMinimumMs)}. Time is until the last call settled (succeeded or`,
+    `failed: a contender that gave up on calls finishes early); p50/p99 are over the calls that succeeded, from the moment all were offered.`,
+  ].join("\n");
+}
+
+function overheadTable({ overhead }) {
+  const pLimit = overhead.rows.find((r) => r.library === "p-limit")?.callsPerSecond;
+  const lines = ["| library | calls | calls / s | vs p-limit |", "|---|---|---|---|"];
+  for (const r of overhead.rows) lines.push(`| ${r.library} | ${n(r.calls)} | ${n(r.callsPerSecond)} | ${(r.callsPerSecond / pLimit).toFixed(3)}× |`);
+  return lines.join("\n");
+}
+
+function sizeTable({ startup }) {
+  const { size, node, workerd } = startup;
+  return [
+    "| what | measured |",
+    "|---|---|",
+    `| \`.wasm\` | ${n(size.bytes)} bytes, ${n(size.gzipped)} gzipped |`,
+    `| Node: \`import("headroom")\` | ${n(node.importMs, 1)} ms (median of ${node.runs} fresh processes) |`,
+    `| Node: first call after import (new Throttler, one fetch) | ${n(node.firstCallMs, 1)} ms |`,
+    `| workerd: start and answer a first request, with headroom | ${n(workerd.withHeadroom.totalMs)} ms, without ${n(workerd.without.totalMs)} ms: +${n(workerd.addedMs)} ms (median of ${workerd.runs}) |`,
+  ].join("\n");
+}
+
+function scaleTable({ scale }) {
+  const lines = ["| queued at once | time per call | enqueue per call | peak JS heap | peak wasm memory | bytes per queued call |", "|---|---|---|---|---|---|"];
+  for (const r of scale.rows) {
+    lines.push(`| ${n(r.calls)} | ${n(r.msPerCall * 1000, 1)} µs | ${n(r.enqueueUsPerCall, 1)} µs | +${mib(r.peakHeapBytes)} | +${mib(r.peakWasmBytes)} (${mib(r.wasmMemoryBytes)} in all) | ${n(r.bytesPerCall)} |`);
+  }
+  return lines.join("\n");
+}
+
+function targets(results) {
+  const { goodput, overhead, startup } = results;
+  const h = goodput.rows.find((r) => r.name === "headroom");
+  const others = goodput.rows.filter((r) => r.name !== "headroom");
+  const cps = Object.fromEntries(overhead.rows.map((r) => [r.library, r.callsPerSecond]));
+  const mark = (ok) => (ok ? "met" : "**missed**");
+  const fasterThanAll = others.every((r) => r.failed > 0 || r.completionMs > h.completionMs);
+  const fewer429 = others.every((r) => r.rateLimited >= h.rateLimited);
+  return [
+    "| target | measured | |",
+    "|---|---|---|",
+    `| goodput within 5 % of the theoretical minimum | ${h.ratio.toFixed(3)}× | ${mark(h.ratio <= 1.05)} |`,
+    `| no 429 after the first answer | ${h.rateLimitedAfterFirstAnswer} | ${mark(h.rateLimitedAfterFirstAnswer === 0)} |`,
+    `| better than every other row on time (of those that completed every call) and 429s | ${fasterThanAll && fewer429 ? "yes" : "no"} | ${mark(fasterThanAll && fewer429)} |`,
+    `| overhead at least half of p-limit's throughput | ${(cps.headroom / cps["p-limit"]).toFixed(3)}× | ${mark(cps.headroom >= cps["p-limit"] / 2)} |`,
+    `| overhead above bottleneck | ${(cps.headroom / cps.bottleneck).toFixed(1)}× | ${mark(cps.headroom > cps.bottleneck)} |`,
+    `| \`.wasm\` under 80 KB gzipped | ${n(startup.size.gzipped / 1000, 1)} KB | ${mark(startup.size.gzipped < 80_000)} |`,
+    `| import under 10 ms in Node | ${n(startup.node.importMs, 1)} ms | ${mark(startup.node.importMs < 10)} |`,
+  ].join("\n");
+}
+
+export function renderMarkdown(results) {
+  const parts = [
+    "# Benchmark results",
+    "",
+    `Measured ${results.date.slice(0, 10)} with \`npm run bench\` on ${results.machine.cpus} cores (${results.machine.cpu}), Node ${results.machine.node}, ${results.machine.platform}.`,
+    "The raw figures are in `results.json`.",
+  ];
+  if (results.goodput && results.overhead && results.startup) parts.push("", "## Targets", "", targets(results));
+  if (results.goodput) {
+    parts.push("", "## Goodput", "", goodputSetup(results), "", goodputTable(results), "", "Setups:", "");
+    for (const r of results.goodput.rows) parts.push(`- **${r.name}**: ${r.setup}.${r.failures.length ? ` Failures: ${r.failures.join(", ")}.` : ""}`);
+    parts.push("", `The server admitted ${n(results.goodput.server.admitted)} calls and refused ${n(results.goodput.server.refused)}; no admitted call took a bucket below zero (lowest levels: ${Object.entries(results.goodput.server.minLevels).map(([k, v]) => `${k} ${n(v, 1)}`).join(", ")}).`);
+    parts.push("", "![Budget left on the server, headroom and the SDK alone](budget.svg)", "", "![429s received over time](rate-limited.svg)");
+  }
+  if (results.overhead) {
+    const o = results.overhead;
+    parts.push("", "## Overhead", "", `Calls offered at once with an ample budget and a \`fetch\` that answers at once with Anthropic rate-limit headers (which headroom parses on every call), ${o.concurrency} in flight at most for every library; each library in a fresh process, after a warm-up of a tenth of the calls (at most ${n(o.warmup)}); the best of ${o.rows[0].runs.length} runs. bottleneck takes about 2.5 ms a call whatever the count, so it runs ${n(o.callsFor?.bottleneck ?? o.calls)} calls instead of ${n(o.calls)}.`, "", overheadTable(results));
+  }
+  if (results.startup) parts.push("", "## Size and start-up", "", "The workerd figures are timed from outside (workerd's clock stands still while code runs): Miniflare started, the Worker bundled as wrangler does, and its first request answered, against the same Worker without headroom.", "", sizeTable(results));
+  if (results.scale) parts.push("", "## Scale", "", "Calls offered to one Throttler at once (ample budget, instant `fetch`, 32 in flight), each size in a fresh process; memory above what the process held before, sampled every 5 ms and once when all calls were queued.", "", scaleTable(results));
+  return parts.join("\n") + "\n";
+}
+
+export function readmeSection(results) {
+  return [
+    `Measured with \`npm run bench\` (${results.date.slice(0, 10)}, ${results.machine.cpus} cores, Node ${results.machine.node}); all figures, setups and charts: [bench/results/results.md](bench/results/results.md).`,
+    "",
+    goodputSetup(results),
+    "",
+    goodputTable(results),
+    "",
+    "![Budget left on the server during the burst: headroom and the SDK alone](bench/results/budget.svg)",
+    "",
+    `Overhead (${n(results.overhead.calls)} calls, ample budget, instant \`fetch\`, ${results.overhead.concurrency} in flight):`,
+    "",
+    overheadTable(results),
+    "",
+    sizeTable(results),
+    "",
+    scaleTable(results),
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,157 @@
+// Size and start-up: the .wasm raw and gzipped; the time to import the
+// package and make a first call in a fresh Node process; and the same in
+// workerd (Miniflare), where the clock stands still while code runs, so it
+// is timed from outside against a Worker that does the same without headroom.
+//   node bench/startup.mjs child   (one Node measurement, one JSON line)
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const RUNS = 9;
+const WORKERD_RUNS = 5;
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const fakeFetch = async () => new Response("{}", { status: 200 });
+const init = { method: "POST", body: JSON.stringify({ model: "m", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }) };
+
+async function child() {
+  const t0 = performance.now();
+  const { Throttler } = await import("headroom");
+  const t1 = performance.now();
+  const throttler = new Throttler({ fetch: fakeFetch });
+  await throttler.fetch("https://api.example.test/v1/messages", init);
+  const t2 = performance.now();
+  console.log(JSON.stringify({ importMs: t1 - t0, firstCallMs: t2 - t1 }));
+}
+
+export function wasmSize() {
+  const path = createRequire(import.meta.url).resolve("headroom/headroom_bg.wasm");
+  const bytes = readFileSync(path);
+  return { bytes: bytes.length, gzipped: gzipSync(bytes, { level: 9 }).length };
+}
+
+function nodeStartup() {
+  const script = fileURLToPath(import.meta.url);
+  const runs = Array.from({ length: RUNS }, () => {
+    const run = spawnSync(process.execPath, [script, "child"], { encoding: "utf8", timeout: 30_000 });
+    if (run.status !== 0) throw new Error(`startup child failed: ${run.stderr || run.error}`);
+    return JSON.parse(run.stdout.trim());
+  });
+  return {
+    runs: RUNS,
+    importMs: median(runs.map((r) => r.importMs)),
+    firstCallMs: median(runs.map((r) => r.firstCallMs)),
+    importMsAll: runs.map((r) => r.importMs),
+  };
+}
+
+// Two Workers: one imports headroom and sends its first call through a
+// Throttler; the other sends the same call without it.
+const WORKER_WITH = `import { Throttler } from "headroom";
+export default { async fetch() {
+  const throttler = new Throttler({ fetch: async () => new Response("{}") });
+  const r = await throttler.fetch("https://api.example.test/v1/messages", ${JSON.stringify(init)});
+  return new Response(String(r.status));
+} };`;
+const WORKER_WITHOUT = `export default { async fetch() {
+  const r = await (async () => new Response("{}"))("https://api.example.test/v1/messages", ${JSON.stringify(init)});
+  return new Response(String(r.status));
+} };`;
+
+async function bundle(source, dir) {
+  const esbuild = await import("esbuild");
+  writeFileSync(join(dir, "entry.js"), source);
+  const wasmModules = {
+    name: "wasm-modules",
+    setup(build) {
+      build.onResolve({ filter: /\.wasm$/ }, (args) => {
+        const file = join(args.resolveDir, args.path);
+        copyFileSync(file, join(dir, "out", basename(file)));
+        return { path: `./${basename(file)}`, external: true };
+      });
+    },
+  };
+  await esbuild.build({
+    entryPoints: [join(dir, "entry.js")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    conditions: ["workerd", "worker", "browser"],
+    nodePaths: [join(dirname(fileURLToPath(import.meta.url)), "..", "node_modules")],
+    outfile: join(dir, "out", "worker.js"),
+    plugins: [wasmModules],
+    logLevel: "error",
+  });
+  return join(dir, "out");
+}
+
+async function workerdOnce(outdir) {
+  const { Miniflare } = await import("miniflare");
+  const started = performance.now();
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(outdir, "worker.js"),
+    modulesRoot: outdir,
+    modulesRules: [{ type: "ESModule", include: ["**/*.js"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2025-06-01",
+    cf: false,
+  });
+  try {
+    await mf.ready;
+    const ready = performance.now();
+    const response = await mf.dispatchFetch("http://worker/");
+    if ((await response.text()) !== "200") throw new Error("the Worker's first call failed");
+    const answered = performance.now();
+    return { readyMs: ready - started, firstRequestMs: answered - ready, totalMs: answered - started };
+  } finally {
+    await mf.dispose();
+  }
+}
+
+async function workerdStartup() {
+  const dir = mkdtempSync(join(tmpdir(), "headroom-bench-worker-"));
+  try {
+    const withDir = join(dir, "with");
+    const withoutDir = join(dir, "without");
+    for (const d of [withDir, withoutDir]) spawnSync("mkdir", ["-p", join(d, "out")]);
+    const outWith = await bundle(WORKER_WITH, withDir);
+    const outWithout = await bundle(WORKER_WITHOUT, withoutDir);
+    const runs = { with: [], without: [] };
+    // Alternate, so drift on the machine falls on both alike.
+    for (let i = 0; i < WORKERD_RUNS; i++) {
+      runs.without.push(await workerdOnce(outWithout));
+      runs.with.push(await workerdOnce(outWith));
+    }
+    const summary = (list) => ({
+      readyMs: median(list.map((r) => r.readyMs)),
+      firstRequestMs: median(list.map((r) => r.firstRequestMs)),
+      totalMs: median(list.map((r) => r.totalMs)),
+    });
+    const withHeadroom = summary(runs.with);
+    const without = summary(runs.without);
+    return {
+      runs: WORKERD_RUNS,
+      withHeadroom,
+      without,
+      addedMs: withHeadroom.totalMs - without.totalMs,
+      addedFirstRequestMs: withHeadroom.firstRequestMs - without.firstRequestMs,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runStartup({ log = console.log } = {}) {
+  const size = wasmSize();
+  log(`  .wasm ${size.bytes} bytes, ${size.gzipped} gzipped`);
+  const node = nodeStartup();
+  log(`  Node: import ${node.importMs.toFixed(1)} ms, first call ${node.firstCallMs.toFixed(1)} ms (median of ${node.runs})`);
+  const workerd = await workerdStartup();
+  log(`  workerd: +${workerd.addedMs.toFixed(0)} ms to start and answer a first call (median of ${workerd.runs})`);
+  return { size, node, workerd };
+}
+
+if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] === "child") await child();
