@@ -130,10 +130,12 @@ pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String,
         return iterator.map(|entry| pair(entry.map_err(|_| bad())?)).collect();
     }
     let mut pairs = Vec::new();
-    for entry in Object::entries(headers.unchecked_ref()).iter() {
-        let entry: Array = entry.unchecked_into();
-        let name = entry.get(0).as_string().unwrap_or_default();
-        let value = entry.get(1);
+    // Reflect, not Object.entries: a getter or proxy trap that throws must
+    // come back as an error here, not unwind through the wasm instance.
+    let keys = Reflect::own_keys(headers.unchecked_ref()).map_err(|_| bad())?;
+    for key in keys.iter() {
+        let Some(name) = key.as_string() else { continue };
+        let value = Reflect::get(headers, &key).map_err(|_| bad())?;
         if let Some(v) = value.as_string() {
             pairs.push((name, v));
         } else if Array::is_array(&value) {

@@ -226,6 +226,11 @@ impl Shared {
                 }
             };
             let Decision::RetryAfter(delay_ms) = decision else { return result };
+            // Aborted while the answer was read: an abort listener added now
+            // would never fire, so do not sleep first.
+            if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
+                return Err(signal.reason());
+            }
             retries += 1;
             self.core.borrow_mut().note_retry();
             self.events.emit("retry", &[("partition", key.as_str().into()), ("attempt", (retries + 1).into()), ("delayMs", delay_ms.round().into()), ("status", status.map_or(JsValue::NULL, JsValue::from))]);
@@ -296,7 +301,9 @@ impl Shared {
         let queued = self.core.borrow_mut().enqueue_until(key, cost, priority, deadline, now);
         let ticket = queued.map_err(|refusal| self.rejected(key, &refusal))?;
         self.waiters.borrow_mut().insert(ticket, Waiter::default());
-        self.events.emit("queued", &[("partition", key.into()), ("queued", (self.core.borrow().queued() as f64).into())]);
+        // Read before emitting: a listener may call back into the throttler.
+        let waiting = self.core.borrow().queued() as f64;
+        self.events.emit("queued", &[("partition", key.into()), ("queued", waiting.into())]);
         // A call that may go now is granted now, so it does not hold a place
         // in the queue while its future has yet to run.
         self.pump();

@@ -128,6 +128,7 @@ pub struct Poll {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counters {
+    /// Calls sent: granted, less those cancelled before they went out.
     pub dispatched: u64,
     pub completed: u64,
     pub rate_limited: u64,
@@ -555,6 +556,8 @@ impl Scheduler {
             p.budget.release(sequence);
             p.in_flight -= 1;
             self.in_flight -= 1;
+            // It was never sent: `dispatched` counts calls that went out.
+            self.counters.dispatched -= 1;
         }
         self.counters.cancelled += 1;
         true
