@@ -53,7 +53,9 @@ export function makeStorm({ Throttler, HeadroomError, url, seed }) {
   /** One call, drawn from the generator by its index; resolves when it has settled. */
   async function one(index, extra = {}) {
     const random = generator(mix(seed, `call ${index}`));
-    const model = `m${Math.floor(random() * 12)}`;
+    const drawn = `m${Math.floor(random() * 12)}`;
+    // The storm may leave its own partitions paused or spent, as a server said.
+    const model = extra.calm ? "fresh" : drawn;
     const amounts = [0, 0.5, 3, 40, 1000, 20_000];
     const cost = { inputTokens: amounts[Math.floor(random() * amounts.length)], outputTokens: amounts[Math.floor(random() * 4)] };
     const roll = random();
