@@ -24,6 +24,7 @@ pub mod time;
 mod x_ratelimit;
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// How a dimension's budget comes back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -109,7 +110,9 @@ impl Observation {
 /// looks names up without caring about case (RFC 9110 §5.1: field names are
 /// case-insensitive) or surrounding whitespace (RFC 9110 §5.5).
 pub(crate) struct HeaderMap<'a> {
-    pairs: Vec<(String, &'a str)>,
+    /// Names lower-cased (borrowed when they already are, as `Headers`
+    /// gives them), values trimmed.
+    pairs: Vec<(Cow<'a, str>, &'a str)>,
 }
 
 impl<'a> HeaderMap<'a> {
@@ -117,27 +120,43 @@ impl<'a> HeaderMap<'a> {
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,
     {
-        let pairs = headers
-            .into_iter()
-            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim()))
-            .collect();
+        let lower = |name: &'a str| -> Cow<'a, str> {
+            let name = name.trim();
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            }
+        };
+        let pairs = headers.into_iter().map(|(name, value)| (lower(name), value.trim())).collect();
         HeaderMap { pairs }
     }
 
     /// The value of a header; repeated headers are joined with ", " as
     /// RFC 9110 §5.3 allows for list-valued fields.
-    pub(crate) fn get(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-        let mut values = self.pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| *v);
+    pub(crate) fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.find(|n| n == name)
+    }
+
+    /// [`HeaderMap::get`] for the name `prefix` + `suffix`, compared in
+    /// place: dialects look up families of names, and building each name
+    /// would allocate on every response.
+    pub(crate) fn get_parts(&self, prefix: &str, suffix: &str) -> Option<Cow<'a, str>> {
+        self.find(|n| n.len() == prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
+    }
+
+    fn find(&self, matches: impl Fn(&str) -> bool) -> Option<Cow<'a, str>> {
+        let mut values = self.pairs.iter().filter(|(n, _)| matches(n)).map(|(_, v)| *v);
         let first = values.next()?;
         match values.next() {
-            None => Some(std::borrow::Cow::Borrowed(first)),
+            None => Some(Cow::Borrowed(first)),
             Some(second) => {
                 let mut joined = format!("{first}, {second}");
                 for v in values {
                     joined.push_str(", ");
                     joined.push_str(v);
                 }
-                Some(std::borrow::Cow::Owned(joined))
+                Some(Cow::Owned(joined))
             }
         }
     }

@@ -13,11 +13,11 @@ const FAMILIES: [&str; 2] = ["requests", "tokens"];
 
 pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     for name in FAMILIES {
-        let limit = map.get(&format!("x-ratelimit-limit-{name}")).and_then(|v| parse_count(&v));
+        let limit = map.get_parts("x-ratelimit-limit-", name).and_then(|v| parse_count(&v));
         let remaining =
-            map.get(&format!("x-ratelimit-remaining-{name}")).and_then(|v| parse_count(&v));
+            map.get_parts("x-ratelimit-remaining-", name).and_then(|v| parse_count(&v));
         let reset_at_ms = map
-            .get(&format!("x-ratelimit-reset-{name}"))
+            .get_parts("x-ratelimit-reset-", name)
             .and_then(|v| reset_to_local(&v, clock));
         let reading = Reading { limit, remaining, reset_at_ms, window_ms: None };
         out.extend(reading.into_dimension(name, Refill::Continuous, Source::OpenAi));

@@ -50,7 +50,7 @@ const EPOCH_MILLISECONDS_FROM: f64 = 1e11;
 
 pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     for prefix in PREFIXES {
-        let field = |suffix: &str| map.get(&format!("{prefix}{suffix}"));
+        let field = |suffix: &str| map.get_parts(prefix, suffix);
         let limit = field("limit").and_then(|v| parse_count(&v));
         let used = field("used").and_then(|v| parse_count(&v));
         let remaining = field("remaining")

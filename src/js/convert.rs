@@ -34,6 +34,13 @@ fn headroom_error(code: &str, message: &str, details: &Object) -> JsValue {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Array.from(value)`; a throwing iterator comes back as an error.
+    #[wasm_bindgen(js_namespace = Array, js_name = from, catch)]
+    fn array_from(value: &JsValue) -> Result<Array, JsValue>;
+}
+
 /// A core value as a plain JS object (no Maps, `undefined` for `None`).
 pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
@@ -123,6 +130,17 @@ pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String,
     }
     if !headers.is_object() {
         return Err(bad());
+    }
+    if headers.is_instance_of::<web_sys::Headers>() {
+        // One crossing instead of several per header: `Array.from` gives
+        // [name, value] pairs and `join` writes each as "name,value" on its
+        // own line. A name holds no comma and a value no line break (RFC 9110
+        // §5.1, §5.5; Headers enforces both), so the text splits back exactly.
+        if let Ok(entries) = array_from(headers) {
+            let text = String::from(entries.join("\n"));
+            let pairs = text.lines().filter_map(|line| line.split_once(',')).map(|(n, v)| (n.to_string(), v.to_string()));
+            return Ok(pairs.collect());
+        }
     }
     if get(headers, "entries").is_function() && get(headers, "get").is_function() {
         // A Headers (or anything iterable like one).

@@ -175,6 +175,8 @@ impl Shared {
         let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal.clone());
         let (cost, key) = self.cost_and_key(input, init, &request)?;
         let queued = self.enqueue(&key, cost, 0, signal.as_ref());
+        // The body text served the estimate; a waiting call need not hold it.
+        let request = RequestInfo { body: None, ..request };
         Ok((request, cost, key, signal, queued))
     }
 
