@@ -170,17 +170,16 @@ impl Permit {
 }
 
 impl Shared {
-    /// Read a call's cost, key and signal and queue its first attempt.
-    fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<(RequestInfo, Cost, String, Option<AbortSignal>, Queued), JsValue> {
-        let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal.clone());
-        let (cost, key) = self.cost_and_key(input, init, &request)?;
-        let queued = self.enqueue(&key, cost, 0, signal.as_ref());
-        // The body text served the estimate; a waiting call need not hold it.
-        let request = RequestInfo { body: None, ..request };
-        Ok((request, cost, key, signal, queued))
+    /// Read a call's cost, key and signal and queue its first attempt. The
+    /// request's body text serves the estimate here and is not kept.
+    fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, JsValue> {
+        let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal);
+        let (cost, key) = self.cost_and_key(input, init, request.origin.as_str(), request.body.as_deref())?;
+        let first = self.enqueue(&key, cost, 0, signal.as_ref());
+        Ok(FetchCall { cost, key, signal, replayable: request.replayable, first })
     }
 
-    async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, prepared: Option<Result<(RequestInfo, Cost, String, Option<AbortSignal>, Queued), JsValue>>) -> Result<JsValue, JsValue> {
+    async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, prepared: Option<Result<FetchCall, JsValue>>) -> Result<JsValue, JsValue> {
         let prepared = match prepared {
             Some(prepared) => prepared,
             None => {
@@ -188,7 +187,7 @@ impl Shared {
                 self.first_attempt(&input, &init, request)
             }
         };
-        let (request, cost, key, signal, first) = prepared?;
+        let FetchCall { cost, key, signal, replayable, first } = prepared?;
         let mut queued = Some(first);
         let mut retries = 0;
         loop {
@@ -218,12 +217,12 @@ impl Shared {
                     self.events.emit("response", &[("partition", key.as_str().into()), ("status", status.into()), ("attempt", (retries + 1).into())]);
                     let spend_limit_reached = status == 429 && observation.retry_after_ms.is_none() && says_spend_limit(response).await;
                     let attempt = Attempt::Answered { status, observation: &observation, spend_limit_reached };
-                    (retry::decide(&self.options.retry, attempt, retries, request.replayable, js_sys::Math::random()), Some(status))
+                    (retry::decide(&self.options.retry, attempt, retries, replayable, js_sys::Math::random()), Some(status))
                 }
                 Err(_) => {
                     self.finish(ticket, None, None);
                     let aborted = signal.as_ref().is_some_and(AbortSignal::aborted);
-                    let decision = if aborted { Decision::Return } else { retry::decide(&self.options.retry, Attempt::NetworkError, retries, request.replayable, js_sys::Math::random()) };
+                    let decision = if aborted { Decision::Return } else { retry::decide(&self.options.retry, Attempt::NetworkError, retries, replayable, js_sys::Math::random()) };
                     (decision, None)
                 }
             };
@@ -271,14 +270,14 @@ impl Shared {
 
     /// The cost and partition of a `fetch` call: the caller's `estimate` and
     /// `partitionBy` functions where given, else the core's estimate.
-    fn cost_and_key(&self, input: &JsValue, init: &JsValue, request: &RequestInfo) -> Result<(Cost, String), JsValue> {
-        let estimated = estimate(request.body.as_deref());
+    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&str>) -> Result<(Cost, String), JsValue> {
+        let estimated = estimate(body);
         let cost = match &self.options.estimate {
             Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
             None => estimated.cost,
         };
         let key = match &self.options.partition_by {
-            Partitioning::Mode(mode) => partition_key(*mode, &request.origin, estimated.model.as_deref()),
+            Partitioning::Mode(mode) => partition_key(*mode, origin, estimated.model.as_deref()),
             Partitioning::Function(f) => {
                 let key = f.call2(&JsValue::UNDEFINED, input, init)?;
                 key.as_string().ok_or_else(|| type_error(format!("expected `partitionBy` to return a string, got {}", convert::describe(&key))))?
@@ -444,6 +443,16 @@ async fn says_spend_limit(response: &JsValue) -> bool {
     let Ok(copy) = response.clone() else { return false };
     let Ok(text) = copy.text() else { return false };
     JsFuture::from(text).await.ok().and_then(|t| t.as_string()).is_some_and(|t| retry::says_spend_limit(&t))
+}
+
+/// A `fetch` call once read: what it costs, where it queues, whether its
+/// body can be sent again, and its first attempt in the queue.
+struct FetchCall {
+    cost: Cost,
+    key: String,
+    signal: Option<AbortSignal>,
+    replayable: bool,
+    first: Queued,
 }
 
 /// A call in the queue, or why it could not join it.
