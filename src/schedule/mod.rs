@@ -50,7 +50,6 @@
 //! randomness as an input, as it takes time.
 mod jitter;
 mod scheduler;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod simulation;
 
 pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, Scheduler, Snapshot, Ticket};
