@@ -4,12 +4,13 @@
 // is timed from outside against a Worker that does the same without headroom.
 //   node bench/startup.mjs child   (one Node measurement, one JSON line)
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { bundleWorker } from "../tests/support/worker-bundle.mjs";
 
 const RUNS = 9;
 const WORKERD_RUNS = 5;
@@ -62,30 +63,9 @@ const WORKER_WITHOUT = `export default { async fetch() {
 } };`;
 
 async function bundle(source, dir) {
-  const esbuild = await import("esbuild");
   writeFileSync(join(dir, "entry.js"), source);
-  const wasmModules = {
-    name: "wasm-modules",
-    setup(build) {
-      build.onResolve({ filter: /\.wasm$/ }, (args) => {
-        const file = join(args.resolveDir, args.path);
-        copyFileSync(file, join(dir, "out", basename(file)));
-        return { path: `./${basename(file)}`, external: true };
-      });
-    },
-  };
-  await esbuild.build({
-    entryPoints: [join(dir, "entry.js")],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    nodePaths: [join(dirname(fileURLToPath(import.meta.url)), "..", "node_modules")],
-    outfile: join(dir, "out", "worker.js"),
-    plugins: [wasmModules],
-    logLevel: "error",
-  });
-  return join(dir, "out");
+  const nodePaths = [join(dirname(fileURLToPath(import.meta.url)), "..", "node_modules")];
+  return bundleWorker(join(dir, "entry.js"), { outdir: join(dir, "out"), nodePaths });
 }
 
 async function workerdOnce(outdir) {

@@ -3,41 +3,13 @@
 // imports left as compiled-module imports), then serves concurrent requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, copyFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, basename, dirname } from "node:path";
+import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
 import { startMockApi } from "../../mock/api.mjs";
+import { bundleWorker } from "../support/worker-bundle.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** Bundle like wrangler: resolve "headroom" with the workerd condition, keep .wasm as a module. */
-async function bundleWorker() {
-  const outdir = mkdtempSync(join(tmpdir(), "headroom-worker-"));
-  const wasmModules = {
-    name: "wasm-modules",
-    setup(build) {
-      build.onResolve({ filter: /\.wasm$/ }, (args) => {
-        const source = join(args.resolveDir, args.path);
-        copyFileSync(source, join(outdir, basename(source)));
-        return { path: `./${basename(source)}`, external: true };
-      });
-    },
-  };
-  await esbuild.build({
-    entryPoints: [join(here, "worker.js")],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    conditions: ["workerd", "worker", "browser"],
-    outfile: join(outdir, "worker.js"),
-    plugins: [wasmModules],
-    logLevel: "error",
-  });
-  return outdir;
-}
 
 let api;
 let mf;
@@ -45,7 +17,7 @@ let mf;
 before(async () => {
   // 6 requests refilled over 1.5 s: 12 concurrent requests are twice the limit.
   api = await startMockApi({ limits: { requestsPerMinute: 6 }, windowMs: 1500, latencyMs: 30 });
-  const outdir = await bundleWorker();
+  const outdir = await bundleWorker(join(here, "worker.js"));
   mf = new Miniflare({
     modules: true,
     scriptPath: join(outdir, "worker.js"),
