@@ -506,9 +506,19 @@ fn describe(input: &JsValue, init: &JsValue, body: Option<String>) -> RequestInf
     };
     let origin = web_sys::Url::new(&url).map(|u| u.origin()).unwrap_or(url);
     let signal = input.dyn_ref::<web_sys::Request>().map(|r| r.signal());
-    // Bodies fetch re-reads on every send are replayable; a stream is read
-    // once. A Request is copied before each send, so it replays too.
-    let replayable = !get(init, "body").is_instance_of::<web_sys::ReadableStream>();
+    // Only the bodies fetch reads afresh on every send are replayed: none,
+    // text, bytes, Blob, URLSearchParams, FormData. Anything else (a stream,
+    // an async iterable) is read once, so a retry would send it empty. A
+    // Request is copied before each send, so it replays too.
+    let given = get(init, "body");
+    let replayable = given.is_undefined()
+        || given.is_null()
+        || given.is_string()
+        || given.is_instance_of::<js_sys::ArrayBuffer>()
+        || js_sys::ArrayBuffer::is_view(&given)
+        || given.is_instance_of::<web_sys::Blob>()
+        || given.is_instance_of::<web_sys::UrlSearchParams>()
+        || given.is_instance_of::<web_sys::FormData>();
     RequestInfo { origin, body, replayable, signal }
 }
 

@@ -98,6 +98,11 @@ test("replayable bodies are sent again on a retry; a stream is sent once", async
   const response = await new Throttler({ fetch }).fetch(URL_, { method: "POST", body: stream, duplex: "half" });
   assert.equal(response.status, 500);
   assert.equal(calls.length, 1, "a ReadableStream body is not retried");
+  // Node's fetch also takes an async iterable, read once like a stream.
+  async function* chunks() { yield new TextEncoder().encode("a"); }
+  const iterable = scripted({ status: 500, headers: { "retry-after-ms": "1" } });
+  await new Throttler({ fetch: iterable.fetch }).fetch(URL_, { method: "POST", body: chunks(), duplex: "half" });
+  assert.equal(iterable.calls.length, 1, "an async iterable body is not retried");
 });
 
 test("a Request input is retried with a fresh copy of its body", async () => {
