@@ -22,25 +22,9 @@
 //
 // From a shell: node mock/chaos.mjs [--port 8788] [--seed 42].
 import http from "node:http";
+import { generator, mix } from "./seeded.mjs";
 
-/** A 32-bit generator (mulberry32): small, fast and the same everywhere. */
-export function generator(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A seed from a run's seed and a string (FNV-1a). */
-export function mix(seed, text) {
-  let hash = (0x811c9dc5 ^ seed) >>> 0;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return hash;
-}
+export { generator, mix };
 
 // How often each answer is chosen (weights). `hang` is only for requests
 // that carry `x-chaos-abortable: 1`; others get `ok` instead.

@@ -5,7 +5,7 @@
 // run; acquire; random costs (through `estimate` and `cost`), priorities,
 // models and aborts. The storm records how each call settled and every
 // request the throttler's fetch sent, for the tests to check the ledger.
-import { generator, mix } from "../../mock/chaos.mjs";
+import { generator, mix } from "../../mock/seeded.mjs";
 
 export const STORM_OPTIONS = { maxConcurrent: 16, maxRetries: 2, maxWaitMs: 4000, maxRetryAfterMs: 100 };
 // The longest a call may take: every attempt waits at most maxWaitMs, and
