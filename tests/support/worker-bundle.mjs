@@ -31,3 +31,23 @@ export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), 
   });
   return outdir;
 }
+
+/** Bundle `entry` and start it in workerd through Miniflare, with `bindings`; ready to dispatch. */
+export async function startWorker(entry, bindings) {
+  const { Miniflare } = await import("miniflare");
+  const outdir = await bundleWorker(entry);
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(outdir, "worker.js"),
+    modulesRoot: outdir,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-06-01",
+    bindings,
+    cf: false,
+  });
+  await mf.ready;
+  return mf;
+}

@@ -5,9 +5,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
 import { startMockApi } from "../../mock/api.mjs";
-import { bundleWorker } from "../support/worker-bundle.mjs";
+import { startWorker } from "../support/worker-bundle.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -17,20 +16,7 @@ let mf;
 before(async () => {
   // 6 requests refilled over 1.5 s: 12 concurrent requests are twice the limit.
   api = await startMockApi({ limits: { requestsPerMinute: 6 }, windowMs: 1500, latencyMs: 30 });
-  const outdir = await bundleWorker(join(here, "worker.js"));
-  mf = new Miniflare({
-    modules: true,
-    scriptPath: join(outdir, "worker.js"),
-    modulesRoot: outdir,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-06-01",
-    bindings: { API_URL: api.url },
-    cf: false,
-  });
-  await mf.ready;
+  mf = await startWorker(join(here, "worker.js"), { API_URL: api.url });
 });
 
 after(async () => {
