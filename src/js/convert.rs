@@ -107,15 +107,17 @@ fn js_number(n: f64) -> String {
     js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
 }
 
-fn type_error(message: String) -> JsValue {
-    js_sys::TypeError::new(&message).into()
+/// A `TypeError` whose message starts with the package name, as every
+/// message headroom writes does.
+pub(crate) fn type_error(message: String) -> JsValue {
+    js_sys::TypeError::new(&format!("headroom: {message}")).into()
 }
 
 /// Header name/value pairs from a `Headers`, a plain object (values may be
 /// arrays, as Node's `IncomingHttpHeaders`) or an array of pairs.
 pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String, String)>, JsValue> {
     let bad = || type_error(format!(
-        "headroom: expected `{what}` to be a Headers, a plain object or an array of [name, value] pairs, got {}",
+        "expected `{what}` to be a Headers, a plain object or an array of [name, value] pairs, got {}",
         describe(headers)
     ));
     let pair = |entry: JsValue| -> Result<(String, String), JsValue> {
@@ -175,5 +177,5 @@ pub(crate) fn resolve_fetch(configured: Option<&Function>) -> Result<Function, J
     }
     get(&js_sys::global(), "fetch")
         .dyn_into::<Function>()
-        .map_err(|_| type_error("headroom: there is no global `fetch` in this runtime; pass one as the `fetch` option".into()))
+        .map_err(|_| type_error("there is no global `fetch` in this runtime; pass one as the `fetch` option".into()))
 }

@@ -2,7 +2,7 @@
 //! name the option, what was given and what is allowed. Defaults live in the
 //! core's [`Config::default`]; this file only translates.
 
-use super::convert::{describe, get};
+use super::convert::{describe, get, type_error};
 use crate::budget::Limits;
 use crate::estimate::PartitionBy;
 use crate::retry::RetryPolicy;
@@ -42,10 +42,6 @@ pub(crate) struct Options {
     pub partition_by: Partitioning,
     pub estimate: Option<Function>,
     pub on_event: Option<Function>,
-}
-
-fn type_error(message: String) -> JsValue {
-    js_sys::TypeError::new(&format!("headroom: {message}")).into()
 }
 
 fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {

@@ -6,7 +6,7 @@
 //! the core. What to retry and how long to wait are the core's decisions
 //! ([`crate::retry`], [`crate::schedule`]); this file only carries them out.
 
-use super::convert::{self, get};
+use super::convert::{self, get, type_error};
 use super::events::{Events, TYPES};
 use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
 use super::wake::{self, Alarm};
@@ -422,10 +422,6 @@ impl Shared {
             self.events.emit("resume", &[("partition", key.as_str().into())]);
         }
     }
-}
-
-fn type_error(message: String) -> JsValue {
-    js_sys::TypeError::new(&format!("headroom: {message}")).into()
 }
 
 fn clamp_status(status: f64) -> u16 {
