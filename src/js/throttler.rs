@@ -340,14 +340,14 @@ impl Shared {
     /// Sleep until the core decides; `Err(reason)` when the signal aborts.
     async fn wait(&self, ticket: Ticket, deadline: Option<f64>, signal: Option<&AbortSignal>) -> Result<Result<(), Refusal>, JsValue> {
         loop {
-            self.pump();
+            let next = self.pump();
             if let Some(signal) = signal.filter(|s| s.aborted()) {
                 // Granted in the same instant it aborted: the core counts it
                 // as dispatched, and cancel below gives the slot back.
                 return Err(signal.reason());
             }
             let now = Date::now();
-            let holds_alarm = self.core.borrow().next_wake(now).filter(|(holder, _)| *holder == ticket);
+            let holds_alarm = next.filter(|(holder, _)| *holder == ticket);
             let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(deadline.unwrap_or(f64::INFINITY));
             let (sleeping, alarm) = {
                 let mut waiters = self.waiters.borrow_mut();
@@ -385,8 +385,9 @@ impl Shared {
 
     /// Let the core dispatch what it can now, hand each waiter its outcome,
     /// and make sure the call that should hold the alarm sleeps no longer
-    /// than the core's next time.
-    fn pump(&self) {
+    /// than the core's next time, which it returns (see
+    /// [`Scheduler::next_wake`]).
+    fn pump(&self) -> Option<(Ticket, f64)> {
         let now = Date::now();
         let poll = self.core.borrow_mut().poll(now);
         let next = self.core.borrow().next_wake(now);
@@ -421,6 +422,7 @@ impl Shared {
         for key in resumed {
             self.events.emit("resume", &[("partition", key.as_str().into())]);
         }
+        next
     }
 }
 
