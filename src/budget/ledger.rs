@@ -102,15 +102,11 @@ impl Budget {
                 self.newest_applied = Some(sequence);
                 self.reserved.subtract(&covered_sum);
                 self.forget_drift();
-                for cost in covered.values() {
-                    // A dimension this response did not report (a static
-                    // limit, or one the server left out this time) learns
-                    // nothing from it: the calls it covers are charged there
-                    // as local consumption, so they are not forgotten.
-                    for (name, bucket) in self.buckets.iter_mut().filter(|(name, _)| !reported.contains(name)) {
-                        bucket.take(cost.for_dimension(name), now_ms);
-                    }
-                }
+                // A dimension this response did not report (a static limit,
+                // or one the server left out this time) learns nothing from
+                // it: the calls it covers are charged there as local
+                // consumption, so they are not forgotten.
+                self.charge(&covered_sum, &reported, now_ms);
             }
             // A stale response: a newer one already covered this call.
             Some(_) => {
@@ -118,11 +114,16 @@ impl Budget {
             }
             None => {
                 if let Some(cost) = self.drop_reservation(sequence) {
-                    for (name, bucket) in self.buckets.iter_mut() {
-                        bucket.take(cost.for_dimension(name), now_ms);
-                    }
+                    self.charge(&cost, &[], now_ms);
                 }
             }
+        }
+    }
+
+    /// Charge `cost` as local consumption to every bucket not named in `except`.
+    fn charge(&mut self, cost: &Cost, except: &[String], now_ms: f64) {
+        for (name, bucket) in self.buckets.iter_mut().filter(|(name, _)| !except.contains(name)) {
+            bucket.take(cost.for_dimension(name), now_ms);
         }
     }
 

@@ -345,7 +345,9 @@ impl Scheduler {
                 poll.refused.push((ticket, Refusal::QueueTimeout { waited_ms: now_ms - entry.enqueued_at }));
             }
         }
-        let keys: Vec<String> = self.partitions.keys().cloned().collect();
+        // Only partitions with waiters have anything to dispatch; the keys are
+        // copied because dispatching borrows the scheduler.
+        let keys: Vec<String> = self.partitions.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
         for key in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
