@@ -217,7 +217,6 @@ impl Bucket {
     }
 }
 
-
 /// How far a reset time may be off: RFC 3339 resets and epoch seconds are
 /// sent in whole seconds, and the response spends time in transit.
 pub const RESET_RESOLUTION_MS: f64 = 1_000.0;
@@ -243,6 +242,6 @@ fn rate_bounds(limit: f64, reported: f64, rounding: f64, until_reset_ms: f64) ->
 /// starts or stops within a minute.
 pub const UNSEEN_HORIZON_MS: f64 = 30_000.0;
 
-/// How much of others' average use is held back: ten seconds of it covers
-/// the lumps of a neighbour's calls between our reports.
+/// How much of others' average use is held back: twenty seconds of it
+/// covers the lumps of a neighbour's calls between our reports.
 pub const UNSEEN_RESERVE_MS: f64 = 20_000.0;
