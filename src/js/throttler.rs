@@ -188,14 +188,10 @@ impl Shared {
             }
         };
         let FetchCall { cost, key, signal, replayable, first } = prepared?;
-        let mut queued = Some(first);
+        let mut attempt = first;
         let mut retries = 0;
         loop {
-            let this_attempt = match queued.take() {
-                Some(q) => q,
-                None => self.enqueue(&key, cost, 0, signal.as_ref()),
-            };
-            let ticket = self.admitted(&key, this_attempt, signal.as_ref(), retries).await?;
+            let ticket = self.admitted(&key, attempt, signal.as_ref(), retries).await?;
             // A Request's body is read when it is sent: send a copy each time
             // so that a retry still has one.
             let sent_input = match input.dyn_ref::<web_sys::Request>() {
@@ -240,6 +236,8 @@ impl Shared {
             if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
                 return Err(signal.reason());
             }
+            // A retry goes back through the budget like a new call.
+            attempt = self.enqueue(&key, cost, 0, signal.as_ref());
         }
     }
 
