@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod budget;
+pub mod coordinate;
 pub mod estimate;
 pub mod headers;
 pub mod retry;

@@ -1,10 +1,10 @@
 //! One dimension's budget as a function of time.
 
 use crate::headers::{Dimension, Refill};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a bucket's level comes back.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BucketRefill {
     /// Linear refill up to the limit at `per_ms` units per millisecond.
     Continuous { per_ms: f64 },
@@ -15,7 +15,8 @@ pub enum BucketRefill {
 }
 
 /// A dimension's budget: a limit, a level known at a moment, a refill rule.
-#[derive(Clone, Debug, PartialEq)]
+/// It serializes whole, so a coordinator can save it and carry on later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     pub limit: f64,
     /// What remained at `at_ms`, as the server counts. Negative means the
@@ -87,7 +88,11 @@ impl Bucket {
                     }
                     _ => kept.unwrap_or(nominal),
                 };
-                BucketRefill::Continuous { per_ms: if per_ms.is_finite() && per_ms > 0.0 { per_ms } else { nominal } }
+                // No bucket refills slower than full in the longest reset the
+                // parser believes: a rate read from a tiny deficit would
+                // otherwise leave a later local debt unpaid for ages.
+                let slowest = limit / crate::headers::MAX_RESET_MS;
+                BucketRefill::Continuous { per_ms: if per_ms.is_finite() && per_ms > 0.0 { per_ms.max(slowest) } else { nominal } }
             }
             Refill::Window => BucketRefill::Window {
                 // No reset given: assume the window turns over one window from now.
@@ -170,10 +175,12 @@ impl Bucket {
     }
 
     /// Charge `amount` at `now_ms` (local consumption the server never
-    /// reported on).
+    /// reported on). The debt is bounded by one limit's worth: estimates
+    /// charged for calls the server never reported on must not hold the
+    /// bucket empty longer than two windows.
     pub fn take(&mut self, amount: f64, now_ms: f64) {
         self.settle(now_ms);
-        self.level -= amount;
+        self.level = (self.level - amount).max(-self.limit);
     }
 
     /// Fold the refill up to `now_ms` into the level, rolling a passed

@@ -29,6 +29,10 @@ pub struct Budget {
     reserved: Cost,
     /// The dispatch sequence of the newest call whose response was applied.
     newest_applied: Option<u64>,
+    /// Reservations of calls granted but not yet sent (the spare grants of a
+    /// coordinator's lease): no response covers them, whatever its sequence,
+    /// until [`Budget::sent`] gives them the sequence of their sending.
+    held: BTreeMap<u64, Cost>,
 }
 
 impl Budget {
@@ -53,6 +57,14 @@ impl Budget {
 
     /// Whether `cost` fits at `now_ms`, and if not, when it could.
     pub fn admission(&self, cost: &Cost, now_ms: f64) -> Admission {
+        self.admission_with_share(cost, now_ms, 1.0)
+    }
+
+    /// [`Budget::admission`] using only `share` of each limit: the rest
+    /// (`(1 − share) × limit`) is left in the bucket for others.
+    pub fn admission_with_share(&self, cost: &Cost, now_ms: f64, share: f64) -> Admission {
+        let share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
+        let left_for_others = 1.0 - share;
         let mut at = now_ms;
         let mut after_in_flight = false;
         for (name, bucket) in &self.buckets {
@@ -65,7 +77,10 @@ impl Budget {
             }
             let reserved = self.reserved.for_dimension(name);
             let wanted = (need + bucket.unseen_reserve()).min(bucket.limit) + reserved;
-            match bucket.time_to_reach(wanted, now_ms) {
+            let sharing = (need + bucket.unseen_reserve() + left_for_others * bucket.limit).min(bucket.limit) + reserved;
+            // A share of a limit so large that no float time reaches it is
+            // no share at all: it must not hold the call for good.
+            match bucket.time_to_reach(sharing, now_ms).or_else(|| (sharing <= bucket.limit).then(|| bucket.time_to_reach(wanted, now_ms)).flatten()) {
                 Some(t) => at = at.max(t),
                 None => after_in_flight = true,
             }
@@ -83,6 +98,33 @@ impl Budget {
         self.uncounted.insert(sequence, cost);
     }
 
+    /// The call dispatched as `sequence` is granted but will be sent later:
+    /// keep its reservation until it is sent, whatever responses arrive.
+    pub fn hold(&mut self, sequence: u64) {
+        if let Some(cost) = self.uncounted.remove(&sequence) {
+            self.held.insert(sequence, cost);
+        }
+    }
+
+    /// A held call (see [`Budget::hold`]) is being sent now, as `now_sequence`:
+    /// from here on it is ordered among the other calls as one sent now.
+    /// Returns false, changing nothing, when no call is held as `sequence`.
+    pub fn sent(&mut self, sequence: u64, now_sequence: u64) -> bool {
+        let Some(cost) = self.held.remove(&sequence) else { return false };
+        self.uncounted.insert(now_sequence, cost);
+        true
+    }
+
+    /// The buckets, to be saved and given back to [`Budget::from_buckets`].
+    pub fn buckets(&self) -> &BTreeMap<String, Bucket> {
+        &self.buckets
+    }
+
+    /// A budget with these buckets and nothing reserved.
+    pub fn from_buckets(buckets: BTreeMap<String, Bucket>) -> Budget {
+        Budget { buckets, ..Budget::default() }
+    }
+
     /// A response arrived for the call dispatched as `sequence`.
     ///
     /// With rate-limit dimensions in `observation`, and unless a newer
@@ -91,6 +133,15 @@ impl Budget {
     /// server has counted those calls). Without them, the call's own
     /// reservation is charged to the buckets as local consumption.
     pub fn reconcile(&mut self, sequence: u64, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
+        if let Some(cost) = self.held.remove(&sequence) {
+            // Answered without being reported sent: we cannot tell which
+            // responses counted it, so its headers are not applied and its
+            // cost is charged, the safe side of both.
+            self.reserved.subtract(&cost);
+            self.forget_drift();
+            self.charge(&cost, &[], now_ms);
+            return;
+        }
         let fresh = self.newest_applied.map_or(true, |newest| sequence >= newest);
         match observation.filter(|o| !o.dimensions.is_empty()) {
             Some(observation) if fresh => {
@@ -131,7 +182,12 @@ impl Budget {
     /// cancelled before sending, or the connection failed): give back its
     /// reservation without charging anything.
     pub fn release(&mut self, sequence: u64) {
-        self.drop_reservation(sequence);
+        if let Some(cost) = self.held.remove(&sequence) {
+            self.reserved.subtract(&cost);
+            self.forget_drift();
+        } else {
+            self.drop_reservation(sequence);
+        }
     }
 
     /// Apply headers seen outside a dispatched call (`Throttler.observe`):
@@ -180,7 +236,7 @@ impl Budget {
     /// With no reservation left, their sum is exactly zero: drop what the
     /// float sums drifted by.
     fn forget_drift(&mut self) {
-        if self.uncounted.is_empty() {
+        if self.uncounted.is_empty() && self.held.is_empty() {
             self.reserved = Cost::default();
         }
     }
@@ -191,7 +247,8 @@ impl Budget {
             .iter()
             .filter(|(name, b)| b.level_at(now_ms) - self.reserved.for_dimension(name) < 1.0)
             .filter_map(|(_, b)| b.reset_at(now_ms))
-            .filter(|t| *t > now_ms)
+            // A reset float time cannot reach is no reset: the backoff serves.
+            .filter(|t| *t > now_ms && t.is_finite())
             .reduce(f64::min)
     }
 

@@ -52,7 +52,7 @@ mod jitter;
 mod scheduler;
 pub mod simulation;
 
-pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, Scheduler, Snapshot, Ticket};
+pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, SavedPartition, Scheduler, Snapshot, Ticket};
 
 #[cfg(test)]
 mod tests;

@@ -123,6 +123,8 @@ fn random_config(rng: &mut Rng) -> Config {
         default_window_ms: rng.pick(&[60_000.0, 1_000.0, 1.0]),
         backfill_scan: rng.pick(&[0, 1, 4, 32]),
         seed: rng.0.next_u64(),
+        local_budget: !rng.one_in(4),
+        share: rng.pick(&[1.0, 0.5, 0.01, f64::NAN]),
     }
 }
 
@@ -219,6 +221,14 @@ fn step(s: &mut Scheduler, model: &mut Model, rng: &mut Rng, now: f64) -> Result
             s.note_retry();
             if rng.one_in(10) {
                 s.reseed(rng.0.next_u64());
+            }
+            // A coordinator's moves: hold a grant, report it sent, switch
+            // the local budget (any ticket, known or not, in any state).
+            match rng.below(3) {
+                0 => s.hold(model.any_ticket(rng)),
+                1 => s.sent(model.any_ticket(rng)),
+                _ if rng.one_in(5) => s.set_budget(rng.one_in(2), rng.number()),
+                _ => {}
             }
         }
     }
@@ -324,4 +334,7 @@ fn the_clock_may_be_nan_or_infinite_without_a_panic() {
         }
     }
 }
+
+
+
 

@@ -2,9 +2,9 @@
 //! decision about them (see the module docs of [`crate::schedule`]).
 
 use super::jitter::Jitter;
-use crate::budget::{Admission, Budget, BucketView, Cost, Limits};
+use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -31,6 +31,15 @@ pub struct Config {
     /// Seed of the generator that jitters overload backoff. Give clients
     /// that share an API different seeds so they do not retry in step.
     pub seed: u64,
+    /// Whether admission waits for the local budget. Off while a coordinator
+    /// keeps the budget for many schedulers: this one then only orders its
+    /// calls and bounds their concurrency (responses still update the local
+    /// budget, ready for when the coordinator cannot be reached).
+    pub local_budget: bool,
+    /// The part of each limit this scheduler may use, in (0, 1]: the rest is
+    /// left for others that share the budget and cannot be seen (a
+    /// coordinator's clients while it is unreachable).
+    pub share: f64,
 }
 
 impl Default for Config {
@@ -43,6 +52,8 @@ impl Default for Config {
             default_window_ms: 60_000.0,
             backfill_scan: 32,
             seed: 0x6865_6164_726f_6f6d,
+            local_budget: true,
+            share: 1.0,
         }
     }
 }
@@ -167,6 +178,18 @@ pub struct Snapshot {
     pub in_flight: u32,
     pub partitions: Vec<PartitionView>,
     pub counters: Counters,
+}
+
+/// What a partition knows, saved so that a scheduler made afresh (a
+/// coordinator evicted and restarted) can carry on from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedPartition {
+    pub key: String,
+    pub buckets: BTreeMap<String, Bucket>,
+    pub answered: bool,
+    pub paused_until_ms: Option<f64>,
+    pub window: f64,
 }
 
 #[derive(Debug)]
@@ -412,7 +435,7 @@ impl Scheduler {
         let mut best: Option<(Ticket, f64)> = None;
         for &(_, ticket) in behind.take(self.config.backfill_scan) {
             let Some(entry) = self.entries.get(&ticket) else { continue };
-            let fits_at = match p.budget.admission(&entry.cost, now_ms) {
+            let fits_at = match p.budget.admission_with_share(&entry.cost, now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
                 _ => continue,
@@ -422,7 +445,7 @@ impl Scheduler {
             }
             let mut both = head_entry.cost;
             both.add(&entry.cost);
-            let head_still_fits = match p.budget.admission(&both, fits_at) {
+            let head_still_fits = match p.budget.admission_with_share(&both, fits_at, self.config.share) {
                 Admission::Now => true,
                 Admission::At(at) => at <= head_at,
                 _ => false,
@@ -460,6 +483,80 @@ impl Scheduler {
             }
         }
         best
+    }
+
+    /// Keep or stop keeping the local budget, and set the share of each
+    /// limit it may use (see [`Config::local_budget`] and [`Config::share`]).
+    pub fn set_budget(&mut self, local_budget: bool, share: f64) {
+        self.config.local_budget = local_budget;
+        self.config.share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
+    }
+
+    /// A dispatched call will be sent later than now (a spare grant of a
+    /// lease): until [`Scheduler::sent`], no response covers its reservation.
+    pub fn hold(&mut self, ticket: Ticket) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(&ticket) {
+            if let Some(p) = self.partitions.get_mut(partition) {
+                p.budget.hold(*sequence);
+            }
+        }
+    }
+
+    /// A held call is being sent now: it takes its place in the dispatch
+    /// order as of now.
+    pub fn sent(&mut self, ticket: Ticket) {
+        let now_sequence = self.next_sequence;
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(&ticket) {
+            let moved = self.partitions.get_mut(partition.as_str()).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
+            if moved {
+                *sequence = now_sequence;
+                self.next_sequence += 1;
+            }
+        }
+    }
+
+    /// Put back a call that was in flight before this scheduler was made
+    /// (granted by a coordinator before it restarted): it is dispatched at
+    /// once, whatever the budget, because it may already be at the server.
+    pub fn restore_in_flight(&mut self, partition: &str, cost: Cost, now_ms: f64) -> Ticket {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let cost = cost.cleaned();
+        let p = self.partition_mut(partition, now_ms);
+        p.budget.reserve(sequence, cost);
+        p.in_flight += 1;
+        self.in_flight += 1;
+        let state = State::Dispatched { sequence };
+        self.entries.insert(ticket, Entry { partition: partition.to_string(), cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
+        ticket
+    }
+
+    /// What every partition knows (not its calls), to save.
+    pub fn save(&self, now_ms: f64) -> Vec<SavedPartition> {
+        self.partitions
+            .iter()
+            .map(|(key, p)| SavedPartition {
+                key: key.clone(),
+                buckets: p.budget.buckets().clone(),
+                answered: p.answered,
+                paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
+                window: p.window,
+            })
+            .collect()
+    }
+
+    /// Take back what [`Scheduler::save`] saved, before any call is queued.
+    pub fn restore(&mut self, saved: Vec<SavedPartition>, now_ms: f64) {
+        let cap = f64::from(self.config.max_concurrent.max(1));
+        for s in saved {
+            let p = self.partition_mut(&s.key, now_ms);
+            p.budget = Budget::from_buckets(s.buckets);
+            p.answered = s.answered;
+            p.paused_until = s.paused_until_ms.filter(|t| t.is_finite()).unwrap_or(f64::NEG_INFINITY);
+            p.window = if s.window.is_finite() { s.window.clamp(1.0, cap) } else { cap };
+        }
     }
 
     /// The JS layer sent a call again after a retryable answer.
@@ -647,8 +744,13 @@ enum HeadAdmission {
 /// is refused when it reaches the head, so a limit that shrinks after it was
 /// queued still settles it.
 fn head_admission(p: &Partition, cost: &Cost, config: &Config, now_ms: f64) -> HeadAdmission {
-    let probing = !p.answered && !p.budget.knows_limits();
-    match p.budget.admission(cost, now_ms) {
+    let probing = config.local_budget && !p.answered && !p.budget.knows_limits();
+    let admission = match p.budget.admission_with_share(cost, now_ms, config.share) {
+        // The budget is kept elsewhere: only a cost no limit can hold stops here.
+        Admission::Now | Admission::At(_) | Admission::AfterInFlight if !config.local_budget => Admission::Now,
+        admission => admission,
+    };
+    match admission {
         Admission::Never { dimension, cost, limit } => HeadAdmission::Never(Refusal::CostExceedsLimit { dimension, cost, limit }),
         _ if probing && p.in_flight >= config.probe_concurrency => HeadAdmission::OnEvent,
         _ if p.in_flight >= p.max_in_flight() => HeadAdmission::OnEvent,

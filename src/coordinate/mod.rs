@@ -1,0 +1,315 @@
+//! One budget for many throttlers: the bookkeeping of a coordinator and of
+//! the throttlers that ask it.
+//!
+//! A Cloudflare Worker runs as many isolates at once; each would keep a
+//! budget of its own, and together they would overrun the key's limit. A
+//! coordinator (a Durable Object, one per budget) runs a [`Scheduler`] of its
+//! own for every call of every isolate. An isolate's throttler still queues
+//! its calls locally (priority, `maxConcurrent`, deadlines, aborts), but with
+//! its local budget turned off ([`crate::schedule::Config::local_budget`]);
+//! before a call is sent it asks the coordinator for a *grant*, and after
+//! the answer it reports the status and headers back.
+//!
+//! # Grants and the lease
+//!
+//! The coordinator queues each request for grants like any call and answers
+//! once the first can go. A throttler may ask for `count` grants of the same
+//! cost at once (its *lease*): those that fit at that same moment are
+//! granted too, the rest are not queued. The first grant is sent at once; the
+//! spare ones wait in the throttler's [`LeasePool`] for its next calls of the
+//! same partition and cost, for at most `lease_ms`. This takes the round trip
+//! to the coordinator off the common path, at a price: budget granted to one
+//! isolate and not yet used is budget no other isolate can have, for up to
+//! `lease_ms` (when a spare grant is not used in time it is given back).
+//!
+//! A spare grant is *held* in the coordinator's budget ([`Scheduler::hold`]):
+//! a response to a call dispatched after it does not cover it, since it has
+//! not been sent yet. When the throttler uses it, it says so
+//! ([`Scheduler::sent`]) without waiting for an answer, and the grant takes
+//! its place in the dispatch order as of that moment. The reservation model
+//! of [`crate::budget`] then holds across isolates unchanged.
+//!
+//! # Isolates that vanish
+//!
+//! An isolate may be evicted between a grant and its report. Every grant
+//! therefore expires ([`Grants::expired`]): a spare grant never reported as
+//! sent is released (it never reached the server), one that was sent is
+//! charged at its estimated cost (it may have), `report_timeout_ms` after it
+//! went.
+//!
+//! # Restarts
+//!
+//! The coordinator saves its partitions' buckets and its grants after every
+//! change ([`Scheduler::save`], [`Grants::saved`]). Made afresh, it restores
+//! the buckets and puts every outstanding grant back in flight
+//! ([`Scheduler::restore_in_flight`]), so the calls already granted still
+//! count against the limit and their reports still find them.
+//!
+//! # When the coordinator cannot be reached
+//!
+//! A throttler whose request to the coordinator fails falls back to its own
+//! budget, which it kept up to date from every response it saw, using only
+//! a `share` of each limit (the rest is left to the other isolates doing the
+//! same), and tries the coordinator again after `retry_ms`
+//! ([`Link`]). Nothing waits on an unreachable coordinator.
+
+use crate::budget::Cost;
+use crate::schedule::{Scheduler, Ticket};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Identifies one grant across the coordinator's restarts.
+pub type GrantId = u64;
+
+/// One call that a coordinator let go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grant {
+    pub id: GrantId,
+    pub key: String,
+    pub cost: Cost,
+    /// Reported as sent (the first grant of a lease is sent at once).
+    pub sent: bool,
+    /// When the coordinator stops waiting for its report.
+    pub expires_at_ms: f64,
+    /// Its call in the coordinator's scheduler (not saved: a restored
+    /// scheduler numbers its calls afresh).
+    #[serde(skip)]
+    pub ticket: Ticket,
+}
+
+/// How long grants live; defaults in [`GrantTimes::default`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GrantTimes {
+    /// How long a throttler may keep a spare grant before using it.
+    pub lease_ms: f64,
+    /// How long after a grant is sent its report may take (a call's whole
+    /// duration, streaming included), before the coordinator charges it.
+    pub report_timeout_ms: f64,
+}
+
+impl Default for GrantTimes {
+    fn default() -> GrantTimes {
+        GrantTimes { lease_ms: 1_000.0, report_timeout_ms: 600_000.0 }
+    }
+}
+
+/// A spare grant is kept this much longer by the coordinator than by the
+/// throttler, for the message that says it was sent to arrive.
+const SENT_GRACE_MS: f64 = 5_000.0;
+
+/// The grants a coordinator has made and not yet seen reported.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    by_id: BTreeMap<GrantId, Grant>,
+    next_id: GrantId,
+    times: GrantTimes,
+}
+
+/// What a coordinator saves of its grants.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedGrants {
+    pub next_id: GrantId,
+    pub grants: Vec<Grant>,
+}
+
+impl Grants {
+    pub fn new(times: GrantTimes) -> Grants {
+        Grants { by_id: BTreeMap::new(), next_id: 1, times }
+    }
+
+    pub fn times(&self) -> GrantTimes {
+        self.times
+    }
+
+    /// Record the grant of a dispatched call. A spare grant (`sent` false)
+    /// is held in the scheduler until it is reported sent.
+    pub fn issue(&mut self, scheduler: &mut Scheduler, ticket: Ticket, key: &str, cost: Cost, sent: bool, now_ms: f64) -> GrantId {
+        let id = self.next_id;
+        self.next_id += 1;
+        if !sent {
+            scheduler.hold(ticket);
+        }
+        let expires_at_ms = now_ms + if sent { self.times.report_timeout_ms } else { self.times.lease_ms + SENT_GRACE_MS };
+        self.by_id.insert(id, Grant { id, key: key.to_string(), cost, sent, expires_at_ms, ticket });
+        id
+    }
+
+    /// A spare grant is being sent now. Unknown or already sent: nothing.
+    pub fn sent(&mut self, scheduler: &mut Scheduler, id: GrantId, now_ms: f64) {
+        if let Some(grant) = self.by_id.get_mut(&id).filter(|g| !g.sent) {
+            grant.sent = true;
+            grant.expires_at_ms = now_ms + self.times.report_timeout_ms;
+            scheduler.sent(grant.ticket);
+        }
+    }
+
+    /// The grant's call ended (or the grant is given back): it leaves the
+    /// book. `None` for a grant this coordinator does not know (already
+    /// expired, or made by a coordinator whose state was lost).
+    pub fn take(&mut self, id: GrantId) -> Option<Grant> {
+        self.by_id.remove(&id)
+    }
+
+    /// Settle every grant whose time is up: a spare one never sent is
+    /// released, a sent one is completed at its estimated cost. Returns how
+    /// many expired.
+    pub fn expire(&mut self, scheduler: &mut Scheduler, now_ms: f64) -> usize {
+        let expired: Vec<GrantId> = self.by_id.values().filter(|g| g.expires_at_ms <= now_ms).map(|g| g.id).collect();
+        for id in &expired {
+            let Some(grant) = self.by_id.remove(id) else { continue };
+            if grant.sent {
+                // It may have reached the server: charge its estimate.
+                scheduler.complete(grant.ticket, Some(200), None, now_ms);
+            } else {
+                scheduler.cancel(grant.ticket);
+            }
+        }
+        expired.len()
+    }
+
+    /// The earliest expiry, for the coordinator's alarm.
+    pub fn next_expiry(&self) -> Option<f64> {
+        self.by_id.values().map(|g| g.expires_at_ms).reduce(f64::min)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn saved(&self) -> SavedGrants {
+        SavedGrants { next_id: self.next_id, grants: self.by_id.values().cloned().collect() }
+    }
+
+    /// Take back saved grants into a scheduler made afresh: each is in
+    /// flight again (held when it was not yet sent), with its old id.
+    pub fn restore(times: GrantTimes, saved: SavedGrants, scheduler: &mut Scheduler, now_ms: f64) -> Grants {
+        let mut grants = Grants::new(times);
+        grants.next_id = saved.next_id.max(1);
+        for mut grant in saved.grants {
+            grant.ticket = scheduler.restore_in_flight(&grant.key, grant.cost, now_ms);
+            if !grant.sent {
+                scheduler.hold(grant.ticket);
+            }
+            grants.next_id = grants.next_id.max(grant.id + 1);
+            grants.by_id.insert(grant.id, grant);
+        }
+        grants
+    }
+}
+
+/// A throttler's spare grants, by partition.
+#[derive(Clone, Debug, Default)]
+pub struct LeasePool {
+    by_key: BTreeMap<String, Vec<Spare>>,
+}
+
+#[derive(Clone, Debug)]
+struct Spare {
+    id: GrantId,
+    cost: Cost,
+    use_by_ms: f64,
+}
+
+impl LeasePool {
+    /// Keep spare grants of `cost` for `key`, usable until `use_by_ms`.
+    pub fn put(&mut self, key: &str, ids: &[GrantId], cost: Cost, use_by_ms: f64) {
+        let spares = self.by_key.entry(key.to_string()).or_default();
+        spares.extend(ids.iter().map(|&id| Spare { id, cost, use_by_ms }));
+    }
+
+    /// A spare grant of `key` that covers `cost`, still usable at `now_ms`.
+    pub fn take(&mut self, key: &str, cost: &Cost, now_ms: f64) -> Option<GrantId> {
+        let spares = self.by_key.get_mut(key)?;
+        let found = spares.iter().position(|s| s.use_by_ms > now_ms && covers(&s.cost, cost))?;
+        let spare = spares.remove(found);
+        if spares.is_empty() {
+            self.by_key.remove(key);
+        }
+        Some(spare.id)
+    }
+
+    /// Spare grants no longer usable at `now_ms`, taken out to be given back.
+    pub fn expired(&mut self, now_ms: f64) -> Vec<GrantId> {
+        let mut out = Vec::new();
+        for spares in self.by_key.values_mut() {
+            spares.retain(|s| {
+                let keep = s.use_by_ms > now_ms;
+                if !keep {
+                    out.push(s.id);
+                }
+                keep
+            });
+        }
+        self.by_key.retain(|_, spares| !spares.is_empty());
+        out
+    }
+
+    /// Every spare grant, taken out (to give back when the coordinator is
+    /// left for the local budget).
+    pub fn drain(&mut self) -> Vec<GrantId> {
+        std::mem::take(&mut self.by_key).into_values().flatten().map(|s| s.id).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// A grant of `granted` is enough for a call of `cost`.
+fn covers(granted: &Cost, cost: &Cost) -> bool {
+    granted.requests >= cost.requests
+        && granted.input_tokens >= cost.input_tokens
+        && granted.output_tokens >= cost.output_tokens
+        && granted.tokens >= cost.tokens
+}
+
+/// Whether a throttler asks its coordinator or falls back to its own budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Link {
+    /// After a failure, the coordinator is tried again this long after.
+    pub retry_ms: f64,
+    /// The coordinator is not asked before this time.
+    down_until_ms: f64,
+}
+
+impl Link {
+    pub fn new(retry_ms: f64) -> Link {
+        Link { retry_ms, down_until_ms: f64::NEG_INFINITY }
+    }
+
+    /// Whether to ask the coordinator at `now_ms`.
+    pub fn up(&self, now_ms: f64) -> bool {
+        now_ms >= self.down_until_ms
+    }
+
+    /// Whether the link is down (falling back) at `now_ms`.
+    pub fn down(&self, now_ms: f64) -> bool {
+        !self.up(now_ms)
+    }
+
+    /// A request to the coordinator failed: fall back until the returned time.
+    pub fn failed(&mut self, now_ms: f64) -> f64 {
+        self.down_until_ms = now_ms + self.retry_ms;
+        self.down_until_ms
+    }
+
+    /// A request succeeded: returns true when that ends a fallback.
+    pub fn succeeded(&mut self) -> bool {
+        let was_down = self.down_until_ms > f64::NEG_INFINITY;
+        self.down_until_ms = f64::NEG_INFINITY;
+        was_down
+    }
+}
+
+#[cfg(test)]
+mod tests;
