@@ -1,10 +1,10 @@
 //! One dimension's budget as a function of time.
 
 use crate::headers::{Dimension, Refill};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// How a bucket's level comes back.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BucketRefill {
     /// Linear refill up to the limit at `per_ms` units per millisecond.
     Continuous { per_ms: f64 },
@@ -15,8 +15,8 @@ pub enum BucketRefill {
 }
 
 /// A dimension's budget: a limit, a level known at a moment, a refill rule.
-/// It serializes whole, so a coordinator can save it and carry on later.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// [`Bucket::to_numbers`] saves it whole, so a coordinator can carry on later.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
     pub limit: f64,
     /// What remained at `at_ms`, as the server counts. Negative means the
@@ -103,6 +103,34 @@ impl Bucket {
         };
         let bucket = Bucket { limit, level: remaining, at_ms: now_ms, refill, observed_at_ms: now_ms, unseen_per_ms: 0.0 };
         (limit.is_finite() && limit > 0.0).then_some(bucket)
+    }
+
+    /// The bucket as eight numbers, for [`Bucket::from_numbers`]: limit,
+    /// level, its time, the refill (0 continuous with its rate, 1 window
+    /// with its reset, or NaN, and length), when it was observed, and the
+    /// unseen use per ms.
+    pub fn to_numbers(&self) -> [f64; 8] {
+        let (kind, a, b) = match self.refill {
+            BucketRefill::Continuous { per_ms } => (0.0, per_ms, 0.0),
+            BucketRefill::Window { reset_at_ms, window_ms } => (1.0, reset_at_ms.unwrap_or(f64::NAN), window_ms),
+        };
+        [self.limit, self.level, self.at_ms, kind, a, b, self.observed_at_ms, self.unseen_per_ms]
+    }
+
+    /// The bucket [`Bucket::to_numbers`] gave, or `None` for numbers no
+    /// bucket gives (a saved state that was altered or is from elsewhere).
+    pub fn from_numbers(n: &[f64]) -> Option<Bucket> {
+        let &[limit, level, at_ms, kind, a, b, observed_at_ms, unseen_per_ms] = n else { return None };
+        let finite = [limit, level, at_ms, observed_at_ms, unseen_per_ms].iter().all(|x| x.is_finite());
+        if !finite || !(limit > 0.0) {
+            return None;
+        }
+        let refill = match kind {
+            0.0 if a.is_finite() && a > 0.0 => BucketRefill::Continuous { per_ms: a },
+            1.0 if b.is_finite() && b > 0.0 => BucketRefill::Window { reset_at_ms: a.is_finite().then_some(a), window_ms: b },
+            _ => return None,
+        };
+        Some(Bucket { limit, level: level.clamp(-limit, limit), at_ms, refill, observed_at_ms, unseen_per_ms })
     }
 
     /// The refill left for us: the server's rate less what others use,

@@ -29,9 +29,10 @@ pub struct Budget {
     reserved: Cost,
     /// The dispatch sequence of the newest call whose response was applied.
     newest_applied: Option<u64>,
-    /// Reservations of calls granted but not yet sent (the spare grants of a
-    /// coordinator's lease): no response covers them, whatever its sequence,
-    /// until [`Budget::sent`] gives them the sequence of their sending.
+    /// Reservations that only the call's own response covers: calls whose
+    /// sending may come later than their dispatch (a coordinator's grants,
+    /// sent by other isolates after a round trip, or spare grants of a
+    /// lease). [`Budget::sent`] moves one to the sequence of its sending.
     held: BTreeMap<u64, Cost>,
 }
 
@@ -98,8 +99,8 @@ impl Budget {
         self.uncounted.insert(sequence, cost);
     }
 
-    /// The call dispatched as `sequence` is granted but will be sent later:
-    /// keep its reservation until it is sent, whatever responses arrive.
+    /// The call dispatched as `sequence` may be sent later than calls
+    /// dispatched after it: keep its reservation until its own answer.
     pub fn hold(&mut self, sequence: u64) {
         if let Some(cost) = self.uncounted.remove(&sequence) {
             self.held.insert(sequence, cost);
@@ -107,22 +108,22 @@ impl Budget {
     }
 
     /// A held call (see [`Budget::hold`]) is being sent now, as `now_sequence`:
-    /// from here on it is ordered among the other calls as one sent now.
+    /// its answer is then as fresh as that of a call dispatched now.
     /// Returns false, changing nothing, when no call is held as `sequence`.
     pub fn sent(&mut self, sequence: u64, now_sequence: u64) -> bool {
         let Some(cost) = self.held.remove(&sequence) else { return false };
-        self.uncounted.insert(now_sequence, cost);
+        self.held.insert(now_sequence, cost);
         true
     }
 
-    /// The buckets, to be saved and given back to [`Budget::from_buckets`].
-    pub fn buckets(&self) -> &BTreeMap<String, Bucket> {
-        &self.buckets
+    /// The buckets by name, to be saved and given back to [`Budget::from_buckets`].
+    pub fn buckets(&self) -> impl Iterator<Item = (&String, &Bucket)> {
+        self.buckets.iter()
     }
 
     /// A budget with these buckets and nothing reserved.
-    pub fn from_buckets(buckets: BTreeMap<String, Bucket>) -> Budget {
-        Budget { buckets, ..Budget::default() }
+    pub fn from_buckets(buckets: impl IntoIterator<Item = (String, Bucket)>) -> Budget {
+        Budget { buckets: buckets.into_iter().collect(), ..Budget::default() }
     }
 
     /// A response arrived for the call dispatched as `sequence`.
@@ -133,15 +134,10 @@ impl Budget {
     /// server has counted those calls). Without them, the call's own
     /// reservation is charged to the buckets as local consumption.
     pub fn reconcile(&mut self, sequence: u64, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
-        if let Some(cost) = self.held.remove(&sequence) {
-            // Answered without being reported sent: we cannot tell which
-            // responses counted it, so its headers are not applied and its
-            // cost is charged, the safe side of both.
-            self.reserved.subtract(&cost);
-            self.forget_drift();
-            self.charge(&cost, &[], now_ms);
-            return;
-        }
+        // A held call's own answer covers it like any call's; but when that
+        // answer is stale, the newer one applied may not have counted it (it
+        // was held because its sending could come late), so it is charged.
+        let held = self.held.remove(&sequence).map(|cost| self.uncounted.insert(sequence, cost)).is_some();
         let fresh = self.newest_applied.map_or(true, |newest| sequence >= newest);
         match observation.filter(|o| !o.dimensions.is_empty()) {
             Some(observation) if fresh => {
@@ -159,9 +155,12 @@ impl Budget {
                 // consumption, so they are not forgotten.
                 self.charge(&covered_sum, &reported, now_ms);
             }
-            // A stale response: a newer one already covered this call.
+            // A stale response: a newer one already covered this call,
+            // unless it was held.
             Some(_) => {
-                self.drop_reservation(sequence);
+                if let (Some(cost), true) = (self.drop_reservation(sequence), held) {
+                    self.charge(&cost, &[], now_ms);
+                }
             }
             None => {
                 if let Some(cost) = self.drop_reservation(sequence) {

@@ -34,8 +34,8 @@
 //! An isolate may be evicted between a grant and its report. Every grant
 //! therefore expires ([`Grants::expired`]): a spare grant never reported as
 //! sent is released (it never reached the server), one that was sent is
-//! charged at its estimated cost (it may have), `report_timeout_ms` after it
-//! went.
+//! charged at its estimated cost (it may have), [`REPORT_TIMEOUT_MS`] after
+//! it went.
 //!
 //! # Restarts
 //!
@@ -55,14 +55,14 @@
 
 use crate::budget::Cost;
 use crate::schedule::{Scheduler, Ticket};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Identifies one grant across the coordinator's restarts.
 pub type GrantId = u64;
 
 /// One call that a coordinator let go.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
     pub id: GrantId,
@@ -73,41 +73,29 @@ pub struct Grant {
     /// When the coordinator stops waiting for its report.
     pub expires_at_ms: f64,
     /// Its call in the coordinator's scheduler (not saved: a restored
-    /// scheduler numbers its calls afresh).
+    /// scheduler numbers its calls afresh, so any value serves there).
     #[serde(skip)]
     pub ticket: Ticket,
 }
 
-/// How long grants live; defaults in [`GrantTimes::default`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GrantTimes {
-    /// How long a throttler may keep a spare grant before using it.
-    pub lease_ms: f64,
-    /// How long after a grant is sent its report may take (a call's whole
-    /// duration, streaming included), before the coordinator charges it.
-    pub report_timeout_ms: f64,
-}
-
-impl Default for GrantTimes {
-    fn default() -> GrantTimes {
-        GrantTimes { lease_ms: 1_000.0, report_timeout_ms: 600_000.0 }
-    }
-}
+/// How long after a grant is sent its report may take (a call's whole
+/// duration, streaming included) before the coordinator charges it.
+pub const REPORT_TIMEOUT_MS: f64 = 600_000.0;
 
 /// A spare grant is kept this much longer by the coordinator than by the
 /// throttler, for the message that says it was sent to arrive.
 const SENT_GRACE_MS: f64 = 5_000.0;
 
 /// The grants a coordinator has made and not yet seen reported.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Grants {
     by_id: BTreeMap<GrantId, Grant>,
     next_id: GrantId,
-    times: GrantTimes,
+    report_timeout_ms: f64,
 }
 
 /// What a coordinator saves of its grants.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedGrants {
     pub next_id: GrantId,
@@ -115,23 +103,26 @@ pub struct SavedGrants {
 }
 
 impl Grants {
-    pub fn new(times: GrantTimes) -> Grants {
-        Grants { by_id: BTreeMap::new(), next_id: 1, times }
+    /// Grants whose report may take `report_timeout_ms` after they are sent.
+    pub fn new(report_timeout_ms: f64) -> Grants {
+        Grants { by_id: BTreeMap::new(), next_id: 1, report_timeout_ms }
     }
 
-    pub fn times(&self) -> GrantTimes {
-        self.times
+    pub fn report_timeout_ms(&self) -> f64 {
+        self.report_timeout_ms
     }
 
-    /// Record the grant of a dispatched call. A spare grant (`sent` false)
-    /// is held in the scheduler until it is reported sent.
-    pub fn issue(&mut self, scheduler: &mut Scheduler, ticket: Ticket, key: &str, cost: Cost, sent: bool, now_ms: f64) -> GrantId {
+    /// Record the grant of a dispatched call. A spare grant (`sent` false,
+    /// to be used within `lease_ms`) is held in the scheduler until it is
+    /// reported sent.
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue(&mut self, scheduler: &mut Scheduler, ticket: Ticket, key: &str, cost: Cost, sent: bool, lease_ms: f64, now_ms: f64) -> GrantId {
         let id = self.next_id;
         self.next_id += 1;
         if !sent {
             scheduler.hold(ticket);
         }
-        let expires_at_ms = now_ms + if sent { self.times.report_timeout_ms } else { self.times.lease_ms + SENT_GRACE_MS };
+        let expires_at_ms = now_ms + if sent { self.report_timeout_ms } else { lease_ms.max(0.0) + SENT_GRACE_MS };
         self.by_id.insert(id, Grant { id, key: key.to_string(), cost, sent, expires_at_ms, ticket });
         id
     }
@@ -140,7 +131,7 @@ impl Grants {
     pub fn sent(&mut self, scheduler: &mut Scheduler, id: GrantId, now_ms: f64) {
         if let Some(grant) = self.by_id.get_mut(&id).filter(|g| !g.sent) {
             grant.sent = true;
-            grant.expires_at_ms = now_ms + self.times.report_timeout_ms;
+            grant.expires_at_ms = now_ms + self.report_timeout_ms;
             scheduler.sent(grant.ticket);
         }
     }
@@ -188,8 +179,8 @@ impl Grants {
 
     /// Take back saved grants into a scheduler made afresh: each is in
     /// flight again (held when it was not yet sent), with its old id.
-    pub fn restore(times: GrantTimes, saved: SavedGrants, scheduler: &mut Scheduler, now_ms: f64) -> Grants {
-        let mut grants = Grants::new(times);
+    pub fn restore(report_timeout_ms: f64, saved: SavedGrants, scheduler: &mut Scheduler, now_ms: f64) -> Grants {
+        let mut grants = Grants::new(report_timeout_ms);
         grants.next_id = saved.next_id.max(1);
         for mut grant in saved.grants {
             grant.ticket = scheduler.restore_in_flight(&grant.key, grant.cost, now_ms);
@@ -297,10 +288,15 @@ impl Link {
         !self.up(now_ms)
     }
 
-    /// A request to the coordinator failed: fall back until the returned time.
-    pub fn failed(&mut self, now_ms: f64) -> f64 {
+    /// A request to the coordinator failed: fall back until the returned
+    /// time. `None` when the link was already down (calls that were asking
+    /// together fail together; the fallback began with the first).
+    pub fn failed(&mut self, now_ms: f64) -> Option<f64> {
+        if self.down(now_ms) {
+            return None;
+        }
         self.down_until_ms = now_ms + self.retry_ms;
-        self.down_until_ms
+        Some(self.down_until_ms)
     }
 
     /// A request succeeded: returns true when that ends a fallback.

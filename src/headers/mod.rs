@@ -195,6 +195,14 @@ fn clock_correction(raw_skew_ms: f64) -> f64 {
     }
 }
 
+/// Whether a header may matter to [`parse`]: the fields of every dialect,
+/// `Retry-After` and friends, and `Date`. Only these are passed on to a
+/// coordinator, so no other header (a cookie, an id) leaves the isolate.
+pub fn is_rate_limit_field(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name.contains("ratelimit") || name.contains("rate-limit") || ["retry-after", "retry-after-ms", "x-should-retry", "date"].contains(&name.as_str())
+}
+
 /// Parse every dialect present in `headers` into one Observation.
 ///
 /// `now_ms` is the local time at which the response was received, in epoch

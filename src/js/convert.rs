@@ -19,7 +19,7 @@ pub(crate) fn use_error_class(class: Function) {
 /// `new HeadroomError(code, message, details)`; before a class is registered
 /// (the bare wasm, as in the wasm-bindgen tests), an `Error` with the same
 /// `name`, `code` and details.
-fn headroom_error(code: &str, message: &str, details: &Object) -> JsValue {
+pub(crate) fn headroom_error(code: &str, message: &str, details: &Object) -> JsValue {
     let args = Array::of3(&JsValue::from_str(code), &JsValue::from_str(message), details);
     let made = ERROR_CLASS.with(|slot| slot.borrow().as_ref().map(|class| Reflect::construct(class, &args)));
     match made {

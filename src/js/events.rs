@@ -11,7 +11,7 @@ use js_sys::{Function, Object};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
-pub(crate) const TYPES: [&str; 7] = ["queued", "dispatched", "response", "retry", "pause", "resume", "rejected"];
+pub(crate) const TYPES: [&str; 9] = ["queued", "dispatched", "response", "retry", "pause", "resume", "rejected", "fallback", "coordinated"];
 
 #[derive(Default)]
 pub(crate) struct Events {

@@ -6,12 +6,17 @@
 //! - [`options`]: reading and validating the constructor's options.
 //! - [`wake`]: how a waiting call sleeps and is woken.
 //! - [`convert`]: headers, request bodies and errors between JS and Rust.
+//! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
+//!   through a Durable Object (see [`crate::coordinate`]).
 
 mod convert;
+mod coordinated;
+mod coordinator;
 mod events;
 mod options;
 mod throttler;
 
+pub use coordinator::Coordinator;
 pub use throttler::Throttler;
 mod wake;
 

@@ -11,7 +11,7 @@ use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 17] = [
     "maxConcurrent",
     "maxRetries",
     "maxQueue",
@@ -23,7 +23,16 @@ const KNOWN: [&str; 11] = [
     "estimate",
     "fetch",
     "onEvent",
+    "coordinator",
+    "coordinatorName",
+    "leaseSize",
+    "leaseMs",
+    "fallbackShare",
+    "fallbackRetryMs",
 ];
+/// The most grants one request to a coordinator asks for.
+const MAX_LEASE: u32 = 64;
+const COORDINATION: [&str; 5] = ["coordinatorName", "leaseSize", "leaseMs", "fallbackShare", "fallbackRetryMs"];
 const LIMIT_KEYS: [&str; 4] = ["requestsPerMinute", "tokensPerMinute", "inputTokensPerMinute", "outputTokensPerMinute"];
 const PARTITION_MODES: [&str; 3] = ["origin-and-model", "origin", "none"];
 
@@ -42,6 +51,30 @@ pub(crate) struct Options {
     pub partition_by: Partitioning,
     pub estimate: Option<Function>,
     pub on_event: Option<Function>,
+    pub coordinator: Option<Coordination>,
+}
+
+/// How a throttler shares one budget through a coordinator (a Durable
+/// Object namespace). Defaults in [`Coordination::new`].
+pub(crate) struct Coordination {
+    /// The binding: an object with `idFromName` and `get`.
+    pub namespace: JsValue,
+    /// The name of the coordinator object: one budget per name.
+    pub name: String,
+    /// Grants asked for at once; the spare ones serve the next calls.
+    pub lease_size: u32,
+    /// How long a spare grant may wait for a call.
+    pub lease_ms: f64,
+    /// The part of each limit used while the coordinator cannot be reached.
+    pub share: f64,
+    /// How long to use the local budget before asking the coordinator again.
+    pub retry_ms: f64,
+}
+
+impl Coordination {
+    fn new(namespace: JsValue) -> Coordination {
+        Coordination { namespace, name: "headroom".into(), lease_size: 4, lease_ms: 1_000.0, share: 0.5, retry_ms: 5_000.0 }
+    }
 }
 
 fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {
@@ -57,6 +90,7 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
         partition_by: Partitioning::Mode(PartitionBy::OriginAndModel),
         estimate: None,
         on_event: None,
+        coordinator: None,
     };
     if value.is_undefined() || value.is_null() {
         return Ok(options);
@@ -103,7 +137,43 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     options.fetch = function(value, "fetch")?;
     options.estimate = function(value, "estimate")?;
     options.on_event = function(value, "onEvent")?;
+    options.coordinator = read_coordination(value)?;
     Ok(options)
+}
+
+fn read_coordination(value: &JsValue) -> Result<Option<Coordination>, JsValue> {
+    let namespace = get(value, "coordinator");
+    if namespace.is_undefined() {
+        if let Some(option) = COORDINATION.iter().find(|o| !get(value, o).is_undefined()) {
+            return Err(type_error(format!("`{option}` applies only with `coordinator`, which was not given")));
+        }
+        return Ok(None);
+    }
+    let binding = "a Durable Object namespace binding (with `idFromName` and `get`), such as env.HEADROOM";
+    if !["idFromName", "get"].iter().all(|m| get(&namespace, m).is_function()) {
+        return Err(expected("coordinator", binding, &namespace));
+    }
+    let mut c = Coordination::new(namespace);
+    let name = get(value, "coordinatorName");
+    if !name.is_undefined() {
+        c.name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?;
+    }
+    match count(value, "leaseSize", false)? {
+        Some(n) if n > MAX_LEASE => return Err(expected("leaseSize", "a whole number from 1 to 64", &get(value, "leaseSize"))),
+        Some(n) => c.lease_size = n,
+        None => {}
+    }
+    if let Some(ms) = milliseconds(value, "leaseMs")? {
+        c.lease_ms = ms;
+    }
+    let share = get(value, "fallbackShare");
+    if !share.is_undefined() {
+        c.share = share.as_f64().filter(|s| *s > 0.0 && *s <= 1.0).ok_or_else(|| expected("fallbackShare", "a number above 0 and at most 1", &share))?;
+    }
+    if let Some(ms) = milliseconds(value, "fallbackRetryMs")? {
+        c.retry_ms = ms;
+    }
+    Ok(Some(c))
 }
 
 fn function(value: &JsValue, option: &str) -> Result<Option<Function>, JsValue> {

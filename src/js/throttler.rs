@@ -7,6 +7,7 @@
 //! ([`crate::retry`], [`crate::schedule`]); this file only carries them out.
 
 use super::convert::{self, get, type_error};
+use super::coordinated::{Coordinated, Verdict};
 use super::events::{Events, TYPES};
 use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
 use super::wake::{self, Alarm};
@@ -39,11 +40,13 @@ struct Waiter {
     outcome: Option<Result<(), Refusal>>,
 }
 
-struct Shared {
-    core: RefCell<Scheduler>,
+pub(crate) struct Shared {
+    pub(crate) core: RefCell<Scheduler>,
     waiters: RefCell<HashMap<Ticket, Waiter>>,
     options: Options,
-    events: Events,
+    pub(crate) events: Events,
+    /// The coordinator that keeps the budget, when one is given.
+    coordinated: Option<Coordinated>,
     /// Partitions paused by a 429, and until when: to announce `resume`.
     pauses: RefCell<BTreeMap<String, f64>>,
     /// Whether the core's jitter has been seeded (at the first call).
@@ -65,15 +68,7 @@ pub struct Throttler {
 impl Throttler {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Throttler, JsValue> {
-        let options = options::read(&options)?;
-        let shared = Rc::new(Shared {
-            core: RefCell::new(Scheduler::new(options.config.clone())),
-            waiters: RefCell::new(HashMap::new()),
-            events: Events::new(options.on_event.clone()),
-            options,
-            pauses: RefCell::new(BTreeMap::new()),
-            seeded: Cell::new(false),
-        });
+        let shared = Rc::new(Shared::new(options::read(&options)?));
         let bound = shared.clone();
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
             let shared = bound.clone();
@@ -118,9 +113,9 @@ impl Throttler {
 
     /// `observe(headers, key?)`: feed rate-limit headers seen elsewhere.
     pub fn observe(&self, headers: JsValue, key: Option<String>) -> Result<(), JsValue> {
-        let observation = read_observation(&headers, "headers")?;
+        let heard = read_observation(&headers, "headers")?;
         let now = Date::now();
-        self.shared.core.borrow_mut().observe(key.as_deref().unwrap_or(DEFAULT_KEY), &observation, now);
+        self.shared.core.borrow_mut().observe(key.as_deref().unwrap_or(DEFAULT_KEY), &heard.observation, now);
         self.shared.pump();
         Ok(())
     }
@@ -161,15 +156,30 @@ impl Permit {
     /// the call's estimated cost is charged. A second release does nothing.
     pub fn release(&self, headers: JsValue, status: Option<f64>) -> Result<(), JsValue> {
         let Some(ticket) = self.ticket.get() else { return Ok(()) };
-        let observation = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers")?) };
+        let heard = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers")?) };
         self.ticket.set(None);
         let status = status.map(clamp_status).unwrap_or(200);
-        self.shared.finish(ticket, Some(status), observation.as_ref());
+        self.shared.finish(ticket, Some(status), heard.as_ref());
         Ok(())
     }
 }
 
 impl Shared {
+    pub(crate) fn new(mut options: Options) -> Shared {
+        let coordinated = options.coordinator.take().map(Coordinated::new);
+        // With a coordinator the budget is kept there (see crate::coordinate).
+        options.config.local_budget = coordinated.is_none();
+        Shared {
+            core: RefCell::new(Scheduler::new(options.config.clone())),
+            waiters: RefCell::new(HashMap::new()),
+            events: Events::new(options.on_event.clone()),
+            options,
+            coordinated,
+            pauses: RefCell::new(BTreeMap::new()),
+            seeded: Cell::new(false),
+        }
+    }
+
     /// Read a call's cost, key and signal and queue its first attempt. The
     /// request's body text serves the estimate here and is not kept.
     fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, JsValue> {
@@ -208,8 +218,9 @@ impl Shared {
                 Ok(response) => {
                     let status = clamp_status(get(response, "status").as_f64().unwrap_or(200.0));
                     // A response whose headers cannot be read still completes the call.
-                    let observation = read_observation(&get(response, "headers"), "response.headers").unwrap_or_default();
-                    self.finish(ticket, Some(status), Some(&observation));
+                    let heard = read_observation(&get(response, "headers"), "response.headers").unwrap_or_default();
+                    self.finish(ticket, Some(status), Some(&heard));
+                    let observation = heard.observation;
                     self.events.emit("response", &[("partition", key.as_str().into()), ("status", status.into()), ("attempt", (retries + 1).into())]);
                     let spend_limit_reached = status == 429 && observation.retry_after_ms.is_none() && says_spend_limit(response).await;
                     let attempt = Attempt::Answered { status, observation: &observation, spend_limit_reached };
@@ -243,11 +254,11 @@ impl Shared {
 
     async fn run(self: Rc<Self>, work: Function, call: CallOptions, queued: Queued) -> Result<JsValue, JsValue> {
         let ticket = self.admitted(&call.key, queued, call.signal.as_ref(), 0).await?;
-        let reported: Rc<RefCell<Option<(u16, Observation)>>> = Rc::default();
+        let reported: Rc<RefCell<Option<(u16, Heard)>>> = Rc::default();
         let slot = reported.clone();
         let report = Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(move |headers: JsValue, status: JsValue| {
-            let observation = read_observation(&headers, "headers")?;
-            *slot.borrow_mut() = Some((status.as_f64().map_or(200, clamp_status), observation));
+            let heard = read_observation(&headers, "headers")?;
+            *slot.borrow_mut() = Some((status.as_f64().map_or(200, clamp_status), heard));
             Ok(())
         });
         let report: Function = report.into_js_value().unchecked_into();
@@ -257,7 +268,7 @@ impl Shared {
         };
         let reported = reported.borrow_mut().take();
         match (&result, reported) {
-            (_, Some((status, observation))) => self.finish(ticket, Some(status), Some(&observation)),
+            (_, Some((status, heard))) => self.finish(ticket, Some(status), Some(&heard)),
             // Done without a report: charge the estimate.
             (Ok(_), None) => self.finish(ticket, Some(200), None),
             // Failed without a report: assume nothing was spent.
@@ -287,7 +298,7 @@ impl Shared {
     /// Queue a call now. Refused at once (a `HeadroomError`) when it can
     /// never fit or the queue is full; rejected with the reason when `signal`
     /// has already aborted.
-    fn enqueue(&self, key: &str, cost: Cost, priority: i32, signal: Option<&AbortSignal>) -> Queued {
+    pub(crate) fn enqueue(&self, key: &str, cost: Cost, priority: i32, signal: Option<&AbortSignal>) -> Queued {
         if let Some(signal) = signal.filter(|s| s.aborted()) {
             return Err(signal.reason());
         }
@@ -306,28 +317,60 @@ impl Shared {
         // A call that may go now is granted now, so it does not hold a place
         // in the queue while its future has yet to run.
         self.pump();
-        Ok(QueuedCall { ticket, at: now, deadline })
+        Ok(QueuedCall { ticket, cost, at: now, deadline })
     }
 
-    /// Wait until the core lets a queued call go, refuses it, or `signal`
-    /// aborts (then it leaves the queue and rejects with the reason).
-    async fn admitted(&self, key: &str, queued: Queued, signal: Option<&AbortSignal>, retries: u32) -> Result<Ticket, JsValue> {
-        let QueuedCall { ticket, at: now, deadline } = queued?;
-        let outcome = self.wait(ticket, deadline, signal).await;
-        self.waiters.borrow_mut().remove(&ticket);
-        match outcome {
-            Ok(Ok(())) => {
-                let waited = Date::now() - now;
-                self.events.emit("dispatched", &[("partition", key.into()), ("attempt", (retries + 1).into()), ("waitedMs", waited.round().into())]);
-                Ok(ticket)
-            }
-            Ok(Err(refusal)) => Err(self.rejected(key, &refusal)),
-            Err(reason) => {
-                self.core.borrow_mut().cancel(ticket);
-                self.pump();
-                Err(reason)
+    /// Wait until the core lets a queued call go (and, with a coordinator,
+    /// until it grants the call), the call is refused, or `signal` aborts
+    /// (then it leaves the queue and rejects with the reason).
+    pub(crate) async fn admitted(&self, key: &str, queued: Queued, signal: Option<&AbortSignal>, retries: u32) -> Result<Ticket, JsValue> {
+        let QueuedCall { ticket, cost, at: now, deadline } = queued?;
+        loop {
+            let outcome = self.wait(ticket, deadline, signal).await;
+            self.waiters.borrow_mut().remove(&ticket);
+            match outcome {
+                Ok(Ok(())) => {
+                    if let Some(coordinated) = &self.coordinated {
+                        match coordinated.grant(self, key, ticket, cost, signal, now, deadline).await {
+                            Verdict::Go => {}
+                            Verdict::Requeue => {
+                                self.waiters.borrow_mut().insert(ticket, Waiter::default());
+                                self.core.borrow_mut().requeue(ticket);
+                                self.pump();
+                                continue;
+                            }
+                            Verdict::Stop(error) => {
+                                self.core.borrow_mut().cancel(ticket);
+                                self.pump();
+                                return Err(error);
+                            }
+                        }
+                    }
+                    let waited = Date::now() - now;
+                    self.events.emit("dispatched", &[("partition", key.into()), ("attempt", (retries + 1).into()), ("waitedMs", waited.round().into())]);
+                    return Ok(ticket);
+                }
+                Ok(Err(refusal)) => return Err(self.rejected(key, &refusal)),
+                Err(reason) => {
+                    self.core.borrow_mut().cancel(ticket);
+                    self.pump();
+                    return Err(reason);
+                }
             }
         }
+    }
+
+    /// Queue a call and grant it only if it may go at once; otherwise it
+    /// leaves the queue again (a coordinator's spare grants of a lease).
+    pub(crate) fn grant_now(&self, key: &str, cost: Cost) -> Option<Ticket> {
+        let QueuedCall { ticket, .. } = self.enqueue(key, cost, 0, None).ok()?;
+        let outcome = self.waiters.borrow_mut().remove(&ticket).and_then(|w| w.outcome);
+        if let Some(Ok(())) = outcome {
+            return Some(ticket);
+        }
+        self.core.borrow_mut().cancel(ticket);
+        self.pump();
+        None
     }
 
     fn rejected(&self, key: &str, refusal: &Refusal) -> JsValue {
@@ -365,9 +408,12 @@ impl Shared {
 
     /// A dispatched call ended: tell the core, announce a pause it caused,
     /// and let waiting calls go.
-    fn finish(&self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>) {
+    pub(crate) fn finish(&self, ticket: Ticket, status: Option<u16>, heard: Option<&Heard>) {
+        if let Some(coordinated) = &self.coordinated {
+            coordinated.finished(ticket, status, heard.map(|h| h.fields.as_slice()));
+        }
         let now = Date::now();
-        self.core.borrow_mut().complete(ticket, status, observation, now);
+        self.core.borrow_mut().complete(ticket, status, heard.map(|h| &h.observation), now);
         if status == Some(429) {
             let snapshot = self.core.borrow().snapshot(now);
             for partition in snapshot.partitions {
@@ -385,7 +431,7 @@ impl Shared {
     /// and make sure the call that should hold the alarm sleeps no longer
     /// than the core's next time, which it returns (see
     /// [`Scheduler::next_wake`]).
-    fn pump(&self) -> Option<(Ticket, f64)> {
+    pub(crate) fn pump(&self) -> Option<(Ticket, f64)> {
         let now = Date::now();
         let poll = self.core.borrow_mut().poll(now);
         let next = self.core.borrow().next_wake(now);
@@ -428,9 +474,19 @@ fn clamp_status(status: f64) -> u16 {
     if status.is_finite() { status.clamp(0.0, 999.0) as u16 } else { 0 }
 }
 
-fn read_observation(headers: &JsValue, what: &str) -> Result<Observation, JsValue> {
-    let pairs = convert::header_pairs(headers, what)?;
-    Ok(headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), Date::now()))
+/// What a response's headers said, and the rate-limit fields that said it
+/// (passed on to a coordinator, which reads them itself).
+#[derive(Default)]
+pub(crate) struct Heard {
+    pub(crate) observation: Observation,
+    pub(crate) fields: Vec<(String, String)>,
+}
+
+fn read_observation(headers: &JsValue, what: &str) -> Result<Heard, JsValue> {
+    let mut pairs = convert::header_pairs(headers, what)?;
+    let observation = headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), Date::now());
+    pairs.retain(|(name, _)| headers::is_rate_limit_field(name));
+    Ok(Heard { observation, fields: pairs })
 }
 
 /// Whether a 429's body says a spend or quota limit is reached; reads a copy.
@@ -452,10 +508,11 @@ struct FetchCall {
 }
 
 /// A call in the queue, or why it could not join it.
-type Queued = Result<QueuedCall, JsValue>;
+pub(crate) type Queued = Result<QueuedCall, JsValue>;
 
-struct QueuedCall {
+pub(crate) struct QueuedCall {
     ticket: Ticket,
+    cost: Cost,
     /// When it joined the queue.
     at: f64,
     deadline: Option<f64>,

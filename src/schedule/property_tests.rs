@@ -125,6 +125,7 @@ fn random_config(rng: &mut Rng) -> Config {
         seed: rng.0.next_u64(),
         local_budget: !rng.one_in(4),
         share: rng.pick(&[1.0, 0.5, 0.01, f64::NAN]),
+        hold_until_answered: rng.one_in(4),
     }
 }
 
@@ -207,6 +208,16 @@ fn step(s: &mut Scheduler, model: &mut Model, rng: &mut Rng, now: f64) -> Result
             let counted = s.snapshot(now).counters.completed - completed;
             if counted != u64::from(model.in_flight.remove(&ticket)) {
                 return Err(format!("completing {ticket} counted {counted}"));
+            }
+        }
+        7 if rng.one_in(4) => {
+            let ticket = model.any_ticket(rng);
+            let known = model.in_flight.remove(&ticket);
+            if known {
+                model.waiting.insert(ticket);
+            }
+            if s.requeue(ticket) != known {
+                return Err(format!("requeue of {ticket} disagrees: in flight {known}"));
             }
         }
         7 => {

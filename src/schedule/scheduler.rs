@@ -4,7 +4,7 @@
 use super::jitter::Jitter;
 use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -40,6 +40,10 @@ pub struct Config {
     /// left for others that share the budget and cannot be seen (a
     /// coordinator's clients while it is unreachable).
     pub share: f64,
+    /// Hold every call's reservation until its own answer (a coordinator:
+    /// its grants are sent by other isolates, each after its own round
+    /// trip, so dispatch order is not the order the server counts them in).
+    pub hold_until_answered: bool,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             seed: 0x6865_6164_726f_6f6d,
             local_budget: true,
             share: 1.0,
+            hold_until_answered: false,
         }
     }
 }
@@ -182,11 +187,12 @@ pub struct Snapshot {
 
 /// What a partition knows, saved so that a scheduler made afresh (a
 /// coordinator evicted and restarted) can carry on from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedPartition {
     pub key: String,
-    pub buckets: BTreeMap<String, Bucket>,
+    /// Each bucket by name, as [`Bucket::to_numbers`].
+    pub buckets: Vec<(String, [f64; 8])>,
     pub answered: bool,
     pub paused_until_ms: Option<f64>,
     pub window: f64,
@@ -407,6 +413,9 @@ impl Scheduler {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         p.budget.reserve(sequence, entry.cost);
+        if self.config.hold_until_answered {
+            p.budget.hold(sequence);
+        }
         p.in_flight += 1;
         self.in_flight += 1;
         self.counters.dispatched += 1;
@@ -515,6 +524,27 @@ impl Scheduler {
         }
     }
 
+    /// Send a granted call back to its place in the queue (its ticket keeps
+    /// its order), giving back its reservation: it was granted while the
+    /// budget was kept elsewhere and must now wait for the local one.
+    /// Returns false, changing nothing, for a call not in flight.
+    pub fn requeue(&mut self, ticket: Ticket) -> bool {
+        let Some(entry) = self.entries.get_mut(&ticket) else { return false };
+        let State::Dispatched { sequence } = entry.state else { return false };
+        entry.state = State::Waiting;
+        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
+        p.budget.release(sequence);
+        p.in_flight -= 1;
+        p.queue.insert((Reverse(entry.priority), ticket));
+        if let Some(at) = entry.deadline {
+            self.deadlines.insert((at.to_bits(), ticket));
+        }
+        self.in_flight -= 1;
+        self.queued += 1;
+        self.counters.dispatched -= 1;
+        true
+    }
+
     /// Put back a call that was in flight before this scheduler was made
     /// (granted by a coordinator before it restarted): it is dispatched at
     /// once, whatever the budget, because it may already be at the server.
@@ -524,8 +554,12 @@ impl Scheduler {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         let cost = cost.cleaned();
+        let hold = self.config.hold_until_answered;
         let p = self.partition_mut(partition, now_ms);
         p.budget.reserve(sequence, cost);
+        if hold {
+            p.budget.hold(sequence);
+        }
         p.in_flight += 1;
         self.in_flight += 1;
         let state = State::Dispatched { sequence };
@@ -539,7 +573,7 @@ impl Scheduler {
             .iter()
             .map(|(key, p)| SavedPartition {
                 key: key.clone(),
-                buckets: p.budget.buckets().clone(),
+                buckets: p.budget.buckets().map(|(name, b)| (name.clone(), b.to_numbers())).collect(),
                 answered: p.answered,
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
                 window: p.window,
@@ -552,7 +586,7 @@ impl Scheduler {
         let cap = f64::from(self.config.max_concurrent.max(1));
         for s in saved {
             let p = self.partition_mut(&s.key, now_ms);
-            p.budget = Budget::from_buckets(s.buckets);
+            p.budget = Budget::from_buckets(s.buckets.into_iter().filter_map(|(name, n)| Some((name, Bucket::from_numbers(&n)?))));
             p.answered = s.answered;
             p.paused_until = s.paused_until_ms.filter(|t| t.is_finite()).unwrap_or(f64::NEG_INFINITY);
             p.window = if s.window.is_finite() { s.window.clamp(1.0, cap) } else { cap };

@@ -24,6 +24,8 @@ export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), 
     format: "esm",
     platform: "neutral",
     conditions: ["workerd", "worker", "browser"],
+    // The runtime's own modules (Durable Object base classes and the like).
+    external: ["cloudflare:*"],
     nodePaths,
     outfile: join(outdir, "worker.js"),
     plugins: [wasmModules],
@@ -32,11 +34,9 @@ export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), 
   return outdir;
 }
 
-/** Bundle `entry` and start it in workerd through Miniflare, with `bindings`; ready to dispatch. */
-export async function startWorker(entry, bindings) {
-  const { Miniflare } = await import("miniflare");
-  const outdir = await bundleWorker(entry);
-  const mf = new Miniflare({
+/** Miniflare's options for the bundle in `outdir`. */
+function workerOptions(outdir) {
+  return {
     modules: true,
     scriptPath: join(outdir, "worker.js"),
     modulesRoot: outdir,
@@ -45,8 +45,34 @@ export async function startWorker(entry, bindings) {
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
     compatibilityDate: "2025-06-01",
-    bindings,
+  };
+}
+
+/** Bundle `entry` and start it in workerd through Miniflare, with `bindings`; ready to dispatch. */
+export async function startWorker(entry, bindings) {
+  const { Miniflare } = await import("miniflare");
+  const mf = new Miniflare({ ...workerOptions(await bundleWorker(entry)), bindings, cf: false });
+  await mf.ready;
+  return mf;
+}
+
+/**
+ * Start several Workers in one workerd, each its own isolate: `workers` is a
+ * list of { name, entry, bindings?, durableObjects? } (Miniflare's options
+ * of those names). `mf.getWorker(name)` then dispatches to one of them.
+ */
+export async function startWorkers(workers) {
+  const { Miniflare } = await import("miniflare");
+  const bundles = new Map();
+  for (const { entry } of workers) if (!bundles.has(entry)) bundles.set(entry, await bundleWorker(entry));
+  const mf = new Miniflare({
     cf: false,
+    workers: workers.map(({ name, entry, bindings = {}, durableObjects = {} }) => ({
+      name,
+      ...workerOptions(bundles.get(entry)),
+      bindings,
+      durableObjects,
+    })),
   });
   await mf.ready;
   return mf;

@@ -1,0 +1,105 @@
+// One budget for many isolates, in workerd through Miniflare: three Workers
+// (three isolates) share the HeadroomCoordinator Durable Object and send a
+// burst through the mock API, which admits every call and records whether
+// any overdrew a limit, so only the throttlers can have kept to it.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startMockApi } from "../../mock/api.mjs";
+import { startWorkers } from "../support/worker-bundle.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const EDGES = ["edge-a", "edge-b", "edge-c"];
+// 20 requests a window of 2 s, refilled continuously: 10 a second.
+const LIMITS = { requestsPerMinute: 20, inputTokensPerMinute: 1e9, outputTokensPerMinute: 1e9 };
+const WINDOW_MS = 2_000;
+const CALLS = 60;
+
+let mf;
+
+function bound(className) {
+  return { HEADROOM: { className, scriptName: "coordinator", useSQLite: true } };
+}
+
+async function start(api) {
+  await mf?.dispose();
+  mf = await startWorkers([
+    { name: "coordinator", entry: join(here, "coordinator-worker.js"), durableObjects: {
+      HEADROOM: { className: "RestartableCoordinator", useSQLite: true },
+      UNREACHABLE: { className: "UnreachableCoordinator" },
+    } },
+    ...EDGES.map((name) => ({ name, entry: join(here, "edge-worker.js"), bindings: { API_URL: api.url }, durableObjects: bound("RestartableCoordinator") })),
+    { name: "solo", entry: join(here, "edge-worker.js"), bindings: { API_URL: api.url } },
+    { name: "cut-off", entry: join(here, "edge-worker.js"), bindings: { API_URL: api.url }, durableObjects: bound("UnreachableCoordinator") },
+  ]);
+}
+
+async function json(worker, path) {
+  const response = await (await mf.getWorker(worker)).fetch(`http://edge${path}`);
+  return response.json();
+}
+
+after(async () => {
+  await mf?.dispose();
+});
+
+test("three isolates sharing a coordinator keep to the limit, with goodput within 10% of one isolate's", { timeout: 120_000 }, async () => {
+  // Side by side in one run: first one isolate alone, then three sharing.
+  const alone = await startMockApi({ limits: LIMITS, windowMs: WINDOW_MS, latencyMs: 30, enforce: false });
+  await start(alone);
+  const solo = await json("solo", `/burst?n=${CALLS}`);
+  assert.deepEqual(new Set(solo.statuses), new Set([200]));
+  alone.assertWithinLimits();
+  await alone.close();
+
+  const shared = await startMockApi({ limits: LIMITS, windowMs: WINDOW_MS, latencyMs: 30, enforce: false });
+  await start(shared);
+  const started = Date.now();
+  const bursts = await Promise.all(EDGES.map((edge) => json(edge, `/burst?n=${CALLS / EDGES.length}`)));
+  const sharedMs = Date.now() - started;
+  for (const burst of bursts) assert.deepEqual(new Set(burst.statuses), new Set([200]), JSON.stringify(burst));
+  shared.assertWithinLimits();
+  const stats = shared.stats();
+  assert.equal(stats.admitted, CALLS);
+  assert.equal(stats.overdrawn, 0);
+  // Goodput is calls per second; the shared burst may take at most 1/0.9 of the time.
+  const goodput = { solo: (CALLS * 1000) / solo.ms, shared: (CALLS * 1000) / sharedMs };
+  assert.ok(goodput.shared >= 0.9 * goodput.solo, `goodput shared ${goodput.shared.toFixed(2)}/s, one isolate ${goodput.solo.toFixed(2)}/s`);
+  const coordinator = await json("edge-a", "/coordinator");
+  assert.equal(coordinator.counters.dispatched >= CALLS, true, "every call was granted by the coordinator");
+  assert.equal(coordinator.inFlight, 0, "every grant was reported back");
+  await shared.close();
+});
+
+test("the coordinator restarts mid-burst: no call is lost and the limit still holds", { timeout: 120_000 }, async () => {
+  const api = await startMockApi({ limits: LIMITS, windowMs: WINDOW_MS, latencyMs: 30, enforce: false });
+  await start(api);
+  const bursts = Promise.all(EDGES.map((edge) => json(edge, `/burst?n=${CALLS / EDGES.length}`)));
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const before = api.stats().admitted;
+  const restart = await json("edge-a", "/restart");
+  assert.match(restart.error ?? "", /restarted by the test/, "the object was reset");
+  const results = await bursts;
+  for (const burst of results) assert.deepEqual(new Set(burst.statuses), new Set([200]), JSON.stringify(burst));
+  assert.ok(before > 0 && before < CALLS, `the restart came mid-burst (${before} calls answered before it)`);
+  const events = await Promise.all(EDGES.map((edge) => json(edge, "/events")));
+  assert.deepEqual(events.flat(), [], "the restarted coordinator answered: no isolate fell back");
+  api.assertWithinLimits();
+  assert.equal(api.stats().admitted, CALLS, "every call was sent once");
+  await api.close();
+});
+
+test("the coordinator cannot be reached: calls still complete, through the local budget, and say so", { timeout: 120_000 }, async () => {
+  const api = await startMockApi({ limits: LIMITS, windowMs: WINDOW_MS, latencyMs: 30 });
+  await start(api);
+  const burst = await json("cut-off", "/burst?n=10");
+  assert.deepEqual(new Set(burst.statuses), new Set([200]), JSON.stringify(burst));
+  const events = await json("cut-off", "/events");
+  assert.equal(events.length, 1, JSON.stringify(events));
+  assert.equal(events[0].type, "fallback");
+  assert.equal(events[0].retryInMs, 60_000);
+  const snapshot = await json("cut-off", "/snapshot");
+  assert.equal(snapshot.counters.completed, 10);
+  await api.close();
+});
