@@ -383,7 +383,7 @@ impl Scheduler {
         let Some(p) = self.partitions.get_mut(key) else { return };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        p.budget.reserve(sequence, entry.cost);
+        p.budget.reserve(sequence, entry.cost, now_ms);
         p.in_flight += 1;
         self.in_flight += 1;
         self.counters.dispatched += 1;
