@@ -3,7 +3,7 @@
 
 use headroom::budget::Cost;
 use headroom::schedule::simulation::scenarios::{self, Figures};
-use headroom::schedule::{Config, Scheduler};
+use headroom::schedule::{Config, Scheduler, Ticket};
 use std::time::Instant;
 
 fn seconds(ms: f64) -> String {
@@ -26,32 +26,107 @@ fn row(f: &Figures) {
     );
 }
 
-/// Nanoseconds per enqueue, dispatch (poll + complete) and cancel with `n`
-/// waiters in one partition.
-fn per_operation(n: usize) -> (f64, f64, f64) {
-    let t0 = 1_779_141_600_000.0;
-    let config = Config { max_concurrent: 1, ..Config::default() };
-    let mut s = Scheduler::new(config);
-    let start = Instant::now();
-    let tickets: Vec<_> = (0..n).filter_map(|_| s.enqueue("p", Cost::ONE_REQUEST, 0, t0).ok()).collect();
-    let enqueue = start.elapsed().as_nanos() as f64 / n as f64;
-    // Open the probe so every poll may dispatch.
-    let opened = s.poll(t0).granted;
-    opened.iter().for_each(|t| s.complete(*t, Some(200), None, t0));
-    let rounds = 1_000.min(n / 4);
-    let start = Instant::now();
-    for _ in 0..rounds {
-        let granted = s.poll(t0).granted;
-        granted.iter().for_each(|t| s.complete(*t, Some(200), None, t0));
+/// Operations timed together, and how many times: each figure is the
+/// best of `ROUNDS` batches of `BATCH` operations, so every size is timed
+/// over the same number of operations.
+const BATCH: usize = 100;
+const ROUNDS: usize = 200;
+const T0: f64 = 1_779_141_600_000.0;
+
+/// A scheduler with `n` calls waiting in one partition, past its probe so
+/// that every poll may dispatch one.
+fn waiting(n: usize) -> (Scheduler, Vec<Ticket>) {
+    let mut s = Scheduler::new(Config { max_concurrent: 1, ..Config::default() });
+    let first = enqueue(&mut s);
+    s.poll(T0);
+    s.complete(first, Some(200), None, T0);
+    let tickets = (0..n).map(|_| enqueue(&mut s)).collect();
+    (s, tickets)
+}
+
+fn enqueue(s: &mut Scheduler) -> Ticket {
+    s.enqueue("p", Cost::ONE_REQUEST, 0, T0).expect("no limit is known")
+}
+
+/// The best time per operation of `ROUNDS` batches of `timed`; `restore`
+/// brings the scheduler back to `n` waiters between batches, untimed.
+fn best<S>(state: &mut S, mut timed: impl FnMut(&mut S), mut restore: impl FnMut(&mut S)) -> f64 {
+    (0..ROUNDS)
+        .map(|_| {
+            let start = Instant::now();
+            timed(state);
+            let ns = start.elapsed().as_nanos() as f64 / BATCH as f64;
+            restore(state);
+            ns
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+/// Nanoseconds per operation with `n` calls waiting in one partition:
+/// enqueue one more; dispatch the head (poll, then complete it); cancel a
+/// recent waiter (every second one of the newest); cancel a waiter drawn
+/// at random from all of them.
+fn per_operation(n: usize) -> [f64; 4] {
+    let (s, _) = waiting(n);
+    let enqueue_ns = best(
+        &mut (s, Vec::with_capacity(BATCH)),
+        |(s, added)| added.extend((0..BATCH).map(|_| enqueue(s))),
+        |(s, added)| added.drain(..).for_each(|t| assert!(s.cancel(t))),
+    );
+    let (s, _) = waiting(n);
+    let dispatch_ns = best(
+        &mut (s, ()),
+        |(s, _)| {
+            for _ in 0..BATCH {
+                let granted = s.poll(T0).granted;
+                granted.iter().for_each(|t| s.complete(*t, Some(200), None, T0));
+            }
+        },
+        |(s, _)| (0..BATCH).for_each(|_| {
+            enqueue(s);
+        }),
+    );
+    let (mut s, _) = waiting(n);
+    let newest: Vec<Ticket> = (0..2 * BATCH).map(|_| enqueue(&mut s)).collect();
+    let recent_ns = best(
+        &mut (s, newest),
+        |(s, newest)| newest.iter().step_by(2).for_each(|t| assert!(s.cancel(*t))),
+        |(s, newest)| {
+            newest.iter().skip(1).step_by(2).for_each(|t| assert!(s.cancel(*t)));
+            newest.clear();
+            newest.extend((0..2 * BATCH).map(|_| enqueue(s)));
+        },
+    );
+    let (s, all) = waiting(n);
+    let mut state = (s, all, Vec::with_capacity(BATCH), Random(n as u64));
+    let pick = |(_, all, picked, random): &mut (Scheduler, Vec<Ticket>, Vec<Ticket>, Random)| {
+        picked.clear();
+        picked.extend((0..BATCH).map(|_| all.swap_remove(random.below(all.len()))));
+    };
+    pick(&mut state);
+    let random_ns = best(
+        &mut state,
+        |(s, _, picked, _)| picked.iter().for_each(|t| assert!(s.cancel(*t))),
+        |state| {
+            let added: Vec<Ticket> = (0..BATCH).map(|_| enqueue(&mut state.0)).collect();
+            state.1.extend(added);
+            pick(state);
+        },
+    );
+    [enqueue_ns, dispatch_ns, recent_ns, random_ns]
+}
+
+/// A small generator (SplitMix64) for the random picks.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % n as u64) as usize
     }
-    let dispatch = start.elapsed().as_nanos() as f64 / rounds.max(1) as f64;
-    let start = Instant::now();
-    let mut cancelled = 0;
-    for t in tickets.iter().rev().step_by(2).take(rounds) {
-        cancelled += usize::from(s.cancel(*t));
-    }
-    let cancel = start.elapsed().as_nanos() as f64 / cancelled.max(1) as f64;
-    (enqueue, dispatch, cancel)
 }
 
 fn main() {
@@ -67,11 +142,19 @@ fn main() {
     row(&aborts);
     println!("\naborted {} waiters; budget back to full when idle: {}", aborts.aborted, scenarios::budget_returns_to_full(&outcome));
 
-    println!("\n| waiters in one partition | enqueue | dispatch (poll + complete) | cancel |");
-    println!("|---|---|---|---|");
-    for n in [1_000, 100_000] {
-        // Best of three, to keep noise from other work out of the figure.
-        let best = (0..3).map(|_| per_operation(n)).fold((f64::MAX, f64::MAX, f64::MAX), |a, b| (a.0.min(b.0), a.1.min(b.1), a.2.min(b.2)));
-        println!("| {n} | {:.0} ns | {:.0} ns | {:.0} ns |", best.0, best.1, best.2);
+    println!("\n| waiters in one partition | enqueue | dispatch (poll + complete) | cancel a recent waiter | cancel a random waiter |");
+    println!("|---|---|---|---|---|");
+    // Each size three times, taking turns, and the best of the three: noise
+    // from other work on the machine then weighs on neither size alone.
+    let sizes = [1_000, 100_000];
+    let mut figures = [[f64::MAX; 4]; 2];
+    for _ in 0..3 {
+        for (size, best) in sizes.iter().zip(&mut figures) {
+            let measured = per_operation(*size);
+            best.iter_mut().zip(measured).for_each(|(b, m)| *b = b.min(m));
+        }
+    }
+    for (n, [enqueue, dispatch, recent, random]) in sizes.iter().zip(figures) {
+        println!("| {n} | {enqueue:.0} ns | {dispatch:.0} ns | {recent:.0} ns | {random:.0} ns |");
     }
 }

@@ -30,6 +30,12 @@ pub struct Bucket {
     /// the same key), per ms, learned across reports; continuous refill is
     /// counted net of it.
     unseen_per_ms: f64,
+    /// The level as the server would count it if only our calls used it:
+    /// the report, refilled at the server's rate up to the limit, less each
+    /// call of ours as it is sent; as of `shadow_at_ms`. The next report's
+    /// shortfall from it is others' use (see [`Bucket::learn_unseen`]).
+    shadow: f64,
+    shadow_at_ms: f64,
 }
 
 /// The plain view of a bucket for snapshots.
@@ -54,6 +60,8 @@ impl Bucket {
             refill: BucketRefill::Continuous { per_ms: limit / window_ms },
             observed_at_ms: now_ms,
             unseen_per_ms: 0.0,
+            shadow: limit,
+            shadow_at_ms: now_ms,
         }
     }
 
@@ -101,27 +109,36 @@ impl Bucket {
                 window_ms: dim.window_ms.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(default_window_ms),
             },
         };
-        let bucket = Bucket { limit, level: remaining, at_ms: now_ms, refill, observed_at_ms: now_ms, unseen_per_ms: 0.0 };
+        let bucket = Bucket {
+            limit,
+            level: remaining,
+            at_ms: now_ms,
+            refill,
+            observed_at_ms: now_ms,
+            unseen_per_ms: 0.0,
+            shadow: remaining,
+            shadow_at_ms: now_ms,
+        };
         (limit.is_finite() && limit > 0.0).then_some(bucket)
     }
 
-    /// The bucket as eight numbers, for [`Bucket::from_numbers`]: limit,
+    /// The bucket as ten numbers, for [`Bucket::from_numbers`]: limit,
     /// level, its time, the refill (0 continuous with its rate, 1 window
-    /// with its reset, or NaN, and length), when it was observed, and the
-    /// unseen use per ms.
-    pub fn to_numbers(&self) -> [f64; 8] {
+    /// with its reset, or NaN, and length), when it was observed, the unseen
+    /// use per ms, and the shadow level with its time.
+    pub fn to_numbers(&self) -> [f64; 10] {
         let (kind, a, b) = match self.refill {
             BucketRefill::Continuous { per_ms } => (0.0, per_ms, 0.0),
             BucketRefill::Window { reset_at_ms, window_ms } => (1.0, reset_at_ms.unwrap_or(f64::NAN), window_ms),
         };
-        [self.limit, self.level, self.at_ms, kind, a, b, self.observed_at_ms, self.unseen_per_ms]
+        [self.limit, self.level, self.at_ms, kind, a, b, self.observed_at_ms, self.unseen_per_ms, self.shadow, self.shadow_at_ms]
     }
 
     /// The bucket [`Bucket::to_numbers`] gave, or `None` for numbers no
     /// bucket gives (a saved state that was altered or is from elsewhere).
     pub fn from_numbers(n: &[f64]) -> Option<Bucket> {
-        let &[limit, level, at_ms, kind, a, b, observed_at_ms, unseen_per_ms] = n else { return None };
-        let finite = [limit, level, at_ms, observed_at_ms, unseen_per_ms].iter().all(|x| x.is_finite());
+        let &[limit, level, at_ms, kind, a, b, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms] = n else { return None };
+        let finite = [limit, level, at_ms, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms].iter().all(|x| x.is_finite());
         if !finite || !(limit > 0.0) {
             return None;
         }
@@ -130,7 +147,8 @@ impl Bucket {
             1.0 if b.is_finite() && b > 0.0 => BucketRefill::Window { reset_at_ms: a.is_finite().then_some(a), window_ms: b },
             _ => return None,
         };
-        Some(Bucket { limit, level: level.clamp(-limit, limit), at_ms, refill, observed_at_ms, unseen_per_ms })
+        let (level, shadow) = (level.clamp(-limit, limit), shadow.clamp(-limit, limit));
+        Some(Bucket { limit, level, at_ms, refill, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms })
     }
 
     /// The refill left for us: the server's rate less what others use,
@@ -139,17 +157,27 @@ impl Bucket {
         (per_ms - self.unseen_per_ms.max(0.0)).max(per_ms / 10.0)
     }
 
-    /// Learn from a new report what others use: `previous` predicted
-    /// `predicted` for now (its level less our calls the report covers); this
-    /// bucket holds what the server reported. The shortfall per ms is folded
-    /// into an average over about [`UNSEEN_HORIZON_MS`]. The reported counts
-    /// are rounded, so one shortfall is noisy; the average is not, and it is
-    /// kept signed so that noise does not bias it upwards.
-    pub fn learn_unseen(&mut self, previous: &Bucket, predicted: f64, now_ms: f64) {
+    /// Learn from a new report what others use: the shadow of `previous`
+    /// (the last report less our calls sent since, refilled at the server's
+    /// rate) is what the server should report now; this bucket holds what
+    /// it did. The shortfall per ms is folded into an average over about
+    /// [`UNSEEN_HORIZON_MS`]. The reported counts are rounded, so one
+    /// shortfall is noisy; the average is not, and it is kept signed so
+    /// that noise does not bias it upwards.
+    ///
+    /// Our calls are taken as counted once sent. A call still on the wire
+    /// when the server answered is counted by the next report instead, an
+    /// error the next shortfall takes back. Counting instead the calls a
+    /// report covers (those sent up to the call it answers) would misplace
+    /// every call the server counted while that call was processed, tens of
+    /// seconds of calls for a long answer: each would read as others' use
+    /// at one report and as its opposite at a later one.
+    pub fn learn_unseen(&mut self, previous: &Bucket, now_ms: f64) {
         let (BucketRefill::Continuous { .. }, BucketRefill::Continuous { per_ms }) = (previous.refill, self.refill) else {
             return;
         };
         let elapsed = now_ms - previous.observed_at_ms;
+        let predicted = previous.shadow_at(now_ms);
         if previous.limit != self.limit || !(elapsed > 0.0) || !predicted.is_finite() {
             self.unseen_per_ms = previous.unseen_per_ms;
             return;
@@ -158,6 +186,29 @@ impl Bucket {
         let keep = (-elapsed / UNSEEN_HORIZON_MS).exp();
         let average = previous.unseen_per_ms * keep + sample * (1.0 - keep);
         self.unseen_per_ms = average.clamp(-per_ms, per_ms);
+    }
+
+    /// The shadow level at `now_ms`: refilled at the server's full rate.
+    fn shadow_at(&self, now_ms: f64) -> f64 {
+        match self.refill {
+            BucketRefill::Continuous { per_ms } => (self.shadow + per_ms * (now_ms - self.shadow_at_ms).max(0.0)).min(self.limit),
+            BucketRefill::Window { .. } => self.shadow,
+        }
+    }
+
+    /// A call of ours costing `amount` was sent at `now_ms`.
+    pub fn note_sent(&mut self, amount: f64, now_ms: f64) {
+        if now_ms > self.shadow_at_ms {
+            self.shadow = self.shadow_at(now_ms);
+            self.shadow_at_ms = now_ms;
+        }
+        self.shadow -= amount;
+    }
+
+    /// A call of ours costing `amount` came back uncounted (refused, or
+    /// never sent after all).
+    pub fn note_unsent(&mut self, amount: f64) {
+        self.shadow += amount;
     }
 
     /// What to keep in hand against others' use between two reports: their
@@ -280,3 +331,72 @@ pub const UNSEEN_HORIZON_MS: f64 = 30_000.0;
 /// How much of others' average use is held back: twenty seconds of it
 /// covers the lumps of a neighbour's calls between our reports.
 pub const UNSEEN_RESERVE_MS: f64 = 20_000.0;
+
+#[cfg(test)]
+mod tests {
+    use crate::budget::{Budget, Cost};
+    use crate::headers::{Dimension, Observation, Refill, Source};
+
+    const T0: f64 = 1_779_141_600_000.0;
+    const LIMIT: f64 = 60_000.0;
+
+    /// A report of input tokens, `LIMIT` a minute (1 per ms), `level` left.
+    fn report(level: f64, now: f64) -> Observation {
+        let dimension = Dimension {
+            name: "input_tokens".into(),
+            limit: Some(LIMIT),
+            remaining: Some(level),
+            reset_at_ms: Some(now + (LIMIT - level)),
+            window_ms: None,
+            remaining_rounding: None,
+            refill: Refill::Continuous,
+            source: Source::Anthropic,
+        };
+        Observation { dimensions: vec![dimension], ..Observation::default() }
+    }
+
+    /// 400 s of our calls (400 tokens every 500 ms, answered after 0.3 to
+    /// 30 s, in whatever order that makes) against a server that another
+    /// client drains at `others_per_ms`. Returns what is held back for
+    /// others' use at the end.
+    fn learned_reserve(others_per_ms: f64) -> f64 {
+        let mut budget = Budget::default();
+        // The server's level, counted when a call arrives (as it is sent).
+        let (mut level, mut level_at) = (50_000.0, T0);
+        let mut server = |now: f64, spend: f64| {
+            level = (level + (1.0 - others_per_ms) * (now - level_at)).min(LIMIT) - spend;
+            level_at = now;
+            level
+        };
+        budget.observe(&report(server(T0, 0.0), T0), None, T0, 60_000.0);
+        let mut answers: Vec<(f64, u64)> = Vec::new();
+        let mut latency = 7_919.0;
+        for sequence in 0..800u64 {
+            let sent = T0 + 500.0 * sequence as f64;
+            // Answers due before this call is sent, oldest first.
+            answers.sort_by(|a, b| b.0.total_cmp(&a.0));
+            while answers.last().is_some_and(|(at, _)| *at <= sent) {
+                let (at, answered) = answers.pop().unwrap();
+                budget.reconcile(answered, Some(&report(server(at, 0.0), at)), at, 60_000.0);
+            }
+            budget.reserve(sequence, Cost::new(1.0, 400.0, 0.0, None), sent);
+            server(sent, 400.0);
+            latency = (latency * 7.3 + 1_301.0) % 29_700.0;
+            answers.push((sent + 300.0 + latency, sequence));
+        }
+        budget.bucket("input_tokens").unwrap().unseen_reserve()
+    }
+
+    #[test]
+    fn another_clients_steady_use_is_learned_in_full_while_answers_overtake_each_other() {
+        let reserve = learned_reserve(0.3);
+        let expected = 0.3 * super::UNSEEN_RESERVE_MS;
+        assert!((reserve - expected).abs() < 0.05 * expected, "held back {reserve}, expected {expected}");
+    }
+
+    #[test]
+    fn our_own_calls_in_flight_do_not_pass_for_anothers_use() {
+        let reserve = learned_reserve(0.0);
+        assert!(reserve < 0.01 * super::UNSEEN_RESERVE_MS, "held back {reserve}");
+    }
+}

@@ -93,9 +93,12 @@ impl Budget {
         }
     }
 
-    /// Hold `cost` for the call dispatched as `sequence`.
-    pub fn reserve(&mut self, sequence: u64, cost: Cost) {
+    /// Hold `cost` for the call dispatched as `sequence` at `now_ms`.
+    pub fn reserve(&mut self, sequence: u64, cost: Cost, now_ms: f64) {
         self.reserved.add(&cost);
+        for (name, bucket) in &mut self.buckets {
+            bucket.note_sent(cost.for_dimension(name), now_ms);
+        }
         self.uncounted.insert(sequence, cost);
     }
 
@@ -145,7 +148,7 @@ impl Budget {
                 let covered = std::mem::replace(&mut self.uncounted, newer);
                 let mut covered_sum = Cost::default();
                 covered.values().for_each(|cost| covered_sum.add(cost));
-                let reported = self.apply(observation, &covered_sum, now_ms, default_window_ms);
+                let reported = self.apply(observation, now_ms, default_window_ms);
                 self.newest_applied = Some(sequence);
                 self.reserved.subtract(&covered_sum);
                 self.forget_drift();
@@ -181,11 +184,18 @@ impl Budget {
     /// cancelled before sending, or the connection failed): give back its
     /// reservation without charging anything.
     pub fn release(&mut self, sequence: u64) {
-        if let Some(cost) = self.held.remove(&sequence) {
-            self.reserved.subtract(&cost);
-            self.forget_drift();
-        } else {
-            self.drop_reservation(sequence);
+        let cost = match self.held.remove(&sequence) {
+            Some(cost) => {
+                self.reserved.subtract(&cost);
+                self.forget_drift();
+                Some(cost)
+            }
+            None => self.drop_reservation(sequence),
+        };
+        if let Some(cost) = cost {
+            for (name, bucket) in &mut self.buckets {
+                bucket.note_unsent(cost.for_dimension(name));
+            }
         }
     }
 
@@ -195,23 +205,21 @@ impl Budget {
         match latest_sequence {
             Some(sequence) => self.reconcile(sequence, Some(observation), now_ms, default_window_ms),
             None => {
-                self.apply(observation, &Cost::default(), now_ms, default_window_ms);
+                self.apply(observation, now_ms, default_window_ms);
             }
         }
     }
 
     /// Replace the buckets the observation reports; returns their names.
-    /// `covered` is what our calls that the report counts for the first time
-    /// cost: the old level less it is what the report should say, and any
-    /// shortfall is use by others (see [`Bucket::learn_unseen`]).
-    fn apply(&mut self, observation: &Observation, covered: &Cost, now_ms: f64, default_window_ms: f64) -> Vec<String> {
+    /// The old bucket, less what we sent since, is what the report should
+    /// say: any shortfall is use by others (see [`Bucket::learn_unseen`]).
+    fn apply(&mut self, observation: &Observation, now_ms: f64, default_window_ms: f64) -> Vec<String> {
         let mut reported = Vec::new();
         for dim in observation.dimensions.iter().filter(|d| !is_most_restrictive_view(d, observation)) {
             let previous = self.buckets.get(&dim.name);
             if let Some(mut bucket) = Bucket::from_observation(dim, previous, now_ms, default_window_ms) {
                 if let Some(previous) = previous {
-                    let predicted = previous.level_at(now_ms) - covered.for_dimension(&dim.name);
-                    bucket.learn_unseen(previous, predicted, now_ms);
+                    bucket.learn_unseen(previous, now_ms);
                 }
                 self.buckets.insert(dim.name.clone(), bucket);
                 reported.push(dim.name.clone());

@@ -43,12 +43,16 @@
 //! # What others use
 //!
 //! Another client on the same key spends budget we never see dispatched.
-//! Each fresh report shows it as a shortfall: the old level, refilled to now,
-//! less our calls the report covers, minus what the report says. The bucket
-//! averages that shortfall per ms over about 30 s (signed, so the rounding
-//! of reports does not bias it), refills net of it, and holds back 20 s of it
-//! as a margin against the lumps in which the other client spends. A margin
-//! is a level, not a rate, so it costs no throughput in the long run.
+//! Each fresh report shows it as a shortfall from a *shadow* level: the last
+//! report, refilled at the server's full rate, less each call of ours as it
+//! is sent (a call comes back into it if it is refused or never sent). The
+//! shadow counts our calls when they reach the server, as the server does,
+//! not when a response covers them: an answer that took 30 s covers calls
+//! the server counted long before. The bucket averages the shortfall per ms
+//! over about 30 s (signed, so the rounding of reports does not bias it),
+//! refills net of it, and holds back 20 s of it as a margin against the
+//! lumps in which the other client spends. A margin is a level, not a rate,
+//! so it costs no throughput in the long run.
 //!
 //! # Reading the reports
 //!

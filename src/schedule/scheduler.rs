@@ -6,8 +6,9 @@ use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{btree_map, BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 /// Identifies one call for its whole life in the scheduler.
 pub type Ticket = u64;
@@ -192,7 +193,7 @@ pub struct Snapshot {
 pub struct SavedPartition {
     pub key: String,
     /// Each bucket by name, as [`Bucket::to_numbers`].
-    pub buckets: Vec<(String, [f64; 8])>,
+    pub buckets: Vec<(String, [f64; 10])>,
     pub answered: bool,
     pub paused_until_ms: Option<f64>,
     pub window: f64,
@@ -235,7 +236,8 @@ enum State {
 
 #[derive(Debug)]
 struct Entry {
-    partition: String,
+    /// The key the partition map holds, shared: no string per call.
+    partition: Arc<str>,
     cost: Cost,
     priority: i32,
     state: State,
@@ -250,8 +252,12 @@ const MAX_BACKOFF_MS: f64 = 60_000.0;
 #[derive(Debug)]
 pub struct Scheduler {
     config: Config,
-    partitions: BTreeMap<String, Partition>,
-    entries: HashMap<Ticket, Entry>,
+    partitions: BTreeMap<Arc<str>, Partition>,
+    /// Every call waiting or in flight. Tickets are handed out in order, so
+    /// in an ordered map new calls and the oldest (the heads that dispatch)
+    /// stay in a few nodes that are in cache at any size, where a hash map
+    /// spreads them over all its memory; boxed so the nodes stay small.
+    entries: BTreeMap<Ticket, Box<Entry>>,
     next_ticket: Ticket,
     next_sequence: u64,
     in_flight: u32,
@@ -269,7 +275,7 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: BTreeMap::new(),
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             next_ticket: 0,
             next_sequence: 0,
             in_flight: 0,
@@ -308,7 +314,7 @@ impl Scheduler {
                 overload_backoff_ms: FIRST_BACKOFF_MS,
                 recovery_sequence: 0,
             };
-            self.partitions.insert(key.to_string(), partition);
+            self.partitions.insert(Arc::from(key), partition);
         }
         self.partitions.get_mut(key).expect("inserted above")
     }
@@ -335,12 +341,13 @@ impl Scheduler {
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
         p.queue.insert((Reverse(priority), ticket));
+        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
-        let entry = Entry { partition: partition.to_string(), cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
-        self.entries.insert(ticket, entry);
+        let entry = Entry { partition: key, cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
+        self.entries.insert(ticket, Box::new(entry));
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
@@ -348,8 +355,10 @@ impl Scheduler {
 
     /// Take a waiting call out of its queue (it was dispatched, refused or
     /// cancelled).
-    fn unqueue(&mut self, ticket: Ticket) -> Option<Entry> {
-        let entry = self.entries.get(&ticket)?;
+    fn unqueue(&mut self, ticket: Ticket) -> Option<Box<Entry>> {
+        // One search of the entries for both the look and the removal.
+        let btree_map::Entry::Occupied(slot) = self.entries.entry(ticket) else { return None };
+        let entry = slot.get();
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
@@ -359,7 +368,7 @@ impl Scheduler {
             self.deadlines.remove(&(at.to_bits(), ticket));
         }
         self.queued -= 1;
-        self.entries.remove(&ticket)
+        Some(slot.remove())
     }
 
     /// Dispatch every call that may go at `now_ms`, refuse those that never can.
@@ -376,7 +385,7 @@ impl Scheduler {
         }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<String> = self.partitions.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
         for key in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
@@ -412,7 +421,7 @@ impl Scheduler {
         let Some(p) = self.partitions.get_mut(key) else { return };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        p.budget.reserve(sequence, entry.cost);
+        p.budget.reserve(sequence, entry.cost, now_ms);
         if self.config.hold_until_answered {
             p.budget.hold(sequence);
         }
@@ -504,7 +513,7 @@ impl Scheduler {
     /// A dispatched call will be sent later than now (a spare grant of a
     /// lease): until [`Scheduler::sent`], no response covers its reservation.
     pub fn hold(&mut self, ticket: Ticket) {
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(&ticket) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(&ticket).map(|e| &**e) {
             if let Some(p) = self.partitions.get_mut(partition) {
                 p.budget.hold(*sequence);
             }
@@ -515,8 +524,8 @@ impl Scheduler {
     /// order as of now.
     pub fn sent(&mut self, ticket: Ticket) {
         let now_sequence = self.next_sequence;
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(&ticket) {
-            let moved = self.partitions.get_mut(partition.as_str()).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(&ticket).map(|e| &mut **e) {
+            let moved = self.partitions.get_mut(&*partition).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
             if moved {
                 *sequence = now_sequence;
                 self.next_sequence += 1;
@@ -556,14 +565,15 @@ impl Scheduler {
         let cost = cost.cleaned();
         let hold = self.config.hold_until_answered;
         let p = self.partition_mut(partition, now_ms);
-        p.budget.reserve(sequence, cost);
+        p.budget.reserve(sequence, cost, now_ms);
         if hold {
             p.budget.hold(sequence);
         }
         p.in_flight += 1;
         self.in_flight += 1;
+        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, Entry { partition: partition.to_string(), cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
+        self.entries.insert(ticket, Box::new(Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None }));
         ticket
     }
 
@@ -572,7 +582,7 @@ impl Scheduler {
         self.partitions
             .iter()
             .map(|(key, p)| SavedPartition {
-                key: key.clone(),
+                key: key.to_string(),
                 buckets: p.budget.buckets().map(|(name, b)| (name.clone(), b.to_numbers())).collect(),
                 answered: p.answered,
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
@@ -602,10 +612,10 @@ impl Scheduler {
     /// response came (a network error); `observation` what its headers said.
     pub fn complete(&mut self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>, now_ms: f64) {
         // Only a call in flight completes: a waiting one stays in its queue.
-        if !matches!(self.entries.get(&ticket), Some(Entry { state: State::Dispatched { .. }, .. })) {
+        if !matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Dispatched { .. }, .. })) {
             return;
         }
-        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket) else {
+        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
             return;
         };
         let window = self.config.default_window_ms;
@@ -682,7 +692,7 @@ impl Scheduler {
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
         if self.unqueue(ticket).is_none() {
-            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket) else {
+            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
                 return false;
             };
             let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
@@ -698,7 +708,7 @@ impl Scheduler {
 
     /// True while the call waits in a queue.
     pub fn is_waiting(&self, ticket: Ticket) -> bool {
-        matches!(self.entries.get(&ticket), Some(Entry { state: State::Waiting, .. }))
+        matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Waiting, .. }))
     }
 
     /// Calls waiting, in all partitions.
@@ -716,7 +726,7 @@ impl Scheduler {
             .partitions
             .iter()
             .map(|(key, p)| PartitionView {
-                key: key.clone(),
+                key: key.to_string(),
                 queued: p.queue.len(),
                 in_flight: p.in_flight,
                 max_in_flight: p.max_in_flight().min(self.config.max_concurrent),
