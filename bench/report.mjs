@@ -55,6 +55,12 @@ function scaleTable({ scale }) {
   return lines.join("\n");
 }
 
+function coordinatorTable({ coordinator }) {
+  const lines = [`| a Worker's calls, one after another (${n(coordinator.calls)} calls, median of ${coordinator.rounds} rounds) | time per call | added by the coordinator |`, "|---|---|---|"];
+  for (const r of coordinator.rows) lines.push(`| ${r.name} | ${n(r.msPerCall, 2)} ms | ${r.leaseSize === null ? "—" : `+${n(r.addedMs, 2)} ms`} |`);
+  return lines.join("\n");
+}
+
 function targets(results) {
   const { goodput, overhead, startup } = results;
   const h = goodput.rows.find((r) => r.name === "headroom");
@@ -95,6 +101,7 @@ export function renderMarkdown(results) {
     parts.push("", "## Overhead", "", `Calls offered at once with an ample budget and a \`fetch\` that answers at once with Anthropic rate-limit headers (which headroom parses on every call), ${o.concurrency} in flight at most for every library; each library in a fresh process, after a warm-up of a tenth of the calls (at most ${n(o.warmup)}); the best of ${o.rows[0].runs.length} runs. bottleneck takes about 2.5 ms a call whatever the count, so it runs ${n(o.callsFor?.bottleneck ?? o.calls)} calls instead of ${n(o.calls)}.`, "", overheadTable(results));
   }
   if (results.startup) parts.push("", "## Size and start-up", "", "The workerd figures are timed from outside (workerd's clock stands still while code runs): Miniflare started, the Worker bundled as wrangler does, and its first request answered, against the same Worker without headroom.", "", sizeTable(results));
+  if (results.coordinator) parts.push("", "## Coordinator", "", "One budget for many isolates costs a round trip to the Durable Object before a call (saved by a lease's spare grants) and a message after it. workerd through Miniflare on loopback, where the object, the Worker and the mock API share this machine's cores: in production the object is a network hop away, so the round trip costs more and the lease saves more.", "", coordinatorTable(results));
   if (results.scale) parts.push("", "## Scale", "", "Calls offered to one Throttler at once (ample budget, instant `fetch`, 32 in flight), each size in a fresh process; memory above what the process held before, sampled every 5 ms and once when all calls were queued.", "", scaleTable(results));
   return parts.join("\n") + "\n";
 }
@@ -117,5 +124,6 @@ export function readmeSection(results) {
     "",
     scaleTable(results),
     "",
+    ...(results.coordinator ? ["Sharing one budget through the Durable Object coordinator (workerd on loopback):", "", coordinatorTable(results), ""] : []),
   ].join("\n");
 }

@@ -39,7 +39,9 @@ export type ThrottlerEvent =
   | { type: "retry"; partition: string; attempt: number; delayMs: number; status: number | null }
   | { type: "pause"; partition: string; untilMs: number }
   | { type: "resume"; partition: string }
-  | { type: "rejected"; partition: string; code: HeadroomErrorCode };
+  | { type: "rejected"; partition: string; code: HeadroomErrorCode }
+  | { type: "fallback"; partition: string; retryInMs: number }
+  | { type: "coordinated"; partition: string };
 
 export type ThrottlerEventType = ThrottlerEvent["type"];
 
@@ -104,6 +106,47 @@ export interface ThrottlerOptions {
    * @default undefined
    */
   onEvent?: (event: ThrottlerEvent) => void;
+  /**
+   * A Durable Object namespace binding of `HeadroomCoordinator` (from
+   * `headroom/durable-object`), such as `env.HEADROOM`: the budget is then
+   * kept there, shared by every isolate that names the same coordinator.
+   * @default undefined (this throttler keeps its own budget)
+   */
+  coordinator?: DurableObjectNamespaceLike;
+  /**
+   * The coordinator object's name: one shared budget per name.
+   * @default "headroom"
+   */
+  coordinatorName?: string;
+  /**
+   * Grants asked of the coordinator at once, 1 to 64: the spare ones serve
+   * this isolate's next calls of the same partition and cost without a round trip.
+   * @default 4
+   */
+  leaseSize?: number;
+  /**
+   * How long a spare grant may wait for a call before it is given back.
+   * @default 1000
+   */
+  leaseMs?: number;
+  /**
+   * The part of each limit this isolate uses while the coordinator cannot be
+   * reached, above 0 and at most 1.
+   * @default 0.5
+   */
+  fallbackShare?: number;
+  /**
+   * How long to use the local budget after the coordinator could not be
+   * reached before asking it again.
+   * @default 5000
+   */
+  fallbackRetryMs?: number;
+}
+
+/** What `coordinator` needs of a Durable Object namespace binding. */
+export interface DurableObjectNamespaceLike {
+  idFromName(name: string): unknown;
+  get(id: any): unknown;
 }
 
 /** The options of one `run` or `acquire` call. */

@@ -222,7 +222,7 @@ async fn wait_for(asked: Promise, signal: Option<&AbortSignal>, deadline: Option
             return Waited::Done(match result {
                 Err(_) => Answer::Failed,
                 Ok(answer) => match (read_grants(&answer), get(&answer, "refused")) {
-                    (_, refused) if refused.is_object() => Answer::Refused(rebuild_error(&refused)),
+                    (_, refused) if refused.is_object() => rebuild_error(&refused).map_or(Answer::Failed, Answer::Refused),
                     (Some(granted), _) => Answer::Granted(granted),
                     _ => Answer::Failed,
                 },
@@ -237,10 +237,11 @@ fn read_grants(answer: &JsValue) -> Option<Vec<GrantId>> {
     Some(grants.iter().filter_map(|id| id.as_f64()).filter(|id| id.is_finite() && *id >= 0.0).map(|id| id as GrantId).collect())
 }
 
-/// The coordinator's refusal as this throttler's `HeadroomError`.
-fn rebuild_error(refused: &JsValue) -> JsValue {
-    let code = get(refused, "code").as_string().unwrap_or_else(|| "COORDINATOR_REFUSED".into());
-    let message = get(refused, "message").as_string().unwrap_or_else(|| "headroom: the coordinator refused this call".into());
+/// The coordinator's refusal as this throttler's `HeadroomError`; `None`
+/// for an answer that is not one of the documented refusals.
+fn rebuild_error(refused: &JsValue) -> Option<JsValue> {
+    let code = get(refused, "code").as_string().filter(|c| ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT"].contains(&c.as_str()))?;
+    let message = get(refused, "message").as_string()?;
     let details = Object::new();
     for key in ["dimension", "cost", "limit", "maxQueue", "waitedMs"] {
         let value = get(refused, key);
@@ -248,7 +249,7 @@ fn rebuild_error(refused: &JsValue) -> JsValue {
             set(&details, key, &value);
         }
     }
-    convert::headroom_error(&code, &message, &details)
+    Some(convert::headroom_error(&code, &message, &details))
 }
 
 fn ids(ids: &[GrantId]) -> JsValue {

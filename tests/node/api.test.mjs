@@ -314,6 +314,27 @@ test("no error, event or snapshot contains a request's headers, key or body", as
   assert.ok(emitted.length >= 4);
 });
 
+test("wrong coordinator options are TypeErrors that name them", () => {
+  const namespace = { idFromName: () => ({}), get: () => ({}) };
+  const cases = [
+    [{ coordinator: {} }, /`coordinator` to be a Durable Object namespace binding .*, got an object/],
+    [{ coordinator: "HEADROOM" }, /`coordinator` to be a Durable Object namespace binding .*, got a string/],
+    [{ leaseSize: 4 }, /`leaseSize` applies only with `coordinator`/],
+    [{ fallbackShare: 0.5 }, /`fallbackShare` applies only with `coordinator`/],
+    [{ coordinator: namespace, leaseSize: 65 }, /`leaseSize` to be a whole number from 1 to 64, got `65`/],
+    [{ coordinator: namespace, leaseSize: 0 }, /`leaseSize` to be a whole number from 1 and up, got `0`/],
+    [{ coordinator: namespace, fallbackShare: 0 }, /`fallbackShare` to be a number above 0 and at most 1, got `0`/],
+    [{ coordinator: namespace, fallbackShare: 1.5 }, /`fallbackShare` to be a number above 0 and at most 1/],
+    [{ coordinator: namespace, coordinatorName: "" }, /`coordinatorName` to be a non-empty string/],
+    [{ coordinator: namespace, leaseMs: -1 }, /`leaseMs` to be a finite number of milliseconds/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => new Throttler(options), (e) => e instanceof TypeError && message.test(e.message), JSON.stringify(options));
+  }
+  // Every option valid: no error.
+  new Throttler({ coordinator: namespace, coordinatorName: "eu", leaseSize: 64, leaseMs: 0, fallbackShare: 1, fallbackRetryMs: 100 });
+});
+
 test("wrong options for the new options and per-call options are TypeErrors that name them", () => {
   const cases = [
     [{ maxRetries: -1 }, /`maxRetries` to be a whole number from 0 and up, got `-1`/],
@@ -332,4 +353,66 @@ test("wrong options for the new options and per-call options are TypeErrors that
   assert.throws(() => throttler.acquire({ kee: "x" }), /unknown option of `acquire` `kee`/);
   assert.throws(() => throttler.acquire({ signal: "stop" }), /`signal` to be an AbortSignal, got a string/);
   assert.throws(() => throttler.acquire({ priority: 1.5 }), /`priority` to be a whole number/);
+});
+
+/** A stand-in for a Durable Object namespace: records every message its stubs get. */
+function fakeCoordinator(acquire) {
+  const messages = [];
+  const stub = {
+    acquire: async (...args) => {
+      messages.push(["acquire", ...args]);
+      return acquire(...args);
+    },
+    sent: async (ids) => void messages.push(["sent", ids]),
+    complete: async (...args) => void messages.push(["complete", ...args]),
+    release: async (ids) => void messages.push(["release", ids]),
+  };
+  return { namespace: { idFromName: (name) => ({ name }), get: () => stub }, messages };
+}
+
+test("with a coordinator, calls wait for its grants, use spare ones, and report only rate-limit fields", async () => {
+  let next = 1;
+  const { namespace, messages } = fakeCoordinator((key, cost, count) => ({ grants: Array.from({ length: count }, () => next++) }));
+  const { fetch } = scripted({
+    headers: { "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "49", "set-cookie": "session=SECRET", "x-request-id": "req_SECRET" },
+  });
+  const throttler = new Throttler({ fetch, coordinator: namespace, leaseSize: 2 });
+  for (let i = 0; i < 3; i++) assert.equal((await throttler.fetch(URL_, { method: "POST", body: "{}" })).status, 200);
+  await sleep(10);
+  const kinds = messages.map((m) => m[0]);
+  assert.deepEqual(kinds.filter((k) => k === "acquire").length, 2, "the second call used the first lease's spare grant");
+  assert.deepEqual(messages.find((m) => m[0] === "sent"), ["sent", [2]]);
+  const completes = messages.filter((m) => m[0] === "complete");
+  assert.deepEqual(completes.map((m) => m[1]), [1, 2, 3]);
+  for (const [, , status, fields] of completes) {
+    assert.equal(status, 200);
+    assert.deepEqual(fields.map(([name]) => name).sort(), ["anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining"]);
+  }
+  assert.ok(!JSON.stringify(messages).includes("SECRET"), "no other header leaves the isolate");
+});
+
+test("with a coordinator that refuses, the call rejects with its HeadroomError", async () => {
+  const { namespace } = fakeCoordinator(() => ({ refused: { code: "COST_EXCEEDS_LIMIT", message: "headroom: too big", dimension: "tokens", cost: 9, limit: 5 } }));
+  const { fetch, calls } = scripted({});
+  const throttler = new Throttler({ fetch, coordinator: namespace });
+  await assert.rejects(throttler.fetch(URL_), (e) => e instanceof HeadroomError && e.code === "COST_EXCEEDS_LIMIT" && e.limit === 5);
+  assert.equal(calls.length, 0);
+  assert.equal(throttler.snapshot().inFlight, 0);
+});
+
+test("a coordinator that cannot be reached: one fallback event, calls go on the local budget", async () => {
+  const { namespace, messages } = fakeCoordinator(() => {
+    throw new Error("unreachable");
+  });
+  const { fetch, calls } = scripted({});
+  const events = [];
+  const throttler = new Throttler({ fetch, coordinator: namespace, fallbackRetryMs: 60_000, onEvent: (e) => events.push(e.type) });
+  const answers = await Promise.all(Array.from({ length: 5 }, () => throttler.fetch(URL_)));
+  assert.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200, 200]);
+  assert.equal(calls.length, 5);
+  assert.deepEqual(events.filter((t) => t === "fallback"), ["fallback"]);
+  const asked = messages.filter((m) => m[0] === "acquire").length;
+  // Until the retry time, the coordinator is not asked again.
+  await throttler.fetch(URL_);
+  assert.equal(messages.filter((m) => m[0] === "acquire").length, asked);
 });
