@@ -56,7 +56,6 @@
 use crate::budget::Cost;
 use crate::schedule::{Scheduler, Ticket};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Identifies one grant across the coordinator's restarts.
 pub type GrantId = u64;
@@ -89,7 +88,10 @@ const SENT_GRACE_MS: f64 = 5_000.0;
 /// The grants a coordinator has made and not yet seen reported.
 #[derive(Clone, Debug)]
 pub struct Grants {
-    by_id: BTreeMap<GrantId, Grant>,
+    /// In the order they were made (ids ascend). A plain list: grants
+    /// outstanding are about the calls in flight, and a map of its own
+    /// would add to the wasm more than this saves in time.
+    outstanding: Vec<Grant>,
     next_id: GrantId,
     report_timeout_ms: f64,
 }
@@ -105,7 +107,7 @@ pub struct SavedGrants {
 impl Grants {
     /// Grants whose report may take `report_timeout_ms` after they are sent.
     pub fn new(report_timeout_ms: f64) -> Grants {
-        Grants { by_id: BTreeMap::new(), next_id: 1, report_timeout_ms }
+        Grants { outstanding: Vec::new(), next_id: 1, report_timeout_ms }
     }
 
     pub fn report_timeout_ms(&self) -> f64 {
@@ -123,13 +125,13 @@ impl Grants {
             scheduler.hold(ticket);
         }
         let expires_at_ms = now_ms + if sent { self.report_timeout_ms } else { lease_ms.max(0.0) + SENT_GRACE_MS };
-        self.by_id.insert(id, Grant { id, key: key.to_string(), cost, sent, expires_at_ms, ticket });
+        self.outstanding.push(Grant { id, key: key.to_string(), cost, sent, expires_at_ms, ticket });
         id
     }
 
     /// A spare grant is being sent now. Unknown or already sent: nothing.
     pub fn sent(&mut self, scheduler: &mut Scheduler, id: GrantId, now_ms: f64) {
-        if let Some(grant) = self.by_id.get_mut(&id).filter(|g| !g.sent) {
+        if let Some(grant) = self.outstanding.iter_mut().find(|g| g.id == id && !g.sent) {
             grant.sent = true;
             grant.expires_at_ms = now_ms + self.report_timeout_ms;
             scheduler.sent(grant.ticket);
@@ -140,16 +142,17 @@ impl Grants {
     /// book. `None` for a grant this coordinator does not know (already
     /// expired, or made by a coordinator whose state was lost).
     pub fn take(&mut self, id: GrantId) -> Option<Grant> {
-        self.by_id.remove(&id)
+        let at = self.outstanding.iter().position(|g| g.id == id)?;
+        Some(self.outstanding.remove(at))
     }
 
     /// Settle every grant whose time is up: a spare one never sent is
     /// released, a sent one is completed at its estimated cost. Returns how
     /// many expired.
     pub fn expire(&mut self, scheduler: &mut Scheduler, now_ms: f64) -> usize {
-        let expired: Vec<GrantId> = self.by_id.values().filter(|g| g.expires_at_ms <= now_ms).map(|g| g.id).collect();
-        for id in &expired {
-            let Some(grant) = self.by_id.remove(id) else { continue };
+        let (expired, kept): (Vec<Grant>, Vec<Grant>) = std::mem::take(&mut self.outstanding).into_iter().partition(|g| g.expires_at_ms <= now_ms);
+        self.outstanding = kept;
+        for grant in &expired {
             if grant.sent {
                 // It may have reached the server: charge its estimate.
                 scheduler.complete(grant.ticket, Some(200), None, now_ms);
@@ -162,19 +165,19 @@ impl Grants {
 
     /// The earliest expiry, for the coordinator's alarm.
     pub fn next_expiry(&self) -> Option<f64> {
-        self.by_id.values().map(|g| g.expires_at_ms).reduce(f64::min)
+        self.outstanding.iter().map(|g| g.expires_at_ms).reduce(f64::min)
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.outstanding.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.outstanding.is_empty()
     }
 
     pub fn saved(&self) -> SavedGrants {
-        SavedGrants { next_id: self.next_id, grants: self.by_id.values().cloned().collect() }
+        SavedGrants { next_id: self.next_id, grants: self.outstanding.clone() }
     }
 
     /// Take back saved grants into a scheduler made afresh: each is in
@@ -188,7 +191,7 @@ impl Grants {
                 scheduler.hold(grant.ticket);
             }
             grants.next_id = grants.next_id.max(grant.id + 1);
-            grants.by_id.insert(grant.id, grant);
+            grants.outstanding.push(grant);
         }
         grants
     }
@@ -197,11 +200,13 @@ impl Grants {
 /// A throttler's spare grants, by partition.
 #[derive(Clone, Debug, Default)]
 pub struct LeasePool {
-    by_key: BTreeMap<String, Vec<Spare>>,
+    /// A few at most (`leaseSize − 1` per partition in use): a list.
+    spares: Vec<Spare>,
 }
 
 #[derive(Clone, Debug)]
 struct Spare {
+    key: String,
     id: GrantId,
     cost: Cost,
     use_by_ms: f64,
@@ -210,49 +215,34 @@ struct Spare {
 impl LeasePool {
     /// Keep spare grants of `cost` for `key`, usable until `use_by_ms`.
     pub fn put(&mut self, key: &str, ids: &[GrantId], cost: Cost, use_by_ms: f64) {
-        let spares = self.by_key.entry(key.to_string()).or_default();
-        spares.extend(ids.iter().map(|&id| Spare { id, cost, use_by_ms }));
+        self.spares.extend(ids.iter().map(|&id| Spare { key: key.to_string(), id, cost, use_by_ms }));
     }
 
     /// A spare grant of `key` that covers `cost`, still usable at `now_ms`.
     pub fn take(&mut self, key: &str, cost: &Cost, now_ms: f64) -> Option<GrantId> {
-        let spares = self.by_key.get_mut(key)?;
-        let found = spares.iter().position(|s| s.use_by_ms > now_ms && covers(&s.cost, cost))?;
-        let spare = spares.remove(found);
-        if spares.is_empty() {
-            self.by_key.remove(key);
-        }
-        Some(spare.id)
+        let found = self.spares.iter().position(|s| s.key == key && s.use_by_ms > now_ms && covers(&s.cost, cost))?;
+        Some(self.spares.remove(found).id)
     }
 
     /// Spare grants no longer usable at `now_ms`, taken out to be given back.
     pub fn expired(&mut self, now_ms: f64) -> Vec<GrantId> {
-        let mut out = Vec::new();
-        for spares in self.by_key.values_mut() {
-            spares.retain(|s| {
-                let keep = s.use_by_ms > now_ms;
-                if !keep {
-                    out.push(s.id);
-                }
-                keep
-            });
-        }
-        self.by_key.retain(|_, spares| !spares.is_empty());
-        out
+        let (expired, kept): (Vec<Spare>, Vec<Spare>) = std::mem::take(&mut self.spares).into_iter().partition(|s| s.use_by_ms <= now_ms);
+        self.spares = kept;
+        expired.into_iter().map(|s| s.id).collect()
     }
 
     /// Every spare grant, taken out (to give back when the coordinator is
     /// left for the local budget).
     pub fn drain(&mut self) -> Vec<GrantId> {
-        std::mem::take(&mut self.by_key).into_values().flatten().map(|s| s.id).collect()
+        std::mem::take(&mut self.spares).into_iter().map(|s| s.id).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.by_key.values().map(Vec::len).sum()
+        self.spares.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.spares.is_empty()
     }
 }
 

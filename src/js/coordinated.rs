@@ -13,7 +13,6 @@ use crate::coordinate::{GrantId, LeasePool, Link};
 use crate::schedule::{Refusal, Ticket};
 use js_sys::{Array, Date, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
@@ -36,8 +35,9 @@ pub(crate) struct Coordinated {
     options: Coordination,
     pool: RefCell<LeasePool>,
     link: RefCell<Link>,
-    /// The grant of each call in flight, to report its answer against.
-    grants: RefCell<HashMap<Ticket, GrantId>>,
+    /// The grant of each call in flight, to report its answer against (a
+    /// list: calls in flight are at most `maxConcurrent`).
+    grants: RefCell<Vec<(Ticket, GrantId)>>,
 }
 
 /// What to do with a call the local scheduler let go.
@@ -75,7 +75,7 @@ impl Coordinated {
         self.give_back_expired(now);
         let spare = self.pool.borrow_mut().take(key, &cost, now);
         if let Some(id) = spare {
-            self.grants.borrow_mut().insert(ticket, id);
+            self.grants.borrow_mut().push((ticket, id));
             self.tell("sent", &[ids(&[id])]);
             return Verdict::Go;
         }
@@ -105,7 +105,7 @@ impl Coordinated {
             match answer {
                 Answer::Granted(granted) => {
                     let Some((&first, spares)) = granted.split_first() else { continue };
-                    self.grants.borrow_mut().insert(ticket, first);
+                    self.grants.borrow_mut().push((ticket, first));
                     self.pool.borrow_mut().put(key, spares, cost, Date::now() + self.options.lease_ms);
                     if self.link.borrow_mut().succeeded() {
                         shared.core.borrow_mut().set_budget(false, 1.0);
@@ -130,7 +130,8 @@ impl Coordinated {
 
     /// Report the answer to a call sent with a grant.
     pub(crate) fn finished(&self, ticket: Ticket, status: Option<u16>, fields: Option<&[(String, String)]>) {
-        let Some(id) = self.grants.borrow_mut().remove(&ticket) else { return };
+        let found = self.grants.borrow().iter().position(|(t, _)| *t == ticket);
+        let Some((_, id)) = found.map(|at| self.grants.borrow_mut().swap_remove(at)) else { return };
         let status = status.map_or(JsValue::NULL, JsValue::from);
         let fields = fields.map_or(JsValue::NULL, |fields| {
             fields.iter().map(|(n, v)| JsValue::from(Array::of2(&n.into(), &v.into()))).collect::<Array>().into()
