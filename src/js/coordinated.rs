@@ -85,6 +85,9 @@ impl Coordinated {
             if pause_ms > 0.0 {
                 let (sleeping, _alarm) = wake::sleep(pause_ms, signal);
                 sleeping.await;
+                if let Some(signal) = signal.filter(|s| s.aborted()) {
+                    return Verdict::Stop(signal.reason());
+                }
             }
             let asked = match self.ask(key, cost) {
                 Ok(asked) => asked,
@@ -154,7 +157,9 @@ impl Coordinated {
             let granted = read_grants(&answer);
             if let (Some(granted), Ok(stub)) = (granted, stub) {
                 if !granted.is_empty() {
-                    let _ = call(&stub, "release", &[ids(&granted)]);
+                    if let Ok(released) = call(&stub, "release", &[ids(&granted)]) {
+                        let _ = JsFuture::from(released).await;
+                    }
                 }
             }
         });
