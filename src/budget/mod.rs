@@ -40,6 +40,22 @@
 //! A refused call (429) is released before its response is applied: the
 //! server counted nothing for it.
 //!
+//! # Held reservations
+//!
+//! The rule above orders calls by dispatch, which is the order the server
+//! counts them in only when one client sends each call as it is dispatched.
+//! A coordinator ([`crate::coordinate`]) grants calls that other isolates
+//! send after a round trip of their own, and spare grants of a lease are
+//! sent later still. Their reservations are *held*: no response covers them
+//! but their own. Their own answer covers them like any other when it is
+//! fresh; when it is stale, the newer answer applied before it may not have
+//! counted them, so their cost is charged to the level instead. A held call
+//! can thus be subtracted twice for a while (by the level and its
+//! reservation, between the server counting it and its answer arriving),
+//! never not at all: the error is on the safe side, and lasts one latency.
+//! Limits and budget stay local to one scheduler: a coordinator's
+//! scheduler holds every grant; a throttler's holds nothing.
+//!
 //! # What others use
 //!
 //! Another client on the same key spends budget we never see dispatched.
