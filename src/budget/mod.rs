@@ -53,8 +53,8 @@
 //! can thus be subtracted twice for a while (by the level and its
 //! reservation, between the server counting it and its answer arriving),
 //! never not at all: the error is on the safe side, and lasts one latency.
-//! Limits and budget stay local to one scheduler: a coordinator's
-//! scheduler holds every grant; a throttler's holds nothing.
+//! A coordinator's scheduler holds every grant
+//! (`Config::hold_until_answered`); a throttler on its own holds none.
 //!
 //! # What others use
 //!
