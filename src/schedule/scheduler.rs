@@ -1,12 +1,13 @@
 //! The scheduler: partitions, their queues, the calls in flight, and every
 //! decision about them (see the module docs of [`crate::schedule`]).
 
+use super::calls::Calls;
 use super::jitter::Jitter;
 use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -253,11 +254,8 @@ const MAX_BACKOFF_MS: f64 = 60_000.0;
 pub struct Scheduler {
     config: Config,
     partitions: BTreeMap<Arc<str>, Partition>,
-    /// Every call waiting or in flight. Tickets are handed out in order, so
-    /// in an ordered map new calls and the oldest (the heads that dispatch)
-    /// stay in a few nodes that are in cache at any size, where a hash map
-    /// spreads them over all its memory; boxed so the nodes stay small.
-    entries: BTreeMap<Ticket, Box<Entry>>,
+    /// Every call waiting or in flight, found by its ticket in one step.
+    entries: Calls<Entry>,
     next_ticket: Ticket,
     next_sequence: u64,
     in_flight: u32,
@@ -275,7 +273,7 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: BTreeMap::new(),
-            entries: BTreeMap::new(),
+            entries: Calls::new(),
             next_ticket: 0,
             next_sequence: 0,
             in_flight: 0,
@@ -347,7 +345,7 @@ impl Scheduler {
             self.deadlines.insert((at.to_bits(), ticket));
         }
         let entry = Entry { partition: key, cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
-        self.entries.insert(ticket, Box::new(entry));
+        self.entries.insert(ticket, entry);
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
@@ -355,10 +353,15 @@ impl Scheduler {
 
     /// Take a waiting call out of its queue (it was dispatched, refused or
     /// cancelled).
-    fn unqueue(&mut self, ticket: Ticket) -> Option<Box<Entry>> {
-        // One search of the entries for both the look and the removal.
-        let btree_map::Entry::Occupied(slot) = self.entries.entry(ticket) else { return None };
-        let entry = slot.get();
+    fn unqueue(&mut self, ticket: Ticket) -> Option<Entry> {
+        self.leave_queue(ticket)?;
+        self.entries.remove(ticket)
+    }
+
+    /// Take a waiting call out of its queue and its deadline, keeping its
+    /// entry. False, changing nothing, for a call not waiting.
+    fn leave_queue(&mut self, ticket: Ticket) -> Option<()> {
+        let entry = self.entries.get(ticket)?;
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
@@ -368,7 +371,7 @@ impl Scheduler {
             self.deadlines.remove(&(at.to_bits(), ticket));
         }
         self.queued -= 1;
-        Some(slot.remove())
+        Some(())
     }
 
     /// Dispatch every call that may go at `now_ms`, refuse those that never can.
@@ -393,7 +396,7 @@ impl Scheduler {
                 }
                 let p = &self.partitions[&key];
                 let Some(&(_, ticket)) = p.queue.first() else { break };
-                let entry = &self.entries[&ticket];
+                let entry = self.entries.get(ticket).expect("queues name waiting calls");
                 match head_admission(p, &entry.cost, &self.config, now_ms) {
                     HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
                     HeadAdmission::Never(refusal) => {
@@ -417,7 +420,10 @@ impl Scheduler {
 
     /// Move a waiting call to in flight and reserve its cost.
     fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
-        let Some(mut entry) = self.unqueue(ticket) else { return };
+        if self.leave_queue(ticket).is_none() {
+            return;
+        }
+        let Some(entry) = self.entries.get_mut(ticket) else { return };
         let Some(p) = self.partitions.get_mut(key) else { return };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -430,7 +436,6 @@ impl Scheduler {
         self.counters.dispatched += 1;
         self.counters.total_wait_ms += (now_ms - entry.enqueued_at).max(0.0);
         entry.state = State::Dispatched { sequence };
-        self.entries.insert(ticket, entry);
         poll.granted.push(ticket);
     }
 
@@ -443,7 +448,7 @@ impl Scheduler {
     /// when, once it is in flight, a slot is still free for the head.
     fn backfill(&self, key: &str, head: Ticket, head_at: f64, now_ms: f64) -> Option<(Ticket, f64)> {
         let p = self.partitions.get(key)?;
-        let head_entry = self.entries.get(&head)?;
+        let head_entry = self.entries.get(head)?;
         let slots = p.max_in_flight().min(self.config.max_concurrent);
         if self.config.backfill_scan == 0 || p.in_flight + 1 >= slots || self.in_flight + 1 >= self.config.max_concurrent {
             return None;
@@ -452,7 +457,7 @@ impl Scheduler {
         let behind = p.queue.range((priority, head + 1)..).take_while(|(level, _)| *level == priority);
         let mut best: Option<(Ticket, f64)> = None;
         for &(_, ticket) in behind.take(self.config.backfill_scan) {
-            let Some(entry) = self.entries.get(&ticket) else { continue };
+            let Some(entry) = self.entries.get(ticket) else { continue };
             let fits_at = match p.budget.admission_with_share(&entry.cost, now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
@@ -489,7 +494,7 @@ impl Scheduler {
         let mut best: Option<(Ticket, f64)> = None;
         for (key, p) in &self.partitions {
             let Some(&(_, ticket)) = p.queue.first() else { continue };
-            let entry = &self.entries[&ticket];
+            let entry = self.entries.get(ticket).expect("queues name waiting calls");
             let wake = match head_admission(p, &entry.cost, &self.config, now_ms) {
                 HeadAdmission::Go => (ticket, now_ms),
                 HeadAdmission::At(at) => (ticket, at),
@@ -513,7 +518,7 @@ impl Scheduler {
     /// A dispatched call will be sent later than now (a spare grant of a
     /// lease): until [`Scheduler::sent`], no response covers its reservation.
     pub fn hold(&mut self, ticket: Ticket) {
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(&ticket).map(|e| &**e) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
             if let Some(p) = self.partitions.get_mut(partition) {
                 p.budget.hold(*sequence);
             }
@@ -524,7 +529,7 @@ impl Scheduler {
     /// order as of now.
     pub fn sent(&mut self, ticket: Ticket) {
         let now_sequence = self.next_sequence;
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(&ticket).map(|e| &mut **e) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
             let moved = self.partitions.get_mut(&*partition).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
             if moved {
                 *sequence = now_sequence;
@@ -538,7 +543,7 @@ impl Scheduler {
     /// budget was kept elsewhere and must now wait for the local one.
     /// Returns false, changing nothing, for a call not in flight.
     pub fn requeue(&mut self, ticket: Ticket) -> bool {
-        let Some(entry) = self.entries.get_mut(&ticket) else { return false };
+        let Some(entry) = self.entries.get_mut(ticket) else { return false };
         let State::Dispatched { sequence } = entry.state else { return false };
         entry.state = State::Waiting;
         let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
@@ -573,7 +578,7 @@ impl Scheduler {
         self.in_flight += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, Box::new(Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None }));
+        self.entries.insert(ticket, Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
         ticket
     }
 
@@ -612,10 +617,10 @@ impl Scheduler {
     /// response came (a network error); `observation` what its headers said.
     pub fn complete(&mut self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>, now_ms: f64) {
         // Only a call in flight completes: a waiting one stays in its queue.
-        if !matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Dispatched { .. }, .. })) {
+        if !matches!(self.entries.get(ticket), Some(Entry { state: State::Dispatched { .. }, .. })) {
             return;
         }
-        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
+        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
             return;
         };
         let window = self.config.default_window_ms;
@@ -692,7 +697,7 @@ impl Scheduler {
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
         if self.unqueue(ticket).is_none() {
-            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
+            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
                 return false;
             };
             let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
@@ -708,7 +713,7 @@ impl Scheduler {
 
     /// True while the call waits in a queue.
     pub fn is_waiting(&self, ticket: Ticket) -> bool {
-        matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Waiting, .. }))
+        matches!(self.entries.get(ticket), Some(Entry { state: State::Waiting, .. }))
     }
 
     /// Calls waiting, in all partitions.
@@ -741,7 +746,8 @@ impl Scheduler {
     /// reservation is negative or NaN (for the property tests).
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        let waiting = self.entries.values().filter(|e| matches!(e.state, State::Waiting)).count();
+        self.entries.check()?;
+        let waiting = self.entries.iter().map(|(_, e)| e).filter(|e| matches!(e.state, State::Waiting)).count();
         let dispatched = self.entries.len() - waiting;
         let queued: usize = self.partitions.values().map(|p| p.queue.len()).sum();
         let in_flight: u32 = self.partitions.values().map(|p| p.in_flight).sum();
