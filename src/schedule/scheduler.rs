@@ -204,7 +204,17 @@ pub struct SavedPartition {
 struct Partition {
     budget: Budget,
     /// Waiting calls: higher priority first, then by ticket (arrival).
+    /// A cancelled call is left in place (its entry is gone) and skipped
+    /// when met; see [`Partition::stale`].
     queue: BTreeSet<(Reverse<i32>, Ticket)>,
+    /// Calls waiting in `queue`.
+    waiting: usize,
+    /// Items of `queue` whose calls were cancelled. Cancelling thus touches
+    /// only the call, not the tree. A cancel that leaves them outnumbering
+    /// the waiting calls (by more than [`STALE_SLACK`]) sweeps the queue, so
+    /// it holds at most about twice the calls that waited at the last cancel,
+    /// and each cancel pays a constant share of a sweep.
+    stale: usize,
     in_flight: u32,
     /// A response (of any kind) has come back: the probe is over.
     answered: bool,
@@ -246,6 +256,10 @@ struct Entry {
     deadline: Option<f64>,
 }
 
+/// Stale items a queue, or the deadlines, may hold beyond one per waiting
+/// call before a cancel sweeps them (few in tests, so that sweeps happen).
+const STALE_SLACK: usize = if cfg!(test) { 2 } else { 64 };
+
 const FIRST_BACKOFF_MS: f64 = 1_000.0;
 const MAX_BACKOFF_MS: f64 = 60_000.0;
 
@@ -261,8 +275,11 @@ pub struct Scheduler {
     in_flight: u32,
     queued: usize,
     /// Waiting calls with a deadline, earliest first (deadlines are positive,
-    /// finite times, whose bit patterns order as the numbers do).
+    /// finite times, whose bit patterns order as the numbers do). Cancelled
+    /// calls are left in place and skipped, as in a partition's queue.
     deadlines: BTreeSet<(u64, Ticket)>,
+    /// Items of `deadlines` whose calls were cancelled.
+    stale_deadlines: usize,
     counters: Counters,
     jitter: Jitter,
 }
@@ -279,6 +296,7 @@ impl Scheduler {
             in_flight: 0,
             queued: 0,
             deadlines: BTreeSet::new(),
+            stale_deadlines: 0,
             counters: Counters::default(),
         }
     }
@@ -304,6 +322,8 @@ impl Scheduler {
             let partition = Partition {
                 budget,
                 queue: BTreeSet::new(),
+                waiting: 0,
+                stale: 0,
                 in_flight: 0,
                 answered: false,
                 paused_until: f64::NEG_INFINITY,
@@ -339,6 +359,7 @@ impl Scheduler {
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
         p.queue.insert((Reverse(priority), ticket));
+        p.waiting += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
         if let Some(at) = deadline {
@@ -367,6 +388,7 @@ impl Scheduler {
         }
         let p = self.partitions.get_mut(&entry.partition)?;
         p.queue.remove(&(Reverse(entry.priority), ticket));
+        p.waiting -= 1;
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at.to_bits(), ticket));
         }
@@ -384,18 +406,22 @@ impl Scheduler {
             if let Some(entry) = self.unqueue(ticket) {
                 self.counters.refused += 1;
                 poll.refused.push((ticket, Refusal::QueueTimeout { waited_ms: now_ms - entry.enqueued_at }));
+            } else {
+                // Its call was cancelled.
+                self.deadlines.pop_first();
+                self.stale_deadlines -= 1;
             }
         }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(k, _)| k.clone()).collect();
         for key in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
                     return poll;
                 }
+                let Some(ticket) = self.head(&key) else { break };
                 let p = &self.partitions[&key];
-                let Some(&(_, ticket)) = p.queue.first() else { break };
                 let entry = self.entries.get(ticket).expect("queues name waiting calls");
                 match head_admission(p, &entry.cost, &self.config, now_ms) {
                     HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
@@ -416,6 +442,20 @@ impl Scheduler {
             }
         }
         poll
+    }
+
+    /// The first waiting call of a partition, dropping the stale items
+    /// before it.
+    fn head(&mut self, key: &str) -> Option<Ticket> {
+        let p = self.partitions.get_mut(key)?;
+        while let Some(&(_, ticket)) = p.queue.first() {
+            if self.entries.get(ticket).is_some() {
+                return Some(ticket);
+            }
+            p.queue.pop_first();
+            p.stale -= 1;
+        }
+        None
     }
 
     /// Move a waiting call to in flight and reserve its cost.
@@ -456,8 +496,8 @@ impl Scheduler {
         let priority = Reverse(head_entry.priority);
         let behind = p.queue.range((priority, head + 1)..).take_while(|(level, _)| *level == priority);
         let mut best: Option<(Ticket, f64)> = None;
-        for &(_, ticket) in behind.take(self.config.backfill_scan) {
-            let Some(entry) = self.entries.get(ticket) else { continue };
+        let behind = behind.filter_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?)));
+        for (ticket, entry) in behind.take(self.config.backfill_scan) {
             let fits_at = match p.budget.admission_with_share(&entry.cost, now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
@@ -493,8 +533,8 @@ impl Scheduler {
         }
         let mut best: Option<(Ticket, f64)> = None;
         for (key, p) in &self.partitions {
-            let Some(&(_, ticket)) = p.queue.first() else { continue };
-            let entry = self.entries.get(ticket).expect("queues name waiting calls");
+            // The first item whose call was not cancelled.
+            let Some((ticket, entry)) = p.queue.iter().find_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?))) else { continue };
             let wake = match head_admission(p, &entry.cost, &self.config, now_ms) {
                 HeadAdmission::Go => (ticket, now_ms),
                 HeadAdmission::At(at) => (ticket, at),
@@ -550,6 +590,7 @@ impl Scheduler {
         p.budget.release(sequence);
         p.in_flight -= 1;
         p.queue.insert((Reverse(entry.priority), ticket));
+        p.waiting += 1;
         if let Some(at) = entry.deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
@@ -696,7 +737,9 @@ impl Scheduler {
     /// Remove a call: from the queue if waiting, or give back its reservation
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
-        if self.unqueue(ticket).is_none() {
+        if self.is_waiting(ticket) {
+            self.forget_waiting(ticket);
+        } else {
             let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
                 return false;
             };
@@ -709,6 +752,34 @@ impl Scheduler {
         }
         self.counters.cancelled += 1;
         true
+    }
+
+    /// Drop a waiting call, leaving its items in its queue and the
+    /// deadlines to be skipped (see [`Partition::stale`]).
+    fn forget_waiting(&mut self, ticket: Ticket) {
+        let Some(entry) = self.entries.remove(ticket) else { return };
+        self.queued -= 1;
+        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
+        p.waiting -= 1;
+        if p.waiting == 0 {
+            p.queue.clear();
+            p.stale = 0;
+        } else {
+            p.stale += 1;
+            if p.stale > p.waiting + STALE_SLACK {
+                let entries = &self.entries;
+                p.queue.retain(|&(_, t)| entries.get(t).is_some());
+                p.stale = 0;
+            }
+        }
+        if entry.deadline.is_some() {
+            self.stale_deadlines += 1;
+            if self.stale_deadlines > self.deadlines.len() - self.stale_deadlines + STALE_SLACK {
+                let entries = &self.entries;
+                self.deadlines.retain(|&(_, t)| entries.get(t).is_some());
+                self.stale_deadlines = 0;
+            }
+        }
     }
 
     /// True while the call waits in a queue.
@@ -732,7 +803,7 @@ impl Scheduler {
             .iter()
             .map(|(key, p)| PartitionView {
                 key: key.to_string(),
-                queued: p.queue.len(),
+                queued: p.waiting,
                 in_flight: p.in_flight,
                 max_in_flight: p.max_in_flight().min(self.config.max_concurrent),
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
@@ -749,16 +820,44 @@ impl Scheduler {
         self.entries.check()?;
         let waiting = self.entries.iter().map(|(_, e)| e).filter(|e| matches!(e.state, State::Waiting)).count();
         let dispatched = self.entries.len() - waiting;
-        let queued: usize = self.partitions.values().map(|p| p.queue.len()).sum();
+        let queued: usize = self.partitions.values().map(|p| p.waiting).sum();
         let in_flight: u32 = self.partitions.values().map(|p| p.in_flight).sum();
         if (self.queued, queued) != (waiting, waiting) {
-            return Err(format!("queued {} and queues {queued} but {waiting} entries wait", self.queued));
+            return Err(format!("queued {} and partitions {queued} but {waiting} entries wait", self.queued));
         }
         if (self.in_flight, in_flight as usize) != (dispatched as u32, dispatched) {
             return Err(format!("in flight {} and partitions {in_flight} but {dispatched} entries dispatched", self.in_flight));
         }
-        if self.deadlines.iter().any(|(_, t)| !self.is_waiting(*t)) {
-            return Err("a deadline outlived its waiting call".into());
+        // Each item of a queue names a call waiting in that partition at that
+        // priority, or a cancelled call (no entry), counted as stale; each
+        // waiting call is in its queue (the items are distinct, so counting
+        // them suffices).
+        for (key, p) in &self.partitions {
+            let mut live = 0;
+            for &(Reverse(priority), t) in &p.queue {
+                match self.entries.get(t) {
+                    None => {}
+                    Some(Entry { partition, priority: q, state: State::Waiting, .. }) if partition == key && *q == priority => live += 1,
+                    Some(_) => return Err(format!("queue {key} holds {t}, which does not wait there")),
+                }
+            }
+            let waiting = self.entries.iter().filter(|(_, e)| matches!(e.state, State::Waiting) && e.partition == *key).count();
+            if (p.waiting, live, p.queue.len() - live) != (waiting, waiting, p.stale) {
+                return Err(format!("partition {key} counts {} waiting and {} stale; its queue holds {live} of {} live, and {waiting} entries wait", p.waiting, p.stale, p.queue.len()));
+            }
+        }
+        // The same for the deadlines.
+        let mut live = 0;
+        for &(bits, t) in &self.deadlines {
+            match self.entries.get(t) {
+                None => {}
+                Some(Entry { state: State::Waiting, deadline: Some(at), .. }) if at.to_bits() == bits => live += 1,
+                Some(_) => return Err("a deadline outlived its waiting call".into()),
+            }
+        }
+        let with_deadline = self.entries.iter().filter(|(_, e)| matches!(e.state, State::Waiting) && e.deadline.is_some()).count();
+        if (live, self.deadlines.len() - live) != (with_deadline, self.stale_deadlines) {
+            return Err(format!("{live} live deadlines and {} stale of {}, but {with_deadline} waiting calls have one", self.stale_deadlines, self.deadlines.len()));
         }
         for (key, p) in &self.partitions {
             let r = p.budget.reserved();
