@@ -202,6 +202,8 @@ pub struct SavedPartition {
 
 #[derive(Debug)]
 struct Partition {
+    /// Its place in [`Scheduler::keys`], named by its calls' tags.
+    index: u32,
     budget: Budget,
     /// Waiting calls: higher priority first, then by ticket (arrival).
     /// A cancelled call is left in place (its entry is gone) and skipped
@@ -260,6 +262,16 @@ struct Entry {
 /// call before a cancel sweeps them (few in tests, so that sweeps happen).
 const STALE_SLACK: usize = if cfg!(test) { 2 } else { 64 };
 
+/// A call's tag (see [`Calls`]): its partition's index, whether it waits,
+/// and whether it has a deadline, so that a waiting call can be cancelled
+/// without reading the call. Never 0, which marks an ended call.
+fn tag(partition: u32, waiting: bool, deadline: bool) -> u32 {
+    1 | u32::from(waiting) << 1 | u32::from(deadline) << 2 | partition << 3
+}
+
+const TAG_WAITING: u32 = 1 << 1;
+const TAG_DEADLINE: u32 = 1 << 2;
+
 const FIRST_BACKOFF_MS: f64 = 1_000.0;
 const MAX_BACKOFF_MS: f64 = 60_000.0;
 
@@ -268,6 +280,8 @@ const MAX_BACKOFF_MS: f64 = 60_000.0;
 pub struct Scheduler {
     config: Config,
     partitions: BTreeMap<Arc<str>, Partition>,
+    /// The partitions' keys, by index (partitions are never removed).
+    keys: Vec<Arc<str>>,
     /// Every call waiting or in flight, found by its ticket in one step.
     entries: Calls<Entry>,
     next_ticket: Ticket,
@@ -290,6 +304,7 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: BTreeMap::new(),
+            keys: Vec::new(),
             entries: Calls::new(),
             next_ticket: 0,
             next_sequence: 0,
@@ -319,7 +334,10 @@ impl Scheduler {
                 Some(limits) => Budget::with_limits(limits, now_ms),
                 None => Budget::default(),
             };
+            // Tags hold the index in 29 bits: far more partitions than memory does.
+            let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
             let partition = Partition {
+                index,
                 budget,
                 queue: BTreeSet::new(),
                 waiting: 0,
@@ -332,7 +350,9 @@ impl Scheduler {
                 overload_backoff_ms: FIRST_BACKOFF_MS,
                 recovery_sequence: 0,
             };
-            self.partitions.insert(Arc::from(key), partition);
+            let key: Arc<str> = Arc::from(key);
+            self.keys.push(key.clone());
+            self.partitions.insert(key, partition);
         }
         self.partitions.get_mut(key).expect("inserted above")
     }
@@ -360,13 +380,14 @@ impl Scheduler {
         }
         p.queue.insert((Reverse(priority), ticket));
         p.waiting += 1;
+        let index = p.index;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
         let entry = Entry { partition: key, cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
-        self.entries.insert(ticket, entry);
+        self.entries.insert(ticket, tag(index, true, deadline.is_some()), entry);
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
@@ -463,8 +484,9 @@ impl Scheduler {
         if self.leave_queue(ticket).is_none() {
             return;
         }
-        let Some(entry) = self.entries.get_mut(ticket) else { return };
         let Some(p) = self.partitions.get_mut(key) else { return };
+        self.entries.set_tag(ticket, tag(p.index, false, false));
+        let Some(entry) = self.entries.get_mut(ticket) else { return };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         p.budget.reserve(sequence, entry.cost, now_ms);
@@ -591,9 +613,11 @@ impl Scheduler {
         p.in_flight -= 1;
         p.queue.insert((Reverse(entry.priority), ticket));
         p.waiting += 1;
+        let waiting = tag(p.index, true, entry.deadline.is_some());
         if let Some(at) = entry.deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
+        self.entries.set_tag(ticket, waiting);
         self.in_flight -= 1;
         self.queued += 1;
         self.counters.dispatched -= 1;
@@ -611,6 +635,7 @@ impl Scheduler {
         let cost = cost.cleaned();
         let hold = self.config.hold_until_answered;
         let p = self.partition_mut(partition, now_ms);
+        let index = p.index;
         p.budget.reserve(sequence, cost, now_ms);
         if hold {
             p.budget.hold(sequence);
@@ -619,7 +644,7 @@ impl Scheduler {
         self.in_flight += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
+        self.entries.insert(ticket, tag(index, false, false), Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
         ticket
     }
 
@@ -737,8 +762,9 @@ impl Scheduler {
     /// Remove a call: from the queue if waiting, or give back its reservation
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
-        if self.is_waiting(ticket) {
-            self.forget_waiting(ticket);
+        let Some(tag) = self.entries.tag(ticket) else { return false };
+        if tag & TAG_WAITING != 0 {
+            self.forget_waiting(ticket, tag);
         } else {
             let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
                 return false;
@@ -756,10 +782,13 @@ impl Scheduler {
 
     /// Drop a waiting call, leaving its items in its queue and the
     /// deadlines to be skipped (see [`Partition::stale`]).
-    fn forget_waiting(&mut self, ticket: Ticket) {
-        let Some(entry) = self.entries.remove(ticket) else { return };
+    /// Only the call's tag is read: the call itself is dropped later.
+    fn forget_waiting(&mut self, ticket: Ticket, tag: u32) {
+        if !self.entries.forget(ticket) {
+            return;
+        }
         self.queued -= 1;
-        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
+        let p = self.partitions.get_mut(&*self.keys[(tag >> 3) as usize]).expect("tags name existing partitions");
         p.waiting -= 1;
         if p.waiting == 0 {
             p.queue.clear();
@@ -772,7 +801,7 @@ impl Scheduler {
                 p.stale = 0;
             }
         }
-        if entry.deadline.is_some() {
+        if tag & TAG_DEADLINE != 0 {
             self.stale_deadlines += 1;
             if self.stale_deadlines > self.deadlines.len() - self.stale_deadlines + STALE_SLACK {
                 let entries = &self.entries;
@@ -784,7 +813,7 @@ impl Scheduler {
 
     /// True while the call waits in a queue.
     pub fn is_waiting(&self, ticket: Ticket) -> bool {
-        matches!(self.entries.get(ticket), Some(Entry { state: State::Waiting, .. }))
+        self.entries.tag(ticket).is_some_and(|tag| tag & TAG_WAITING != 0)
     }
 
     /// Calls waiting, in all partitions.
@@ -818,7 +847,14 @@ impl Scheduler {
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
         self.entries.check()?;
-        let waiting = self.entries.iter().map(|(_, e)| e).filter(|e| matches!(e.state, State::Waiting)).count();
+        for (ticket, found, e) in self.entries.iter() {
+            let index = self.partitions.get(&e.partition).map(|p| p.index);
+            let waiting = matches!(e.state, State::Waiting);
+            if index.map(|i| tag(i, waiting, waiting && e.deadline.is_some())) != Some(found) || index.map(|i| &self.keys[i as usize]) != Some(&e.partition) {
+                return Err(format!("call {ticket} has tag {found:#x} but waits {waiting} in {}", e.partition));
+            }
+        }
+        let waiting = self.entries.iter().map(|(_, _, e)| e).filter(|e| matches!(e.state, State::Waiting)).count();
         let dispatched = self.entries.len() - waiting;
         let queued: usize = self.partitions.values().map(|p| p.waiting).sum();
         let in_flight: u32 = self.partitions.values().map(|p| p.in_flight).sum();
@@ -841,7 +877,7 @@ impl Scheduler {
                     Some(_) => return Err(format!("queue {key} holds {t}, which does not wait there")),
                 }
             }
-            let waiting = self.entries.iter().filter(|(_, e)| matches!(e.state, State::Waiting) && e.partition == *key).count();
+            let waiting = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.partition == *key).count();
             if (p.waiting, live, p.queue.len() - live) != (waiting, waiting, p.stale) {
                 return Err(format!("partition {key} counts {} waiting and {} stale; its queue holds {live} of {} live, and {waiting} entries wait", p.waiting, p.stale, p.queue.len()));
             }
@@ -855,7 +891,7 @@ impl Scheduler {
                 Some(_) => return Err("a deadline outlived its waiting call".into()),
             }
         }
-        let with_deadline = self.entries.iter().filter(|(_, e)| matches!(e.state, State::Waiting) && e.deadline.is_some()).count();
+        let with_deadline = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.deadline.is_some()).count();
         if (live, self.deadlines.len() - live) != (with_deadline, self.stale_deadlines) {
             return Err(format!("{live} live deadlines and {} stale of {}, but {with_deadline} waiting calls have one", self.stale_deadlines, self.deadlines.len()));
         }
