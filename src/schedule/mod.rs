@@ -48,6 +48,7 @@
 //! the window by `1 / window`, about one call per round of answers. The
 //! jitter comes from a generator seeded by `Config::seed`: the core takes
 //! randomness as an input, as it takes time.
+mod calls;
 mod jitter;
 mod scheduler;
 pub mod simulation;

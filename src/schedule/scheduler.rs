@@ -1,12 +1,13 @@
 //! The scheduler: partitions, their queues, the calls in flight, and every
 //! decision about them (see the module docs of [`crate::schedule`]).
 
+use super::calls::Calls;
 use super::jitter::Jitter;
 use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
 use crate::headers::Observation;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -201,9 +202,21 @@ pub struct SavedPartition {
 
 #[derive(Debug)]
 struct Partition {
+    /// Its place in [`Scheduler::keys`], named by its calls' tags.
+    index: u32,
     budget: Budget,
     /// Waiting calls: higher priority first, then by ticket (arrival).
+    /// A cancelled call is left in place (its entry is gone) and skipped
+    /// when met; see [`Partition::stale`].
     queue: BTreeSet<(Reverse<i32>, Ticket)>,
+    /// Calls waiting in `queue`.
+    waiting: usize,
+    /// Items of `queue` whose calls were cancelled. Cancelling thus touches
+    /// only the call, not the tree. A cancel that leaves them outnumbering
+    /// the waiting calls (by more than [`STALE_SLACK`]) sweeps the queue, so
+    /// it holds at most about twice the calls that waited at the last cancel,
+    /// and each cancel pays a constant share of a sweep.
+    stale: usize,
     in_flight: u32,
     /// A response (of any kind) has come back: the probe is over.
     answered: bool,
@@ -245,6 +258,20 @@ struct Entry {
     deadline: Option<f64>,
 }
 
+/// Stale items a queue, or the deadlines, may hold beyond one per waiting
+/// call before a cancel sweeps them (few in tests, so that sweeps happen).
+const STALE_SLACK: usize = if cfg!(test) { 2 } else { 64 };
+
+/// A call's tag (see [`Calls`]): its partition's index, whether it waits,
+/// and whether it has a deadline, so that a waiting call can be cancelled
+/// without reading the call. Never 0, which marks an ended call.
+fn tag(partition: u32, waiting: bool, deadline: bool) -> u32 {
+    1 | u32::from(waiting) << 1 | u32::from(deadline) << 2 | partition << 3
+}
+
+const TAG_WAITING: u32 = 1 << 1;
+const TAG_DEADLINE: u32 = 1 << 2;
+
 const FIRST_BACKOFF_MS: f64 = 1_000.0;
 const MAX_BACKOFF_MS: f64 = 60_000.0;
 
@@ -253,18 +280,20 @@ const MAX_BACKOFF_MS: f64 = 60_000.0;
 pub struct Scheduler {
     config: Config,
     partitions: BTreeMap<Arc<str>, Partition>,
-    /// Every call waiting or in flight. Tickets are handed out in order, so
-    /// in an ordered map new calls and the oldest (the heads that dispatch)
-    /// stay in a few nodes that are in cache at any size, where a hash map
-    /// spreads them over all its memory; boxed so the nodes stay small.
-    entries: BTreeMap<Ticket, Box<Entry>>,
+    /// The partitions' keys, by index (partitions are never removed).
+    keys: Vec<Arc<str>>,
+    /// Every call waiting or in flight, found by its ticket in one step.
+    entries: Calls<Entry>,
     next_ticket: Ticket,
     next_sequence: u64,
     in_flight: u32,
     queued: usize,
     /// Waiting calls with a deadline, earliest first (deadlines are positive,
-    /// finite times, whose bit patterns order as the numbers do).
+    /// finite times, whose bit patterns order as the numbers do). Cancelled
+    /// calls are left in place and skipped, as in a partition's queue.
     deadlines: BTreeSet<(u64, Ticket)>,
+    /// Items of `deadlines` whose calls were cancelled.
+    stale_deadlines: usize,
     counters: Counters,
     jitter: Jitter,
 }
@@ -275,12 +304,14 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: BTreeMap::new(),
-            entries: BTreeMap::new(),
+            keys: Vec::new(),
+            entries: Calls::new(),
             next_ticket: 0,
             next_sequence: 0,
             in_flight: 0,
             queued: 0,
             deadlines: BTreeSet::new(),
+            stale_deadlines: 0,
             counters: Counters::default(),
         }
     }
@@ -303,9 +334,14 @@ impl Scheduler {
                 Some(limits) => Budget::with_limits(limits, now_ms),
                 None => Budget::default(),
             };
+            // Tags hold the index in 29 bits: far more partitions than memory does.
+            let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
             let partition = Partition {
+                index,
                 budget,
                 queue: BTreeSet::new(),
+                waiting: 0,
+                stale: 0,
                 in_flight: 0,
                 answered: false,
                 paused_until: f64::NEG_INFINITY,
@@ -314,7 +350,9 @@ impl Scheduler {
                 overload_backoff_ms: FIRST_BACKOFF_MS,
                 recovery_sequence: 0,
             };
-            self.partitions.insert(Arc::from(key), partition);
+            let key: Arc<str> = Arc::from(key);
+            self.keys.push(key.clone());
+            self.partitions.insert(key, partition);
         }
         self.partitions.get_mut(key).expect("inserted above")
     }
@@ -341,13 +379,15 @@ impl Scheduler {
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
         p.queue.insert((Reverse(priority), ticket));
+        p.waiting += 1;
+        let index = p.index;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
         let entry = Entry { partition: key, cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
-        self.entries.insert(ticket, Box::new(entry));
+        self.entries.insert(ticket, tag(index, true, deadline.is_some()), entry);
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
@@ -355,20 +395,26 @@ impl Scheduler {
 
     /// Take a waiting call out of its queue (it was dispatched, refused or
     /// cancelled).
-    fn unqueue(&mut self, ticket: Ticket) -> Option<Box<Entry>> {
-        // One search of the entries for both the look and the removal.
-        let btree_map::Entry::Occupied(slot) = self.entries.entry(ticket) else { return None };
-        let entry = slot.get();
+    fn unqueue(&mut self, ticket: Ticket) -> Option<Entry> {
+        self.leave_queue(ticket)?;
+        self.entries.remove(ticket)
+    }
+
+    /// Take a waiting call out of its queue and its deadline, keeping its
+    /// entry. False, changing nothing, for a call not waiting.
+    fn leave_queue(&mut self, ticket: Ticket) -> Option<()> {
+        let entry = self.entries.get(ticket)?;
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
         let p = self.partitions.get_mut(&entry.partition)?;
         p.queue.remove(&(Reverse(entry.priority), ticket));
+        p.waiting -= 1;
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at.to_bits(), ticket));
         }
         self.queued -= 1;
-        Some(slot.remove())
+        Some(())
     }
 
     /// Dispatch every call that may go at `now_ms`, refuse those that never can.
@@ -381,19 +427,23 @@ impl Scheduler {
             if let Some(entry) = self.unqueue(ticket) {
                 self.counters.refused += 1;
                 poll.refused.push((ticket, Refusal::QueueTimeout { waited_ms: now_ms - entry.enqueued_at }));
+            } else {
+                // Its call was cancelled.
+                self.deadlines.pop_first();
+                self.stale_deadlines -= 1;
             }
         }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(k, _)| k.clone()).collect();
         for key in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
                     return poll;
                 }
+                let Some(ticket) = self.head(&key) else { break };
                 let p = &self.partitions[&key];
-                let Some(&(_, ticket)) = p.queue.first() else { break };
-                let entry = &self.entries[&ticket];
+                let entry = self.entries.get(ticket).expect("queues name waiting calls");
                 match head_admission(p, &entry.cost, &self.config, now_ms) {
                     HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
                     HeadAdmission::Never(refusal) => {
@@ -415,10 +465,28 @@ impl Scheduler {
         poll
     }
 
+    /// The first waiting call of a partition, dropping the stale items
+    /// before it.
+    fn head(&mut self, key: &str) -> Option<Ticket> {
+        let p = self.partitions.get_mut(key)?;
+        while let Some(&(_, ticket)) = p.queue.first() {
+            if self.entries.get(ticket).is_some() {
+                return Some(ticket);
+            }
+            p.queue.pop_first();
+            p.stale -= 1;
+        }
+        None
+    }
+
     /// Move a waiting call to in flight and reserve its cost.
     fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
-        let Some(mut entry) = self.unqueue(ticket) else { return };
+        if self.leave_queue(ticket).is_none() {
+            return;
+        }
         let Some(p) = self.partitions.get_mut(key) else { return };
+        self.entries.set_tag(ticket, tag(p.index, false, false));
+        let Some(entry) = self.entries.get_mut(ticket) else { return };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         p.budget.reserve(sequence, entry.cost, now_ms);
@@ -430,7 +498,6 @@ impl Scheduler {
         self.counters.dispatched += 1;
         self.counters.total_wait_ms += (now_ms - entry.enqueued_at).max(0.0);
         entry.state = State::Dispatched { sequence };
-        self.entries.insert(ticket, entry);
         poll.granted.push(ticket);
     }
 
@@ -443,7 +510,7 @@ impl Scheduler {
     /// when, once it is in flight, a slot is still free for the head.
     fn backfill(&self, key: &str, head: Ticket, head_at: f64, now_ms: f64) -> Option<(Ticket, f64)> {
         let p = self.partitions.get(key)?;
-        let head_entry = self.entries.get(&head)?;
+        let head_entry = self.entries.get(head)?;
         let slots = p.max_in_flight().min(self.config.max_concurrent);
         if self.config.backfill_scan == 0 || p.in_flight + 1 >= slots || self.in_flight + 1 >= self.config.max_concurrent {
             return None;
@@ -451,8 +518,8 @@ impl Scheduler {
         let priority = Reverse(head_entry.priority);
         let behind = p.queue.range((priority, head + 1)..).take_while(|(level, _)| *level == priority);
         let mut best: Option<(Ticket, f64)> = None;
-        for &(_, ticket) in behind.take(self.config.backfill_scan) {
-            let Some(entry) = self.entries.get(&ticket) else { continue };
+        let behind = behind.filter_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?)));
+        for (ticket, entry) in behind.take(self.config.backfill_scan) {
             let fits_at = match p.budget.admission_with_share(&entry.cost, now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
@@ -488,8 +555,8 @@ impl Scheduler {
         }
         let mut best: Option<(Ticket, f64)> = None;
         for (key, p) in &self.partitions {
-            let Some(&(_, ticket)) = p.queue.first() else { continue };
-            let entry = &self.entries[&ticket];
+            // The first item whose call was not cancelled.
+            let Some((ticket, entry)) = p.queue.iter().find_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?))) else { continue };
             let wake = match head_admission(p, &entry.cost, &self.config, now_ms) {
                 HeadAdmission::Go => (ticket, now_ms),
                 HeadAdmission::At(at) => (ticket, at),
@@ -513,7 +580,7 @@ impl Scheduler {
     /// A dispatched call will be sent later than now (a spare grant of a
     /// lease): until [`Scheduler::sent`], no response covers its reservation.
     pub fn hold(&mut self, ticket: Ticket) {
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(&ticket).map(|e| &**e) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
             if let Some(p) = self.partitions.get_mut(partition) {
                 p.budget.hold(*sequence);
             }
@@ -524,7 +591,7 @@ impl Scheduler {
     /// order as of now.
     pub fn sent(&mut self, ticket: Ticket) {
         let now_sequence = self.next_sequence;
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(&ticket).map(|e| &mut **e) {
+        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
             let moved = self.partitions.get_mut(&*partition).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
             if moved {
                 *sequence = now_sequence;
@@ -538,16 +605,19 @@ impl Scheduler {
     /// budget was kept elsewhere and must now wait for the local one.
     /// Returns false, changing nothing, for a call not in flight.
     pub fn requeue(&mut self, ticket: Ticket) -> bool {
-        let Some(entry) = self.entries.get_mut(&ticket) else { return false };
+        let Some(entry) = self.entries.get_mut(ticket) else { return false };
         let State::Dispatched { sequence } = entry.state else { return false };
         entry.state = State::Waiting;
         let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
         p.budget.release(sequence);
         p.in_flight -= 1;
         p.queue.insert((Reverse(entry.priority), ticket));
+        p.waiting += 1;
+        let waiting = tag(p.index, true, entry.deadline.is_some());
         if let Some(at) = entry.deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
+        self.entries.set_tag(ticket, waiting);
         self.in_flight -= 1;
         self.queued += 1;
         self.counters.dispatched -= 1;
@@ -565,6 +635,7 @@ impl Scheduler {
         let cost = cost.cleaned();
         let hold = self.config.hold_until_answered;
         let p = self.partition_mut(partition, now_ms);
+        let index = p.index;
         p.budget.reserve(sequence, cost, now_ms);
         if hold {
             p.budget.hold(sequence);
@@ -573,7 +644,7 @@ impl Scheduler {
         self.in_flight += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, Box::new(Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None }));
+        self.entries.insert(ticket, tag(index, false, false), Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
         ticket
     }
 
@@ -612,10 +683,10 @@ impl Scheduler {
     /// response came (a network error); `observation` what its headers said.
     pub fn complete(&mut self, ticket: Ticket, status: Option<u16>, observation: Option<&Observation>, now_ms: f64) {
         // Only a call in flight completes: a waiting one stays in its queue.
-        if !matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Dispatched { .. }, .. })) {
+        if !matches!(self.entries.get(ticket), Some(Entry { state: State::Dispatched { .. }, .. })) {
             return;
         }
-        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
+        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
             return;
         };
         let window = self.config.default_window_ms;
@@ -691,8 +762,11 @@ impl Scheduler {
     /// Remove a call: from the queue if waiting, or give back its reservation
     /// if it was dispatched but never sent. Returns false for unknown tickets.
     pub fn cancel(&mut self, ticket: Ticket) -> bool {
-        if self.unqueue(ticket).is_none() {
-            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(&ticket).map(|e| *e) else {
+        let Some(tag) = self.entries.tag(ticket) else { return false };
+        if tag & TAG_WAITING != 0 {
+            self.forget_waiting(ticket, tag);
+        } else {
+            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
                 return false;
             };
             let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
@@ -706,9 +780,40 @@ impl Scheduler {
         true
     }
 
+    /// Drop a waiting call, leaving its items in its queue and the
+    /// deadlines to be skipped (see [`Partition::stale`]).
+    /// Only the call's tag is read: the call itself is dropped later.
+    fn forget_waiting(&mut self, ticket: Ticket, tag: u32) {
+        if !self.entries.forget(ticket) {
+            return;
+        }
+        self.queued -= 1;
+        let p = self.partitions.get_mut(&*self.keys[(tag >> 3) as usize]).expect("tags name existing partitions");
+        p.waiting -= 1;
+        if p.waiting == 0 {
+            p.queue.clear();
+            p.stale = 0;
+        } else {
+            p.stale += 1;
+            if p.stale > p.waiting + STALE_SLACK {
+                let entries = &self.entries;
+                p.queue.retain(|&(_, t)| entries.get(t).is_some());
+                p.stale = 0;
+            }
+        }
+        if tag & TAG_DEADLINE != 0 {
+            self.stale_deadlines += 1;
+            if self.stale_deadlines > self.deadlines.len() - self.stale_deadlines + STALE_SLACK {
+                let entries = &self.entries;
+                self.deadlines.retain(|&(_, t)| entries.get(t).is_some());
+                self.stale_deadlines = 0;
+            }
+        }
+    }
+
     /// True while the call waits in a queue.
     pub fn is_waiting(&self, ticket: Ticket) -> bool {
-        matches!(self.entries.get(&ticket).map(|e| &**e), Some(Entry { state: State::Waiting, .. }))
+        self.entries.tag(ticket).is_some_and(|tag| tag & TAG_WAITING != 0)
     }
 
     /// Calls waiting, in all partitions.
@@ -727,7 +832,7 @@ impl Scheduler {
             .iter()
             .map(|(key, p)| PartitionView {
                 key: key.to_string(),
-                queued: p.queue.len(),
+                queued: p.waiting,
                 in_flight: p.in_flight,
                 max_in_flight: p.max_in_flight().min(self.config.max_concurrent),
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
@@ -741,18 +846,54 @@ impl Scheduler {
     /// reservation is negative or NaN (for the property tests).
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), String> {
-        let waiting = self.entries.values().filter(|e| matches!(e.state, State::Waiting)).count();
+        self.entries.check()?;
+        for (ticket, found, e) in self.entries.iter() {
+            let index = self.partitions.get(&e.partition).map(|p| p.index);
+            let waiting = matches!(e.state, State::Waiting);
+            if index.map(|i| tag(i, waiting, waiting && e.deadline.is_some())) != Some(found) || index.map(|i| &self.keys[i as usize]) != Some(&e.partition) {
+                return Err(format!("call {ticket} has tag {found:#x} but waits {waiting} in {}", e.partition));
+            }
+        }
+        let waiting = self.entries.iter().map(|(_, _, e)| e).filter(|e| matches!(e.state, State::Waiting)).count();
         let dispatched = self.entries.len() - waiting;
-        let queued: usize = self.partitions.values().map(|p| p.queue.len()).sum();
+        let queued: usize = self.partitions.values().map(|p| p.waiting).sum();
         let in_flight: u32 = self.partitions.values().map(|p| p.in_flight).sum();
         if (self.queued, queued) != (waiting, waiting) {
-            return Err(format!("queued {} and queues {queued} but {waiting} entries wait", self.queued));
+            return Err(format!("queued {} and partitions {queued} but {waiting} entries wait", self.queued));
         }
         if (self.in_flight, in_flight as usize) != (dispatched as u32, dispatched) {
             return Err(format!("in flight {} and partitions {in_flight} but {dispatched} entries dispatched", self.in_flight));
         }
-        if self.deadlines.iter().any(|(_, t)| !self.is_waiting(*t)) {
-            return Err("a deadline outlived its waiting call".into());
+        // Each item of a queue names a call waiting in that partition at that
+        // priority, or a cancelled call (no entry), counted as stale; each
+        // waiting call is in its queue (the items are distinct, so counting
+        // them suffices).
+        for (key, p) in &self.partitions {
+            let mut live = 0;
+            for &(Reverse(priority), t) in &p.queue {
+                match self.entries.get(t) {
+                    None => {}
+                    Some(Entry { partition, priority: q, state: State::Waiting, .. }) if partition == key && *q == priority => live += 1,
+                    Some(_) => return Err(format!("queue {key} holds {t}, which does not wait there")),
+                }
+            }
+            let waiting = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.partition == *key).count();
+            if (p.waiting, live, p.queue.len() - live) != (waiting, waiting, p.stale) {
+                return Err(format!("partition {key} counts {} waiting and {} stale; its queue holds {live} of {} live, and {waiting} entries wait", p.waiting, p.stale, p.queue.len()));
+            }
+        }
+        // The same for the deadlines.
+        let mut live = 0;
+        for &(bits, t) in &self.deadlines {
+            match self.entries.get(t) {
+                None => {}
+                Some(Entry { state: State::Waiting, deadline: Some(at), .. }) if at.to_bits() == bits => live += 1,
+                Some(_) => return Err("a deadline outlived its waiting call".into()),
+            }
+        }
+        let with_deadline = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.deadline.is_some()).count();
+        if (live, self.deadlines.len() - live) != (with_deadline, self.stale_deadlines) {
+            return Err(format!("{live} live deadlines and {} stale of {}, but {with_deadline} waiting calls have one", self.stale_deadlines, self.deadlines.len()));
         }
         for (key, p) in &self.partitions {
             let r = p.budget.reserved();

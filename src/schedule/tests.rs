@@ -373,3 +373,34 @@ fn numbers_in_messages_read_as_a_person_writes_them() {
     assert_eq!(number(f64::NAN), "NaN");
     assert_eq!(number(f64::INFINITY), "Infinity");
 }
+
+#[test]
+fn cancelled_waiters_are_skipped_and_swept_in_order() {
+    let mut s = open_scheduler(1);
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(first, Some(200), None, T0);
+    s.enqueue("q", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let tickets: Vec<_> = (0..40).map(|i| s.enqueue_until("p", Cost::ONE_REQUEST, i % 3, Some(T0 + 1e6), T0).unwrap()).collect();
+    // Cancel all but every fifth, from the middle outwards, past several sweeps.
+    let mut cancelled: Vec<_> = tickets.iter().copied().filter(|t| t % 5 != 0).collect();
+    cancelled.sort_by_key(|t| (*t as i64 - 20).abs());
+    for t in &cancelled {
+        assert!(s.cancel(*t));
+        s.check_invariants().unwrap();
+        assert!(!s.cancel(*t));
+    }
+    let kept: Vec<_> = tickets.iter().copied().filter(|t| t % 5 == 0).collect();
+    assert_eq!(s.snapshot(T0).partitions.iter().map(|p| p.queued).collect::<Vec<_>>(), [kept.len(), 1]);
+    let mut order = kept.clone();
+    order.sort_by_key(|t| (-((t - tickets[0]) as i64 % 3), *t));
+    let mut granted: Vec<Ticket> = Vec::new();
+    while s.queued() > 1 {
+        let poll = s.poll(T0);
+        assert_eq!(poll.granted.len(), 1);
+        granted.extend(poll.granted.iter().filter(|t| kept.contains(t)));
+        poll.granted.iter().for_each(|t| s.complete(*t, Some(200), None, T0));
+        s.check_invariants().unwrap();
+    }
+    assert_eq!(granted, order);
+}
