@@ -199,8 +199,9 @@ fn clock_correction(raw_skew_ms: f64) -> f64 {
 /// `Retry-After` and friends, and `Date`. Only these are passed on to a
 /// coordinator, so no other header (a cookie, an id) leaves the isolate.
 pub fn is_rate_limit_field(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    name.contains("ratelimit") || name.contains("rate-limit") || ["retry-after", "retry-after-ms", "x-should-retry", "date"].contains(&name.as_str())
+    let name = name.trim();
+    let has = |part: &str| name.as_bytes().windows(part.len()).any(|w| w.eq_ignore_ascii_case(part.as_bytes()));
+    has("ratelimit") || has("rate-limit") || ["retry-after", "retry-after-ms", "x-should-retry", "date"].iter().any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// Parse every dialect present in `headers` into one Observation.

@@ -152,3 +152,14 @@ fn a_date_further_behind_than_its_resolution_is_corrected() {
     assert_eq!(obs.skew_ms, Some(-5_000.0));
     assert_eq!(obs.dimension("requests").unwrap().reset_at_ms, Some(NOW + 5_000.0));
 }
+
+#[test]
+fn only_rate_limit_fields_are_passed_on() {
+    use super::is_rate_limit_field;
+    for name in ["anthropic-ratelimit-requests-limit", "X-RateLimit-Remaining", "RateLimit-Policy", "ratelimit", "x-rate-limit-reset", "Retry-After", "retry-after-ms", "x-should-retry", "Date", " date "] {
+        assert!(is_rate_limit_field(name), "{name}");
+    }
+    for name in ["set-cookie", "authorization", "x-api-key", "request-id", "x-request-id", "content-type", "dates", "retry"] {
+        assert!(!is_rate_limit_field(name), "{name}");
+    }
+}

@@ -113,7 +113,7 @@ impl Throttler {
 
     /// `observe(headers, key?)`: feed rate-limit headers seen elsewhere.
     pub fn observe(&self, headers: JsValue, key: Option<String>) -> Result<(), JsValue> {
-        let heard = read_observation(&headers, "headers")?;
+        let heard = read_observation(&headers, "headers", false)?;
         let now = Date::now();
         self.shared.core.borrow_mut().observe(key.as_deref().unwrap_or(DEFAULT_KEY), &heard.observation, now);
         self.shared.pump();
@@ -156,7 +156,7 @@ impl Permit {
     /// the call's estimated cost is charged. A second release does nothing.
     pub fn release(&self, headers: JsValue, status: Option<f64>) -> Result<(), JsValue> {
         let Some(ticket) = self.ticket.get() else { return Ok(()) };
-        let heard = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers")?) };
+        let heard = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers", self.shared.coordinated.is_some())?) };
         self.ticket.set(None);
         let status = status.map(clamp_status).unwrap_or(200);
         self.shared.finish(ticket, Some(status), heard.as_ref());
@@ -218,7 +218,7 @@ impl Shared {
                 Ok(response) => {
                     let status = clamp_status(get(response, "status").as_f64().unwrap_or(200.0));
                     // A response whose headers cannot be read still completes the call.
-                    let heard = read_observation(&get(response, "headers"), "response.headers").unwrap_or_default();
+                    let heard = read_observation(&get(response, "headers"), "response.headers", self.coordinated.is_some()).unwrap_or_default();
                     self.finish(ticket, Some(status), Some(&heard));
                     let observation = heard.observation;
                     self.events.emit("response", &[("partition", key.as_str().into()), ("status", status.into()), ("attempt", (retries + 1).into())]);
@@ -256,8 +256,9 @@ impl Shared {
         let ticket = self.admitted(&call.key, queued, call.signal.as_ref(), 0).await?;
         let reported: Rc<RefCell<Option<(u16, Heard)>>> = Rc::default();
         let slot = reported.clone();
+        let keep_fields = self.coordinated.is_some();
         let report = Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(move |headers: JsValue, status: JsValue| {
-            let heard = read_observation(&headers, "headers")?;
+            let heard = read_observation(&headers, "headers", keep_fields)?;
             *slot.borrow_mut() = Some((status.as_f64().map_or(200, clamp_status), heard));
             Ok(())
         });
@@ -482,10 +483,12 @@ pub(crate) struct Heard {
     pub(crate) fields: Vec<(String, String)>,
 }
 
-fn read_observation(headers: &JsValue, what: &str) -> Result<Heard, JsValue> {
+/// Read headers; `keep_fields` keeps their rate-limit fields too (for a
+/// coordinator).
+fn read_observation(headers: &JsValue, what: &str, keep_fields: bool) -> Result<Heard, JsValue> {
     let mut pairs = convert::header_pairs(headers, what)?;
     let observation = headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), Date::now());
-    pairs.retain(|(name, _)| headers::is_rate_limit_field(name));
+    pairs.retain(|(name, _)| keep_fields && headers::is_rate_limit_field(name));
     Ok(Heard { observation, fields: pairs })
 }
 
