@@ -10,7 +10,7 @@
 //! bookkeeping in globals of its own, because all of them may share one page.
 #![cfg(target_arch = "wasm32")]
 
-use headroom::js::{parse_rate_limit_headers, Throttler};
+use headroom::js::{parse_rate_limit_headers, Coordinator, Throttler};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -215,4 +215,29 @@ async fn snapshot_counts_the_dispatched_calls_and_shows_the_budget_the_headers_r
         .find(|d| path(d, &["name"]) == "requests")
         .expect("a `requests` dimension in the partition");
     assert_eq!(path(&requests, &["limit"]), 1);
+}
+
+/// A coordinator's state survives a restart, and a state it cannot read
+/// starts it afresh instead of failing it for good.
+#[wasm_bindgen_test]
+async fn a_coordinator_carries_its_grants_across_a_restart_and_drops_a_state_it_cannot_read() {
+    let first = Coordinator::new(JsValue::UNDEFINED, JsValue::NULL).unwrap();
+    let cost = object(&[("requests", JsValue::from(1))]);
+    let answer = JsFuture::from(first.acquire("api".into(), cost, Some(3), Some(1_000.0)).unwrap()).await.unwrap();
+    // Before any answer only the probe goes: one grant, no spare ones.
+    assert_eq!(Array::from(&path(&answer, &["grants"])).length(), 1);
+    let saved = first.save().unwrap();
+
+    let restarted = Coordinator::new(JsValue::UNDEFINED, saved).unwrap();
+    let snapshot = restarted.snapshot().unwrap();
+    assert_eq!(path(&snapshot, &["grants"]), JsValue::from(1), "the grant is still outstanding");
+    assert_eq!(path(&snapshot, &["inFlight"]), JsValue::from(1));
+    let id = path(&answer, &["grants", "0"]).as_f64().unwrap();
+    restarted.complete(id, Some(200.0), JsValue::NULL).unwrap();
+    assert_eq!(path(&restarted.snapshot().unwrap(), &["inFlight"]), JsValue::from(0), "its report found it");
+
+    for unreadable in [JsValue::from_str("garbage"), object(&[("partitions", JsValue::from(7))])] {
+        let fresh = Coordinator::new(JsValue::UNDEFINED, unreadable).unwrap();
+        assert_eq!(path(&fresh.snapshot().unwrap(), &["grants"]), JsValue::from(0));
+    }
 }

@@ -36,7 +36,8 @@ pub struct Coordinator {
 impl Coordinator {
     /// `new Coordinator(options, saved?)`: `options` as a Throttler's (its
     /// `limits`, `maxConcurrent`, `probeConcurrency`, `maxQueue` apply);
-    /// `saved` what [`Coordinator::save`] returned before a restart.
+    /// `saved` what [`Coordinator::save`] returned before a restart (a
+    /// state it cannot read is dropped: the budget starts afresh).
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, saved: JsValue) -> Result<Coordinator, JsValue> {
         let mut options = options::read(&options)?;
@@ -47,13 +48,17 @@ impl Coordinator {
         options.config.hold_until_answered = true;
         let shared = Rc::new(Shared::new(options));
         let now = Date::now();
-        let grants = if saved.is_undefined() || saved.is_null() {
-            Grants::new(REPORT_TIMEOUT_MS)
-        } else {
-            let saved = read_saved(&saved).ok_or_else(|| convert::type_error("the coordinator's saved state could not be read".into()))?;
-            let mut core = shared.core.borrow_mut();
-            core.restore(saved.partitions, now);
-            Grants::restore(REPORT_TIMEOUT_MS, saved.grants, &mut core, now)
+        // A state it cannot read (saved by another version, or altered)
+        // is dropped rather than refused: an object that fails to start
+        // would fail every isolate's calls for good, while a fresh budget
+        // learns again from the next answers.
+        let grants = match read_saved(&saved) {
+            Some(saved) => {
+                let mut core = shared.core.borrow_mut();
+                core.restore(saved.partitions, now);
+                Grants::restore(REPORT_TIMEOUT_MS, saved.grants, &mut core, now)
+            }
+            None => Grants::new(REPORT_TIMEOUT_MS),
         };
         Ok(Coordinator { shared, grants: Rc::new(RefCell::new(grants)) })
     }
@@ -174,8 +179,12 @@ fn plain_error(error: &JsValue) -> JsValue {
     plain.into()
 }
 
-/// What [`Coordinator::save`] saved, read back; `None` when it is not that.
+/// What [`Coordinator::save`] saved, read back; `None` when there is none
+/// or it is not that.
 fn read_saved(saved: &JsValue) -> Option<Saved> {
+    if !saved.is_object() {
+        return None;
+    }
     let mut partitions = Vec::new();
     for p in get(saved, "partitions").dyn_into::<Array>().ok()?.iter() {
         let mut buckets = Vec::new();
