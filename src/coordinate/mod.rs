@@ -22,17 +22,26 @@
 //! isolate and not yet used is budget no other isolate can have, for up to
 //! `lease_ms` (when a spare grant is not used in time it is given back).
 //!
-//! A spare grant is *held* in the coordinator's budget ([`Scheduler::hold`]):
-//! a response to a call dispatched after it does not cover it, since it has
-//! not been sent yet. When the throttler uses it, it says so
-//! ([`Scheduler::sent`]) without waiting for an answer, and the grant takes
-//! its place in the dispatch order as of that moment. The reservation model
-//! of [`crate::budget`] then holds across isolates unchanged.
+//! # Which answers cover which grants
+//!
+//! One client sends each call as it is dispatched, so dispatch order is the
+//! order the server counts calls in, which the reservation model of
+//! [`crate::budget`] relies on. Grants are sent by other isolates, each
+//! after a round trip of its own, and spare grants later still: the order
+//! is lost. So the coordinator holds every grant's reservation until that
+//! grant's own answer (`Config::hold_until_answered`, see "Held
+//! reservations" in [`crate::budget`]). A response to another call never
+//! drops it; its own answer does, and is charged instead of applied when a
+//! newer answer came first. Counting a call twice for about one latency is
+//! the price; counting it never is not possible. When a throttler uses a
+//! spare grant it says so ([`Scheduler::sent`]) without waiting for an
+//! answer: the grant then orders as one sent at that moment, and its answer
+//! is as fresh as the calls sent before it.
 //!
 //! # Isolates that vanish
 //!
 //! An isolate may be evicted between a grant and its report. Every grant
-//! therefore expires ([`Grants::expired`]): a spare grant never reported as
+//! therefore expires ([`Grants::expire`]): a spare grant never reported as
 //! sent is released (it never reached the server), one that was sent is
 //! charged at its estimated cost (it may have), [`REPORT_TIMEOUT_MS`] after
 //! it went.
