@@ -73,9 +73,11 @@ impl Budget {
             if need <= 0.0 {
                 continue;
             }
-            if need > bucket.limit {
+            if need > bucket.limit && cost.firm_for_dimension(name) > bucket.limit {
                 return Admission::Never { dimension: name.clone(), cost: need, limit: bucket.limit };
             }
+            // Over the limit only by a guess: it goes when the bucket is full.
+            let need = need.min(bucket.limit);
             let reserved = self.reserved.for_dimension(name);
             let wanted = (need + bucket.unseen_reserve()).min(bucket.limit) + reserved;
             let sharing = (need + bucket.unseen_reserve() + left_for_others * bucket.limit).min(bucket.limit) + reserved;

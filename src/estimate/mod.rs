@@ -9,12 +9,17 @@
 //! - input tokens: every string under `messages`, `system`, `tools`,
 //!   `prompt` and `input` (where Anthropic and OpenAI request bodies put
 //!   text), weighed character by character ([`TextWeight`]), rounded up,
-//!   plus [`TOKENS_PER_MESSAGE`] for each message's framing;
+//!   plus [`TOKENS_PER_MESSAGE`] for each message's framing; images and
+//!   documents as each provider charges them ([`content`]), never their
+//!   base64 as text;
 //! - output tokens: `max_tokens`, else `max_output_tokens`, else
 //!   `max_completion_tokens` (Anthropic, OpenAI Responses, OpenAI Chat);
 //! - tokens: input + output.
 //!
 //! A body that is not JSON, or has none of these fields, costs one request.
+//! The body is read through a [`Source`], which hands out text in chunks and
+//! finds the end of a long payload by search, so that reading a body takes
+//! time in proportion to its text, not to its images.
 //!
 //! Why weigh characters by kind: tokenizers spend a token on about four
 //! letters of English but on every one or two digits or punctuation marks,
@@ -25,9 +30,21 @@
 //! compares): see the table in the README. The headers correct every
 //! estimate at the next response.
 
+mod content;
+mod image;
 mod json;
+mod payload;
+mod pdf;
+mod source;
+#[cfg(test)]
+mod tests;
+
+pub use content::{DOCUMENT_GUESS_PAGES, PDF_PAGE_TEXT_TOKENS};
+pub use image::{anthropic_tokens, openai_tokens, Detail};
+pub use source::Source;
 
 use crate::budget::Cost;
+use json::Value;
 
 /// The tokens a text is likely to take, from the kinds of its characters.
 /// Weights, fitted on the corpus above and rounded up: an ASCII letter 0.27
@@ -81,24 +98,30 @@ pub struct Estimate {
 
 /// Estimate the cost of a request with this body (`None`: no body).
 pub fn estimate(body: Option<&str>) -> Estimate {
-    let Some(fields) = body.and_then(json::object_fields) else {
+    estimate_from(body.as_ref().map(|body| body as &dyn Source))
+}
+
+/// [`estimate`] of a body read through a [`Source`].
+pub fn estimate_from(body: Option<&dyn Source>) -> Estimate {
+    let Some((source, root)) = body.and_then(|source| Some((source, json::parse(source)?))) else {
         return Estimate { cost: Cost::ONE_REQUEST, model: None };
     };
-    // A repeated key counts once, its last value, as JSON parsers read it.
-    let field = |name: &str| fields.iter().rev().find(|(key, _)| key == name).map(|(_, field)| field);
-    let mut text_tokens = 0.0;
+    let model = root.get("model").and_then(Value::as_str);
+    let mut tally = content::Tally::new(source, model);
     let mut messages = 0usize;
     for name in TEXT_FIELDS {
-        if let Some(value) = field(name) {
-            text_tokens += value.text_tokens;
-            if name == "messages" || name == "input" {
-                messages += value.items.unwrap_or(0);
+        if let Some(value) = root.get(name) {
+            tally.add(value);
+            if let (Value::Array(items), "messages" | "input") = (value, name) {
+                messages += items.len();
             }
         }
     }
-    let input = text_tokens.ceil() + messages as f64 * TOKENS_PER_MESSAGE;
-    let output = OUTPUT_FIELDS.iter().find_map(|name| field(name)?.number).unwrap_or(0.0);
-    Estimate { cost: Cost::new(1.0, input, output, None), model: field("model").and_then(|f| f.string.clone()) }
+    let guessed = tally.guessed.ceil();
+    let input = tally.text.ceil() + messages as f64 * TOKENS_PER_MESSAGE + tally.counted.ceil() + guessed;
+    let output = OUTPUT_FIELDS.iter().find_map(|name| root.get(name)?.as_number()).unwrap_or(0.0);
+    let cost = Cost::new(1.0, input, output, None).with_guessed_input_tokens(guessed);
+    Estimate { cost, model: model.map(str::to_string) }
 }
 
 /// How calls are grouped into partitions that share one budget.
@@ -119,63 +142,5 @@ pub fn partition_key(by: PartitionBy, origin: &str, model: Option<&str>) -> Stri
         (PartitionBy::None, _) => String::new(),
         (PartitionBy::Origin, _) | (PartitionBy::OriginAndModel, None) => origin.to_string(),
         (PartitionBy::OriginAndModel, Some(model)) => format!("{origin} {model}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_anthropic_messages_body_costs_its_text_and_max_tokens() {
-        let body = r#"{"model":"claude-sonnet-4-6","max_tokens":1024,"system":"Be brief.",
-            "messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
-        let e = estimate(Some(body));
-        // Letters 7 + 4 + 24 = 35 × 0.27 = 9.45; ".", ",", "?" 3 × 0.5 = 1.5;
-        // every space precedes a word, so free: 10.95 → 11, + 4 framing.
-        assert_eq!(e.cost.input_tokens, 15.0);
-        assert_eq!(e.cost.output_tokens, 1024.0);
-        assert_eq!(e.cost.tokens, 1039.0);
-        assert_eq!(e.cost.requests, 1.0);
-        assert_eq!(e.model.as_deref(), Some("claude-sonnet-4-6"));
-    }
-
-    #[test]
-    fn characters_are_weighed_by_kind() {
-        let weigh = |text: &str| {
-            let mut w = TextWeight::default();
-            text.chars().for_each(|c| w.add(c));
-            w.tokens()
-        };
-        assert!((weigh("ab cd") - 4.0 * 0.27).abs() < 1e-9, "a space before a word is free");
-        assert!((weigh("a  b") - (2.0 * 0.27 + 0.5)).abs() < 1e-9, "in a run of spaces only the last is free");
-        assert!((weigh("x = 1;") - (0.27 + 0.5 + 0.5 + 0.5 + 0.5)).abs() < 1e-9, "the space before `=` counts");
-        assert_eq!(weigh("速率限制"), 4.0);
-        assert!((weigh("Привет") - 3.6).abs() < 1e-9);
-        assert!((weigh("end ") - (3.0 * 0.27 + 0.5)).abs() < 1e-9, "a trailing space counts");
-    }
-
-    #[test]
-    fn openai_output_fields_are_read_in_order() {
-        let e = estimate(Some(r#"{"model":"gpt-4o","max_completion_tokens":300,"messages":[]}"#));
-        assert_eq!(e.cost.output_tokens, 300.0);
-        let e = estimate(Some(r#"{"input":"hi","max_output_tokens":50}"#));
-        assert_eq!((e.cost.input_tokens, e.cost.output_tokens), (1.0, 50.0));
-    }
-
-    #[test]
-    fn a_body_that_is_not_json_costs_one_request() {
-        assert_eq!(estimate(Some("name=value")).cost, Cost::ONE_REQUEST);
-        assert_eq!(estimate(None).cost, Cost::ONE_REQUEST);
-        assert_eq!(estimate(Some("[1,2]")).cost, Cost::ONE_REQUEST);
-    }
-
-    #[test]
-    fn partition_keys_follow_the_mode() {
-        let origin = "https://api.anthropic.com";
-        assert_eq!(partition_key(PartitionBy::OriginAndModel, origin, Some("m")), "https://api.anthropic.com m");
-        assert_eq!(partition_key(PartitionBy::OriginAndModel, origin, None), origin);
-        assert_eq!(partition_key(PartitionBy::Origin, origin, Some("m")), origin);
-        assert_eq!(partition_key(PartitionBy::None, origin, Some("m")), "");
     }
 }

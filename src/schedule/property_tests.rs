@@ -64,7 +64,7 @@ fn random_cost(rng: &mut Rng) -> Cost {
         Cost::new(rng.number(), rng.number(), rng.number(), rng.maybe_number())
     } else {
         // Built directly: the core must cope even with what `Cost::new` cleans.
-        Cost { requests: rng.number(), input_tokens: rng.number(), output_tokens: rng.number(), tokens: rng.number() }
+        Cost { requests: rng.number(), input_tokens: rng.number(), output_tokens: rng.number(), tokens: rng.number(), guessed_input_tokens: 0.0 }
     }
 }
 

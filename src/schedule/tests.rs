@@ -120,6 +120,26 @@ fn a_call_larger_than_a_known_limit_is_refused_with_the_numbers() {
 }
 
 #[test]
+fn a_call_over_a_limit_only_by_a_guess_waits_for_a_full_bucket_and_goes() {
+    let mut s = Scheduler::new(Config { limits: Limits::preset("anthropic-free"), ..Config::default() });
+    // 20,000 tokens counted and 12,000 guessed (say, a PDF's pages): over
+    // the 25,000 only by the guess, so sendable.
+    let guessed = |counted: f64| Cost::new(1.0, counted + 12_000.0, 0.0, None).with_guessed_input_tokens(12_000.0);
+    let half = s.enqueue("p", tokens(12_500.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![half]);
+    let big = s.enqueue("p", guessed(20_000.0), 0, T0).unwrap();
+    // Not while half the bucket is spent, and not refused either.
+    s.complete(half, Some(200), None, T0 + 1.0);
+    let poll = s.poll(T0 + 1.0);
+    assert!(poll.granted.is_empty() && poll.refused.is_empty());
+    // Once the bucket has refilled to the whole limit, it goes.
+    assert_eq!(s.poll(T0 + 60_000.0).granted, vec![big]);
+    // Counted beyond the limit, a guess on top changes nothing: refused.
+    let refusal = s.enqueue("p", guessed(26_000.0), 0, T0).unwrap_err();
+    assert!(matches!(refusal, Refusal::CostExceedsLimit { .. }), "{refusal:?}");
+}
+
+#[test]
 fn a_queued_call_is_refused_when_a_response_reveals_a_smaller_limit() {
     let mut s = open_scheduler(10);
     let probe = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
