@@ -1,8 +1,12 @@
 //! Measures the input-token estimate of `headroom::estimate` against real
 //! token counts in scripts/estimator-corpus.json (written offline by
 //! scripts/estimator-accuracy.mjs): `cargo run --example estimator_accuracy`.
+//! Then images and PDFs (tests/fixtures): the estimate against each
+//! provider's documented rule, and against what weighing their base64 as
+//! text, as headroom did before, made of them.
 
-use headroom::estimate::estimate;
+use base64::{engine::general_purpose::STANDARD, Engine};
+use headroom::estimate::{anthropic_tokens, estimate, openai_tokens, Detail};
 use serde_json::Value;
 
 fn main() {
@@ -27,4 +31,49 @@ fn main() {
     let worst = errors.iter().copied().fold(0.0_f64, |w, e| if e.abs() > w.abs() { e } else { w });
     let high = errors.iter().filter(|e| **e >= 0.0).count();
     println!("\nmean |error| {:.0}%, worst {:+.0}%, errs high on {high} of {}", mean_abs * 100.0, worst * 100.0, errors.len());
+    media();
+}
+
+/// What one content part adds to a call's input tokens, and how much of it
+/// is guessed: the call against the same call with the part's payload empty.
+fn part(call: impl Fn(&str) -> String, payload: &str) -> (f64, f64) {
+    let with = estimate(Some(&call(payload))).cost;
+    let without = estimate(Some(&call(""))).cost;
+    (with.input_tokens - (without.input_tokens - without.guessed_input_tokens), with.guessed_input_tokens)
+}
+
+fn media() {
+    let images: [(&str, u32, u32); 9] = [
+        ("png-200x200.png", 200, 200),
+        ("png-1000x1000.png", 1000, 1000),
+        ("png-3000x2000.png", 3000, 2000),
+        ("jpeg-1092x1092.jpg", 1092, 1092),
+        ("jpeg-4032x3024.jpg", 4032, 3024),
+        ("gif-640x480.gif", 640, 480),
+        ("webp-lossy-1920x1080.webp", 1920, 1080),
+        ("webp-lossless-512x512.webp", 512, 512),
+        ("webp-extended-2000x3000.webp", 2000, 3000),
+    ];
+    let read = |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_default();
+    let anthropic = |data: &str| {
+        format!(r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{data}"}}}}]}}]}}"#)
+    };
+    let openai = |data: &str| format!(r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{data}"}}}}]}}]}}"#);
+    println!("\n| image | base64 as text (before) | Anthropic: estimate | rule | OpenAI high: estimate | rule |");
+    println!("|---|---|---|---|---|---|");
+    for (name, width, height) in images {
+        let data = STANDARD.encode(read(name));
+        let as_text = estimate(Some(&format!(r#"{{"prompt":"{data}"}}"#))).cost.input_tokens;
+        let (a, _) = part(anthropic, &data);
+        let (o, _) = part(openai, &data);
+        let (ra, ro) = (anthropic_tokens(width, height, Some("claude-sonnet-4-6")), openai_tokens(width, height, Detail::High, Some("gpt-4o")));
+        println!("| {width} × {height} ({name}) | {as_text} | {a} | {ra} | {o} | {ro} |");
+    }
+    let pdf = STANDARD.encode(read("pdf-3-pages.pdf"));
+    let document = |data: &str| {
+        format!(r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"document","source":{{"type":"base64","media_type":"application/pdf","data":"{data}"}}}}]}}]}}"#)
+    };
+    let as_text = estimate(Some(&format!(r#"{{"prompt":"{pdf}"}}"#))).cost.input_tokens;
+    let (d, guessed) = part(document, &pdf);
+    println!("\nPDF of 3 pages: base64 as text {as_text}; estimate {d} ({guessed} guessed); the PDF guide's range 3 × (1,500 to 3,000 + a page image of at most 1,600) = 9,300 to 13,800");
 }

@@ -20,6 +20,7 @@
 // traffic, counted apart), and records the lowest level each bucket reached,
 // so `api.assertWithinLimits()` can prove no admitted call overdrew a limit.
 import http from "node:http";
+import { mediaTokens } from "./media.mjs";
 import { parseArgs } from "node:util";
 
 const DEFAULTS = {
@@ -64,16 +65,22 @@ const DEFAULTS = {
   holdStream: null,
 };
 
-/** The server's own token count for a request body: 4 characters a token. */
+/**
+ * The server's own token count for a request body: 4 characters a token of
+ * text, and images and PDFs as the providers charge them (see media.mjs).
+ */
 export function countInputTokens(body) {
   let chars = 0;
+  let media = 0;
   const walk = (v) => {
-    if (typeof v === "string") chars += v.length;
+    const tokens = mediaTokens(v, body?.model);
+    if (tokens !== null) media += tokens;
+    else if (typeof v === "string") chars += v.length;
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") Object.values(v).forEach(walk);
   };
   for (const key of ["system", "messages", "tools", "prompt", "input"]) walk(body?.[key]);
-  return Math.ceil(chars / 4);
+  return Math.ceil(chars / 4) + media;
 }
 
 /**

@@ -29,6 +29,12 @@ export interface Cost {
   tokens?: number;
   inputTokens?: number;
   outputTokens?: number;
+  /**
+   * The part of `inputTokens` that is a guess (an image by link, a
+   * document's pages): it never makes a call unsendable, only its counted
+   * part can exceed a limit. @default 0
+   */
+  guessedInputTokens?: number;
 }
 
 /** An event, as `on` listeners and `onEvent` receive it. */

@@ -241,3 +241,38 @@ async fn a_coordinator_carries_its_grants_across_a_restart_and_drops_a_state_it_
         assert_eq!(path(&fresh.snapshot().unwrap(), &["grants"]), JsValue::from(0));
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_body_read_in_place_from_a_js_string_costs_what_the_same_text_costs_in_rust() {
+    // Non-ASCII text across many of the reader's chunks (CJK characters and
+    // emoji, two UTF-16 units each), then an image whose base64 is found by
+    // search, then a plain-text document weighed from its position.
+    let prose = "速率限制 rate limits 😀 Привет! ".repeat(2_000);
+    let png = "iVBORw0KGgoAAAANSUhEUgAAA+gAAAPoCAYAAAA";
+    let image = format!("{png}{}", "A".repeat(400_000));
+    let body = format!(
+        r#"{{"model":"claude-sonnet-4-6","max_tokens":10,"messages":[{{"role":"user","content":[{{"type":"text","text":"{prose}"}},{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{image}"}}}},{{"type":"document","source":{{"type":"text","media_type":"text/plain","data":"{prose}"}}}}]}}]}}"#
+    );
+    let expected = headroom::estimate::estimate(Some(&body)).cost;
+    assert!(expected.input_tokens > 40_000.0 && expected.input_tokens < 100_000.0, "{expected:?}");
+    // The fake fetch reads the throttler's snapshot the moment the call is sent.
+    let fake_fetch = Function::new_with_args(
+        "input, init",
+        r#"
+        globalThis.__headroomReadInPlace = globalThis.__headroomReadInPlaceThrottler.snapshot();
+        return Promise.resolve(new Response("{}"));
+        "#,
+    );
+    let limits = object(&[("tokensPerMinute", 200_000.into())]);
+    let throttler: JsValue = throttler(&[("fetch", fake_fetch.into()), ("limits", limits)]).into();
+    set_global("__headroomReadInPlaceThrottler", &throttler);
+    let fetch: Function = path(&throttler, &["fetch"]).unchecked_into();
+    let init = object(&[("method", "POST".into()), ("body", JsValue::from_str(&body))]);
+    settle(fetch.call2(&JsValue::UNDEFINED, &JsValue::from_str(URL), &init).unwrap().unchecked_into()).await;
+    let tokens = path(&global("__headroomReadInPlace"), &["partitions", "0", "dimensions", "0"]);
+    assert_eq!(path(&tokens, &["name"]), "tokens");
+    let reserved = path(&tokens, &["limit"]).as_f64().unwrap() - path(&tokens, &["remaining"]).as_f64().unwrap();
+    // 200,000 a minute refill 3.3 tokens a millisecond: a few between the
+    // reservation and the snapshot.
+    assert!((reserved - expected.tokens).abs() <= 20.0, "reserved {reserved}, the estimate of the same text {}", expected.tokens);
+}

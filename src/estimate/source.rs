@@ -55,22 +55,24 @@ pub fn read(source: &dyn Source, from: usize, to: usize) -> Cow<'_, str> {
     Cow::Owned(text)
 }
 
-impl Source for &str {
+/// Rust text (`&str`, `String`): positions are bytes.
+impl<T: AsRef<str> + ?Sized> Source for T {
     fn len(&self) -> usize {
-        str::len(self)
+        self.as_ref().len()
     }
 
     fn text(&self, from: usize, to: usize) -> (Cow<'_, str>, usize) {
-        let from = from.min(str::len(self));
-        let mut to = to.clamp(from, str::len(self));
-        while !self.is_char_boundary(to) {
+        let text = self.as_ref();
+        let from = from.min(text.len());
+        let mut to = to.clamp(from, text.len());
+        while !text.is_char_boundary(to) {
             to += 1;
         }
-        (Cow::Borrowed(&self[from..to]), to)
+        (Cow::Borrowed(&text[from..to]), to)
     }
 
     fn find(&self, byte: u8, from: usize) -> Option<usize> {
-        let bytes = self.as_bytes().get(from..)?;
+        let bytes = self.as_ref().as_bytes().get(from..)?;
         bytes.iter().position(|&b| b == byte).map(|at| from + at)
     }
 

@@ -5,7 +5,8 @@
 //! - [`throttler`]: the `Throttler` class and its drop-in `fetch`.
 //! - [`options`]: reading and validating the constructor's options.
 //! - [`wake`]: how a waiting call sleeps and is woken.
-//! - [`convert`]: headers, request bodies and errors between JS and Rust.
+//! - [`request`]: a `fetch` call's URL, body, replayability and signal.
+//! - [`convert`]: headers and errors between JS and Rust.
 //! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
 //!   through a Durable Object (see [`crate::coordinate`]).
 
@@ -14,6 +15,7 @@ mod coordinated;
 mod coordinator;
 mod events;
 mod options;
+mod request;
 mod throttler;
 
 pub use coordinator::Coordinator;

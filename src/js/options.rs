@@ -260,7 +260,7 @@ fn read_limits(limits: &JsValue) -> Result<Limits, JsValue> {
 }
 
 const CALL_KEYS: [&str; 4] = ["cost", "key", "priority", "signal"];
-const COST_KEYS: [&str; 4] = ["requests", "tokens", "inputTokens", "outputTokens"];
+const COST_KEYS: [&str; 5] = ["requests", "tokens", "inputTokens", "outputTokens", "guessedInputTokens"];
 
 /// The options of one `run` or `acquire` call.
 pub(crate) struct CallOptions {
@@ -324,10 +324,11 @@ pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<crate::budget::Co
             _ => Err(expected(&format!("{what}.{key}"), "a finite number from 0 and up", &raw)),
         }
     };
-    Ok(crate::budget::Cost::new(
+    let cost = crate::budget::Cost::new(
         amount("requests")?.unwrap_or(1.0),
         amount("inputTokens")?.unwrap_or(0.0),
         amount("outputTokens")?.unwrap_or(0.0),
         amount("tokens")?,
-    ))
+    );
+    Ok(cost.with_guessed_input_tokens(amount("guessedInputTokens")?.unwrap_or(0.0)))
 }

@@ -12,11 +12,12 @@ use super::events::{Events, TYPES};
 use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
 use super::wake::{self, Alarm};
 use crate::budget::Cost;
-use crate::estimate::{estimate, partition_key};
+use super::request::{prepare, read_request_body, Body, RequestInfo};
+use crate::estimate::{estimate_from, partition_key, Source};
 use crate::headers::{self, Observation};
 use crate::retry::{self, Attempt, Decision};
 use crate::schedule::{Refusal, Scheduler, Ticket};
-use js_sys::{Date, Function, Promise, Uint8Array};
+use js_sys::{Date, Function, Promise};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -74,7 +75,7 @@ impl Throttler {
             let shared = bound.clone();
             // A call whose request reads without waiting joins the queue now,
             // in call order; a Request whose body must be read joins after.
-            let prepared = prepare(&input, &init).map(|request| shared.first_attempt(&input, &init, request));
+            let prepared = prepare(&input, &init).map(|request| request.and_then(|request| shared.first_attempt(&input, &init, request)));
             future_to_promise(async move { shared.fetch(input, init, prepared).await })
         });
         Ok(Throttler { shared, fetch: fetch.into_js_value().unchecked_into() })
@@ -184,7 +185,7 @@ impl Shared {
     /// request's body text serves the estimate here and is not kept.
     fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, JsValue> {
         let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal);
-        let (cost, key) = self.cost_and_key(input, init, request.origin.as_str(), request.body.as_deref())?;
+        let (cost, key) = self.cost_and_key(input, init, request.origin.as_str(), request.body.as_ref().map(Body::source))?;
         let first = self.enqueue(&key, cost, 0, signal.as_ref());
         Ok(FetchCall { cost, key, signal, replayable: request.replayable, first })
     }
@@ -192,10 +193,7 @@ impl Shared {
     async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, prepared: Option<Result<FetchCall, JsValue>>) -> Result<JsValue, JsValue> {
         let prepared = match prepared {
             Some(prepared) => prepared,
-            None => {
-                let request = read_request_body(&input, &init).await;
-                self.first_attempt(&input, &init, request)
-            }
+            None => read_request_body(&input, &init).await.and_then(|request| self.first_attempt(&input, &init, request)),
         };
         let FetchCall { cost, key, signal, replayable, first } = prepared?;
         let mut attempt = first;
@@ -280,8 +278,8 @@ impl Shared {
 
     /// The cost and partition of a `fetch` call: the caller's `estimate` and
     /// `partitionBy` functions where given, else the core's estimate.
-    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&str>) -> Result<(Cost, String), JsValue> {
-        let estimated = estimate(body);
+    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&dyn Source>) -> Result<(Cost, String), JsValue> {
+        let estimated = estimate_from(body);
         let cost = match &self.options.estimate {
             Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
             None => estimated.cost,
@@ -519,74 +517,4 @@ pub(crate) struct QueuedCall {
     /// When it joined the queue.
     at: f64,
     deadline: Option<f64>,
-}
-
-/// What the throttler reads from a request before sending it.
-struct RequestInfo {
-    origin: String,
-    /// The body as text, where it can be read without consuming it.
-    body: Option<String>,
-    /// Whether the body can be sent again on a retry.
-    replayable: bool,
-    /// A `Request` input's own signal.
-    signal: Option<AbortSignal>,
-}
-
-/// Read the URL origin, body text and replayability of `fetch` arguments,
-/// or `None` when the body is inside a `Request` and must be read first.
-fn prepare(input: &JsValue, init: &JsValue) -> Option<RequestInfo> {
-    let body = get(init, "body");
-    let request = input.dyn_ref::<web_sys::Request>();
-    if body.is_undefined() && request.is_some_and(|r| r.body().is_some()) {
-        return None;
-    }
-    Some(describe(input, init, body_text(&body)))
-}
-
-/// [`prepare`] for a `Request` with a body: read a copy of it.
-async fn read_request_body(input: &JsValue, init: &JsValue) -> RequestInfo {
-    let copy = input.dyn_ref::<web_sys::Request>().and_then(|r| r.clone().ok()).and_then(|c| c.text().ok());
-    let text = match copy {
-        Some(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.as_string()),
-        None => None,
-    };
-    describe(input, init, text)
-}
-
-fn describe(input: &JsValue, init: &JsValue, body: Option<String>) -> RequestInfo {
-    let url = if let Some(s) = input.as_string() {
-        s
-    } else {
-        // A URL object or a Request: both expose `href`/`url` as a string.
-        get(input, "url").as_string().or_else(|| get(input, "href").as_string()).unwrap_or_else(|| js_sys::JsString::from(input.clone()).into())
-    };
-    let origin = web_sys::Url::new(&url).map(|u| u.origin()).unwrap_or(url);
-    let signal = input.dyn_ref::<web_sys::Request>().map(|r| r.signal());
-    // Only the bodies fetch reads afresh on every send are replayed: none,
-    // text, bytes, Blob, URLSearchParams, FormData. Anything else (a stream,
-    // an async iterable) is read once, so a retry would send it empty. A
-    // Request is copied before each send, so it replays too.
-    let given = get(init, "body");
-    let replayable = given.is_undefined()
-        || given.is_null()
-        || given.is_string()
-        || given.is_instance_of::<js_sys::ArrayBuffer>()
-        || js_sys::ArrayBuffer::is_view(&given)
-        || given.is_instance_of::<web_sys::Blob>()
-        || given.is_instance_of::<web_sys::UrlSearchParams>()
-        || given.is_instance_of::<web_sys::FormData>();
-    RequestInfo { origin, body, replayable, signal }
-}
-
-/// The text of a body given in `init`, where it is text or bytes.
-fn body_text(body: &JsValue) -> Option<String> {
-    if let Some(s) = body.as_string() {
-        Some(s)
-    } else if let Some(bytes) = body.dyn_ref::<Uint8Array>() {
-        Some(String::from_utf8_lossy(&bytes.to_vec()).into_owned())
-    } else if body.is_instance_of::<js_sys::ArrayBuffer>() {
-        Some(String::from_utf8_lossy(&Uint8Array::new(body).to_vec()).into_owned())
-    } else {
-        None
-    }
 }

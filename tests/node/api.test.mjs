@@ -175,6 +175,30 @@ test("an already-aborted signal rejects without queueing; an abort in flight rea
   }
 });
 
+test("an input that is no URL rejects with a TypeError naming it, as the global fetch does, and nothing is sent", async () => {
+  const { fetch, calls } = scripted({ status: 200 });
+  const throttler = new Throttler({ fetch });
+  const rejected = [];
+  throttler.on("rejected", (e) => rejected.push(e));
+  for (const [input, named] of [[123, "`123` (number)"], [undefined, "`undefined`"], [null, "`null`"], [{}, "an object"], [Symbol("s"), "a symbol"], [true, "`true` (boolean)"]]) {
+    const call = throttler.fetch(input);
+    assert.ok(call instanceof Promise, "a rejected promise, not a throw");
+    await assert.rejects(call, (error) => {
+      assert.equal(error.name, "TypeError");
+      assert.match(error.message, /^headroom: Failed to parse URL from /);
+      assert.ok(error.message.includes(named), error.message);
+      assert.doesNotMatch(error.message, /unwrap|Option|panicked|wasm/i);
+      return true;
+    });
+  }
+  assert.equal(calls.length, 0);
+  assert.deepEqual(throttler.snapshot().partitions, [], "nothing was queued");
+  // Anything that turns into an absolute URL is taken, as fetch takes it.
+  const response = await throttler.fetch({ toString: () => URL_ });
+  assert.equal(response.status, 200);
+  assert.equal(calls[0].url, URL_);
+});
+
 test("maxQueue refuses the call beyond it with QUEUE_FULL", async () => {
   // Never answers, but rejects when aborted, as fetch does.
   const hang = (input, init) => new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason)));
