@@ -17,6 +17,35 @@ export default {
         return Response.json({ refused: error instanceof HeadroomError, code: error.code });
       }
     }
+    if (url.pathname === "/bad-input") {
+      const errors = [];
+      for (const input of [123, undefined]) {
+        try {
+          await throttler.fetch(input);
+          errors.push(null);
+        } catch (error) {
+          errors.push({ name: error.name, typeError: error instanceof TypeError, message: error.message });
+        }
+      }
+      return Response.json(errors);
+    }
+    if (url.pathname === "/image") {
+      // A Build-tier budget and a photo whose base64 alone is 1.5 million
+      // characters: sent, costed by its size.
+      const strict = new Throttler({ limits: "anthropic-build" });
+      const png = Uint8Array.from(atob(url.searchParams.get("png")), (c) => c.charCodeAt(0));
+      const photo = new Uint8Array(1_100_000);
+      photo.set(png);
+      let data = "";
+      for (let i = 0; i < photo.length; i += 30_000) data += btoa(String.fromCharCode(...photo.subarray(i, i + 30_000)));
+      const content = [{ type: "image", source: { type: "base64", media_type: "image/png", data } }, { type: "text", text: "What is this?" }];
+      const response = await strict.fetch(`${env.API_URL}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content }] }),
+      });
+      return Response.json({ status: response.status });
+    }
     const response = await throttler.fetch(`${env.API_URL}/v1/messages`, {
       method: "POST",
       headers: { "content-type": "application/json" },

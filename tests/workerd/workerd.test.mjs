@@ -3,6 +3,7 @@
 // imports left as compiled-module imports), then serves concurrent requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMockApi } from "../../mock/api.mjs";
@@ -55,4 +56,20 @@ test("a request that ends early does not strand the others", async () => {
 test("HeadroomError crosses into Worker code as the exported class", async () => {
   const result = await (await mf.dispatchFetch("http://worker/refused")).json();
   assert.deepEqual(result, { refused: true, code: "COST_EXCEEDS_LIMIT" });
+});
+
+test("an input that is no URL rejects with a TypeError naming it, in Worker code too", async () => {
+  const errors = await (await mf.dispatchFetch("http://worker/bad-input")).json();
+  assert.equal(errors.length, 2);
+  for (const [error, named] of [[errors[0], "`123` (number)"], [errors[1], "`undefined`"]]) {
+    assert.equal(error.name, "TypeError");
+    assert.ok(error.typeError, "an instance of the Worker's TypeError");
+    assert.ok(error.message.includes(named), error.message);
+  }
+});
+
+test("a 1.1 MB photo under Build-tier limits is sent from a Worker, not refused", async () => {
+  const png = readFileSync(new URL("../fixtures/png-1000x1000.png", import.meta.url)).toString("base64");
+  const result = await (await mf.dispatchFetch(`http://worker/image?png=${encodeURIComponent(png)}`)).json();
+  assert.deepEqual(result, { status: 200 });
 });
