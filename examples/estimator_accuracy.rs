@@ -37,9 +37,9 @@ fn main() {
 /// What one content part adds to a call's input tokens, and how much of it
 /// is guessed: the call against the same call with the part's payload empty.
 fn part(call: impl Fn(&str) -> String, payload: &str) -> (f64, f64) {
-    let with = estimate(Some(&call(payload))).cost;
-    let without = estimate(Some(&call(""))).cost;
-    (with.input_tokens - (without.input_tokens - without.guessed_input_tokens), with.guessed_input_tokens)
+    let with = estimate(Some(&call(payload)));
+    let without = estimate(Some(&call("")));
+    (with.cost.input_tokens - (without.cost.input_tokens - without.guessed_input_tokens), with.guessed_input_tokens)
 }
 
 fn media() {

@@ -11,21 +11,11 @@ pub struct Cost {
     pub output_tokens: f64,
     /// Combined tokens; input + output unless the caller said otherwise.
     pub tokens: f64,
-    /// The part of `input_tokens` (and so of `tokens`) that is a guess, not
-    /// a count: an image given by URL, a document's pages. A guess never
-    /// makes a call unsendable (see [`Cost::firm_for_dimension`]); the
-    /// headers of the answer correct it. Sums of reservations ignore it.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub guessed_input_tokens: f64,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
 }
 
 impl Cost {
     /// One request and no tokens.
-    pub const ONE_REQUEST: Cost = Cost { requests: 1.0, input_tokens: 0.0, output_tokens: 0.0, tokens: 0.0, guessed_input_tokens: 0.0 };
+    pub const ONE_REQUEST: Cost = Cost { requests: 1.0, input_tokens: 0.0, output_tokens: 0.0, tokens: 0.0 };
 
     /// A cost from its parts; `tokens` defaults to input + output.
     pub fn new(requests: f64, input_tokens: f64, output_tokens: f64, tokens: Option<f64>) -> Cost {
@@ -35,14 +25,7 @@ impl Cost {
             input_tokens,
             output_tokens,
             tokens: clean(tokens.unwrap_or(input_tokens + output_tokens)),
-            guessed_input_tokens: 0.0,
         }
-    }
-
-    /// The same cost, saying that `guessed` of its input tokens are a guess
-    /// (at most all of them).
-    pub fn with_guessed_input_tokens(self, guessed: f64) -> Cost {
-        Cost { guessed_input_tokens: clean(guessed).min(self.input_tokens), ..self }
     }
 
     /// The same cost with every amount a number from 0 to [`MAX_AMOUNT`]
@@ -53,7 +36,6 @@ impl Cost {
             input_tokens: clean(self.input_tokens),
             output_tokens: clean(self.output_tokens),
             tokens: clean(self.tokens),
-            guessed_input_tokens: clean(self.guessed_input_tokens).min(clean(self.input_tokens)),
         }
     }
 
@@ -70,16 +52,6 @@ impl Cost {
             "output_tokens" => self.output_tokens,
             "priority_input_tokens" | "priority_output_tokens" => 0.0,
             _ => self.requests,
-        }
-    }
-
-    /// How much of a dimension this call is known to use: its guessed input
-    /// tokens left out. Only this can make a call unsendable.
-    pub fn firm_for_dimension(&self, name: &str) -> f64 {
-        let amount = self.for_dimension(name);
-        match name {
-            "input_tokens" | "tokens" => (amount - self.guessed_input_tokens).max(0.0),
-            _ => amount,
         }
     }
 

@@ -57,13 +57,16 @@ impl Budget {
     }
 
     /// Whether `cost` fits at `now_ms`, and if not, when it could.
-    pub fn admission(&self, cost: &Cost, now_ms: f64) -> Admission {
-        self.admission_with_share(cost, now_ms, 1.0)
+    /// `guessed` of its input tokens are a guess, not a count (an image by
+    /// link, a document's pages): a cost over a limit only by its guess is
+    /// not [`Admission::Never`] but waits for a full bucket.
+    pub fn admission(&self, cost: &Cost, guessed: f64, now_ms: f64) -> Admission {
+        self.admission_with_share(cost, guessed, now_ms, 1.0)
     }
 
     /// [`Budget::admission`] using only `share` of each limit: the rest
     /// (`(1 − share) × limit`) is left in the bucket for others.
-    pub fn admission_with_share(&self, cost: &Cost, now_ms: f64, share: f64) -> Admission {
+    pub fn admission_with_share(&self, cost: &Cost, guessed: f64, now_ms: f64, share: f64) -> Admission {
         let share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
         let left_for_others = 1.0 - share;
         let mut at = now_ms;
@@ -73,7 +76,9 @@ impl Budget {
             if need <= 0.0 {
                 continue;
             }
-            if need > bucket.limit && cost.firm_for_dimension(name) > bucket.limit {
+            // Only input tokens (and the tokens they are part of) are guessed.
+            let counted = if matches!(name.as_str(), "input_tokens" | "tokens") { need - guessed } else { need };
+            if counted > bucket.limit {
                 return Admission::Never { dimension: name.clone(), cost: need, limit: bucket.limit };
             }
             // Over the limit only by a guess: it goes when the bucket is full.

@@ -39,7 +39,39 @@ const SEARCH_OVER_UNITS: usize = 512;
 /// 180 or so bytes of its base64 (PNG, GIF and WebP keep their size there).
 pub const HEAD_UNITS: usize = 320;
 
-/// Strings of at most this many characters keep their text.
+/// The keys the estimate looks up. An object keeps its keys as one of
+/// these, or as `None` for any other key, so that reading a body allocates
+/// no key (see [`Value::get`]).
+pub const KNOWN_KEYS: [&str; 22] = [
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "prompt",
+    "input",
+    "max_tokens",
+    "max_output_tokens",
+    "max_completion_tokens",
+    "type",
+    "source",
+    "content",
+    "text",
+    "data",
+    "url",
+    "image_url",
+    "file_data",
+    "file",
+    "file_id",
+    "file_url",
+    "detail",
+    "media_type",
+];
+
+/// Keys whose string values keep their text (up to [`KEEP_CHARS`]); other
+/// strings keep only their weight.
+const TEXT_KEYS: [&str; 4] = ["model", "type", "media_type", "detail"];
+
+/// Characters kept of a string under one of [`TEXT_KEYS`].
 const KEEP_CHARS: usize = 64;
 
 /// Units of text asked of the source at a time.
@@ -53,7 +85,8 @@ pub enum Value {
     Number(f64),
     Str(Str),
     Array(Vec<Value>),
-    Object(Vec<(String, Value)>),
+    /// Fields by key: one of [`KNOWN_KEYS`], or `None`.
+    Object(Vec<(Option<&'static str>, Value)>),
 }
 
 /// A string value.
@@ -61,7 +94,8 @@ pub enum Value {
 pub struct Str {
     /// The token weight of its characters; 0 for a payload.
     pub tokens: f64,
-    /// Its text when short; a payload's first [`HEAD_UNITS`] characters.
+    /// Its text, when short and under one of [`TEXT_KEYS`]; a payload's
+    /// first [`HEAD_UNITS`] characters.
     pub text: Option<String>,
     /// Where its characters lie in the body (inside the quotes).
     pub span: Range<usize>,
@@ -74,11 +108,19 @@ pub struct Str {
 }
 
 impl Value {
-    /// The value of `key` in an object (its last, as JSON parsers read a
-    /// repeated key).
+    /// The value of `key`, one of [`KNOWN_KEYS`], in an object (its last,
+    /// as JSON parsers read a repeated key).
     pub fn get(&self, key: &str) -> Option<&Value> {
+        debug_assert!(
+            KNOWN_KEYS.contains(&key),
+            "`{key}` is looked up but not kept"
+        );
         match self {
-            Value::Object(fields) => fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(fields) => fields
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -102,7 +144,10 @@ impl Value {
 /// Read a body that should be one JSON object. `None` when it is not valid
 /// JSON or not an object.
 pub fn parse(source: &dyn Source) -> Option<Value> {
-    let mut reader = Reader { cursor: Cursor::new(source), backslash: None };
+    let mut reader = Reader {
+        cursor: Cursor::new(source),
+        backslash: None,
+    };
     reader.skip_space();
     if reader.cursor.peek() != Some(b'{') {
         return None;
@@ -115,7 +160,10 @@ pub fn parse(source: &dyn Source) -> Option<Value> {
 /// The token weight of a span of a body that holds JSON string content
 /// (escapes are read as the characters they stand for).
 pub fn weigh_span(source: &dyn Source, span: &Range<usize>) -> f64 {
-    let mut reader = Reader { cursor: Cursor::new(source), backslash: None };
+    let mut reader = Reader {
+        cursor: Cursor::new(source),
+        backslash: None,
+    };
     reader.cursor.seek(span.start);
     let mut weight = TextWeight::default();
     while reader.cursor.pos() < span.end {
@@ -142,7 +190,13 @@ struct Cursor<'s> {
 
 impl<'s> Cursor<'s> {
     fn new(source: &'s dyn Source) -> Cursor<'s> {
-        Cursor { source, chunk: Cow::Borrowed(""), at: 0, start: 0, units: 0 }
+        Cursor {
+            source,
+            chunk: Cow::Borrowed(""),
+            at: 0,
+            start: 0,
+            units: 0,
+        }
     }
 
     fn pos(&self) -> usize {
@@ -183,7 +237,11 @@ impl<'s> Cursor<'s> {
         self.peek()?;
         let ch = self.chunk[self.at..].chars().next()?;
         self.at += ch.len_utf8();
-        self.units += if ch.is_ascii() { 1 } else { self.source.units(ch) };
+        self.units += if ch.is_ascii() {
+            1
+        } else {
+            self.source.units(ch)
+        };
         Some(ch)
     }
 
@@ -215,13 +273,16 @@ impl Reader<'_> {
     }
 
     /// One value; `key` is the key it is the value of, if any.
-    fn value(&mut self, depth: usize, key: Option<&str>) -> Option<Value> {
+    fn value(&mut self, depth: usize, key: Option<&'static str>) -> Option<Value> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.skip_space();
         Some(match self.cursor.peek()? {
-            b'"' => Value::Str(self.string(key.is_some_and(|k| PAYLOAD_KEYS.contains(&k)))?),
+            b'"' => {
+                let is = |keys: &[&str]| key.is_some_and(|k| keys.contains(&k));
+                Value::Str(self.string(is(&PAYLOAD_KEYS), is(&TEXT_KEYS))?)
+            }
             b'{' => {
                 self.cursor.bump();
                 self.skip_space();
@@ -229,10 +290,10 @@ impl Reader<'_> {
                 if !self.cursor.eat(b'}') {
                     loop {
                         self.skip_space();
-                        let name = self.string(false)?.text.unwrap_or_default();
+                        let name = self.key()?;
                         self.skip_space();
                         self.expect(b':')?;
-                        let value = self.value(depth + 1, Some(&name))?;
+                        let value = self.value(depth + 1, name)?;
                         fields.push((name, value));
                         self.skip_space();
                         if self.cursor.eat(b'}') {
@@ -310,9 +371,26 @@ impl Reader<'_> {
         }
     }
 
-    /// A string, from its opening quote. A long one under a payload key is
-    /// found by search when it holds no escape (see the module docs).
-    fn string(&mut self, payload: bool) -> Option<Str> {
+    /// A key, from its opening quote: one of [`KNOWN_KEYS`] or `None`.
+    fn key(&mut self) -> Option<Option<&'static str>> {
+        self.expect(b'"')?;
+        let mut name = [0u8; 24];
+        let mut len = 0;
+        while let Some(ch) = self.string_char()? {
+            if let Some(slot) = name.get_mut(len..len + ch.len_utf8()) {
+                ch.encode_utf8(slot);
+            }
+            len += ch.len_utf8();
+        }
+        self.cursor.bump();
+        let name = name.get(..len).and_then(|n| std::str::from_utf8(n).ok());
+        Some(name.and_then(|n| KNOWN_KEYS.iter().copied().find(|k| *k == n)))
+    }
+
+    /// A string, from its opening quote, keeping its text if `keep`. A long
+    /// one under a payload key is found by search when it holds no escape
+    /// (see the module docs).
+    fn string(&mut self, payload: bool, keep: bool) -> Option<Str> {
         self.expect(b'"')?;
         let start = self.cursor.pos();
         if payload {
@@ -320,7 +398,13 @@ impl Reader<'_> {
             if end - start > SEARCH_OVER_UNITS && !self.backslash_before(start, end) {
                 let head = read(self.cursor.source, start, start + HEAD_UNITS);
                 self.cursor.seek(end + 1);
-                return Some(Str { tokens: 0.0, text: Some(head.into_owned()), span: start..end, payload: true, plain: true });
+                return Some(Str {
+                    tokens: 0.0,
+                    text: Some(head.into_owned()),
+                    span: start..end,
+                    payload: true,
+                    plain: true,
+                });
             }
         }
         let mut text = String::new();
@@ -339,21 +423,31 @@ impl Reader<'_> {
                 }
             } else {
                 weight.add(ch);
-                if chars <= KEEP_CHARS {
+                if keep && chars <= KEEP_CHARS {
                     text.push(ch);
                 }
             }
         }
         let end = self.cursor.pos();
         self.cursor.bump();
-        let keep = payload || chars <= KEEP_CHARS;
-        Some(Str { tokens: weight.tokens(), text: keep.then_some(text), span: start..end, payload, plain })
+        let text = (payload || (keep && chars <= KEEP_CHARS)).then_some(text);
+        Some(Str {
+            tokens: weight.tokens(),
+            text,
+            span: start..end,
+            payload,
+            plain,
+        })
     }
 
     /// Whether a backslash lies in `from..to`.
     fn backslash_before(&mut self, from: usize, to: usize) -> bool {
         let found = match self.backslash {
-            Some((searched_from, found)) if searched_from <= from && found.is_none_or(|at| at >= from) => found,
+            Some((searched_from, found))
+                if searched_from <= from && found.is_none_or(|at| at >= from) =>
+            {
+                found
+            }
             _ => {
                 let found = self.cursor.source.find(b'\\', from);
                 self.backslash = Some((from, found));
@@ -399,9 +493,14 @@ impl Reader<'_> {
                 }
                 // A high surrogate: a low one must follow as `\uDC00`..`\uDFFF`.
                 let save = self.cursor.pos();
-                let low = (self.cursor.eat(b'\\') && self.cursor.eat(b'u')).then(|| self.hex4()).flatten();
+                let low = (self.cursor.eat(b'\\') && self.cursor.eat(b'u'))
+                    .then(|| self.hex4())
+                    .flatten();
                 match low {
-                    Some(low) if (0xDC00..0xE000).contains(&low) => char::decode_utf16([unit, low]).next().and_then(Result::ok).unwrap_or('\u{fffd}'),
+                    Some(low) if (0xDC00..0xE000).contains(&low) => char::decode_utf16([unit, low])
+                        .next()
+                        .and_then(Result::ok)
+                        .unwrap_or('\u{fffd}'),
                     _ => {
                         self.cursor.seek(save);
                         '\u{fffd}'
@@ -425,6 +524,7 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::source::Counting;
     use super::*;
 
     fn read(text: &str) -> Option<Value> {
@@ -433,25 +533,58 @@ mod tests {
 
     #[test]
     fn reads_an_object_with_short_texts_numbers_and_weights() {
-        let value = read(r#" {"model":"claude","max_tokens":1024,"messages":[{"role":"user","content":"héllo"}],"x":null} "#).unwrap();
+        let value = read(r#" {"model":"claude","max_tokens":1024,"messages":[{"role":"user","content":"héllo"}],"input":null,"unknown":1} "#).unwrap();
         assert_eq!(value.get("model").and_then(Value::as_str), Some("claude"));
-        assert_eq!(value.get("max_tokens").and_then(Value::as_number), Some(1024.0));
-        let Some(Value::Array(messages)) = value.get("messages") else { panic!("messages") };
-        let Some(Value::Str(content)) = messages[0].get("content") else { panic!("content") };
+        assert_eq!(
+            value.get("max_tokens").and_then(Value::as_number),
+            Some(1024.0)
+        );
+        let Some(Value::Array(messages)) = value.get("messages") else {
+            panic!("messages")
+        };
+        let Some(Value::Str(content)) = messages[0].get("content") else {
+            panic!("content")
+        };
         // "héllo": 4 letters, 1 other.
-        assert!((content.tokens - (4.0 * 0.27 + 0.6)).abs() < 1e-9, "{}", content.tokens);
-        assert_eq!(value.get("x"), Some(&Value::Null));
+        assert!(
+            (content.tokens - (4.0 * 0.27 + 0.6)).abs() < 1e-9,
+            "{}",
+            content.tokens
+        );
+        assert_eq!(value.get("input"), Some(&Value::Null));
+        let Value::Object(fields) = &value else {
+            panic!()
+        };
+        assert_eq!(
+            fields.last().map(|(k, _)| *k),
+            Some(None),
+            "an unknown key is kept as None"
+        );
+        assert_eq!(
+            content.text, None,
+            "text is kept only for the keys that need it"
+        );
     }
 
     #[test]
     fn escapes_count_as_the_characters_they_stand_for() {
-        let value = read(r#"{"s":"a\n\u00e9\ud83d\ude00\"","t":"\udc00x"}"#).unwrap();
-        let Some(Value::Str(s)) = value.get("s") else { panic!() };
+        let value = read(r#"{"type":"a\n\u00e9\ud83d\ude00\"","model":"\udc00x","\u0074ext":"k"}"#)
+            .unwrap();
+        let Some(Value::Str(s)) = value.get("type") else {
+            panic!()
+        };
         assert_eq!(s.text.as_deref(), Some("a\né😀\""));
         assert!(!s.plain);
         // a, newline, é, the emoji (one pair), quote.
         assert!((s.tokens - (0.27 + 0.5 + 0.6 + 0.6 + 0.5)).abs() < 1e-9);
-        assert_eq!(value.get("t").and_then(Value::as_str), Some("\u{fffd}x"));
+        assert_eq!(
+            value.get("model").and_then(Value::as_str),
+            Some("\u{fffd}x")
+        );
+        assert!(
+            value.get("text").is_some(),
+            "an escaped key reads as the key it stands for"
+        );
     }
 
     #[test]
@@ -479,40 +612,57 @@ mod tests {
 
     #[test]
     fn nesting_beyond_the_limit_is_refused_without_recursing_further() {
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
         assert_eq!(read(&deep), None);
-        let fine = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        let fine = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
         assert!(read(&fine).is_some());
     }
 
     #[test]
     fn a_long_payload_string_is_found_by_search_and_only_its_head_kept() {
         let data = "QUJD".repeat(1000);
-        let body = format!(r#"{{"data":"{data}","after":"ok"}}"#);
+        let body = format!(r#"{{"data":"{data}","type":"ok"}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("data") else { panic!() };
+        let Some(Value::Str(s)) = value.get("data") else {
+            panic!()
+        };
         assert!(s.payload && s.plain);
         assert_eq!(s.tokens, 0.0);
         assert_eq!(s.text.as_deref(), Some(&data[..HEAD_UNITS]));
         assert_eq!(&body[s.span.clone()], data);
-        assert_eq!(value.get("after").and_then(Value::as_str), Some("ok"));
+        assert_eq!(value.get("type").and_then(Value::as_str), Some("ok"));
         // The same text under another key is read and weighed.
         let body = format!(r#"{{"text":"{data}"}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("text") else { panic!() };
+        let Some(Value::Str(s)) = value.get("text") else {
+            panic!()
+        };
         assert!(!s.payload && s.tokens > 1000.0);
     }
 
     #[test]
     fn a_payload_with_escapes_is_read_in_order_keeping_its_head() {
         let data = "QU\\/D".repeat(200);
-        let body = format!(r#"{{"data":"{data}","k":1}}"#);
+        let body = format!(r#"{{"data":"{data}","max_tokens":1}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("data") else { panic!() };
+        let Some(Value::Str(s)) = value.get("data") else {
+            panic!()
+        };
         assert!(s.payload && !s.plain);
         assert_eq!(s.tokens, 0.0);
         assert!(s.text.as_deref().unwrap().starts_with("QU/DQU/D"));
-        assert_eq!(value.get("k").and_then(Value::as_number), Some(1.0));
+        assert_eq!(
+            value.get("max_tokens").and_then(Value::as_number),
+            Some(1.0)
+        );
         // Weighed afterwards from its position, as the characters it holds.
         let expected = {
             let mut w = TextWeight::default();
@@ -520,30 +670,6 @@ mod tests {
             w.tokens()
         };
         assert!((weigh_span(&body.as_str(), &s.span) - expected).abs() < 1e-9);
-    }
-
-    /// A source that hands out text in tiny chunks and counts what it gave.
-    struct Chunky<'a> {
-        text: &'a str,
-        chunk: usize,
-        read: std::cell::Cell<usize>,
-    }
-
-    impl Source for Chunky<'_> {
-        fn len(&self) -> usize {
-            self.text.len()
-        }
-        fn text(&self, from: usize, to: usize) -> (Cow<'_, str>, usize) {
-            let (text, end) = Source::text(&self.text, from, to.min(from + self.chunk));
-            self.read.set(self.read.get() + text.len());
-            (text, end)
-        }
-        fn find(&self, byte: u8, from: usize) -> Option<usize> {
-            Source::find(&self.text, byte, from)
-        }
-        fn units(&self, ch: char) -> usize {
-            ch.len_utf8()
-        }
     }
 
     #[test]
@@ -554,9 +680,14 @@ mod tests {
         );
         let whole = read(&body).unwrap();
         for chunk in [1, 2, 3, 7, 64] {
-            let source = Chunky { text: &body, chunk, read: 0.into() };
+            let source = Counting::new(&body, chunk);
             assert_eq!(parse(&source).as_ref(), Some(&whole), "chunks of {chunk}");
-            assert!(source.read.get() < 2_000, "read {} of {} bytes", source.read.get(), body.len());
+            assert!(
+                source.handed.get() < 2_000,
+                "read {} of {} bytes",
+                source.handed.get(),
+                body.len()
+            );
         }
     }
 }

@@ -92,6 +92,11 @@ const OUTPUT_FIELDS: [&str; 3] = ["max_tokens", "max_output_tokens", "max_comple
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
     pub cost: Cost,
+    /// The part of the cost's input tokens that is a guess, not a count: an
+    /// image by link or file id, a document's pages. A guess never makes a
+    /// call unsendable (see [`crate::budget::Budget::admission`]); the
+    /// headers of the answer correct it.
+    pub guessed_input_tokens: f64,
     /// The body's `model`, which Anthropic and OpenAI limit separately.
     pub model: Option<String>,
 }
@@ -104,7 +109,7 @@ pub fn estimate(body: Option<&str>) -> Estimate {
 /// [`estimate`] of a body read through a [`Source`].
 pub fn estimate_from(body: Option<&dyn Source>) -> Estimate {
     let Some((source, root)) = body.and_then(|source| Some((source, json::parse(source)?))) else {
-        return Estimate { cost: Cost::ONE_REQUEST, model: None };
+        return Estimate { cost: Cost::ONE_REQUEST, guessed_input_tokens: 0.0, model: None };
     };
     let model = root.get("model").and_then(Value::as_str);
     let mut tally = content::Tally::new(source, model);
@@ -120,8 +125,8 @@ pub fn estimate_from(body: Option<&dyn Source>) -> Estimate {
     let guessed = tally.guessed.ceil();
     let input = tally.text.ceil() + messages as f64 * TOKENS_PER_MESSAGE + tally.counted.ceil() + guessed;
     let output = OUTPUT_FIELDS.iter().find_map(|name| root.get(name)?.as_number()).unwrap_or(0.0);
-    let cost = Cost::new(1.0, input, output, None).with_guessed_input_tokens(guessed);
-    Estimate { cost, model: model.map(str::to_string) }
+    let cost = Cost::new(1.0, input, output, None);
+    Estimate { cost, guessed_input_tokens: guessed, model: model.map(str::to_string) }
 }
 
 /// How calls are grouped into partitions that share one budget.

@@ -80,3 +80,41 @@ impl<T: AsRef<str> + ?Sized> Source for T {
         ch.len_utf8()
     }
 }
+
+/// A source for tests that hands out text in chunks of at most `chunk`
+/// units and counts how much it handed out.
+#[cfg(test)]
+pub(crate) struct Counting<'a> {
+    pub text: &'a str,
+    pub chunk: usize,
+    pub handed: std::cell::Cell<usize>,
+}
+
+#[cfg(test)]
+impl<'a> Counting<'a> {
+    pub fn new(text: &'a str, chunk: usize) -> Counting<'a> {
+        Counting {
+            text,
+            chunk,
+            handed: 0.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Source for Counting<'_> {
+    fn len(&self) -> usize {
+        self.text.len()
+    }
+    fn text(&self, from: usize, to: usize) -> (Cow<'_, str>, usize) {
+        let (text, end) = Source::text(&self.text, from, to.min(from.saturating_add(self.chunk)));
+        self.handed.set(self.handed.get() + text.len());
+        (text, end)
+    }
+    fn find(&self, byte: u8, from: usize) -> Option<usize> {
+        Source::find(&self.text, byte, from)
+    }
+    fn units(&self, ch: char) -> usize {
+        ch.len_utf8()
+    }
+}

@@ -59,7 +59,7 @@ fn partition_keys_follow_the_mode() {
 // scripts/make-fixtures.sh), each with the size its name gives.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use std::cell::Cell;
+use super::source::Counting;
 
 fn encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
@@ -98,9 +98,9 @@ fn anthropic_image_data(data: &str) -> String {
 /// same call with the part's payload empty (its framing text stays), and
 /// the guessed part.
 fn part_cost(call: impl Fn(&str) -> String, payload: &str) -> (f64, f64) {
-    let with = estimate(Some(&call(payload))).cost;
-    let without = estimate(Some(&call(""))).cost;
-    (with.input_tokens - (without.input_tokens - without.guessed_input_tokens), with.guessed_input_tokens)
+    let with = estimate(Some(&call(payload)));
+    let without = estimate(Some(&call("")));
+    (with.cost.input_tokens - (without.cost.input_tokens - without.guessed_input_tokens), with.guessed_input_tokens)
 }
 
 fn openai_body(model: &str, part: &str) -> String {
@@ -152,16 +152,16 @@ fn an_image_by_link_or_file_id_is_a_guess_at_the_provider_most() {
     let text = question_only("claude-sonnet-4-6").cost.input_tokens;
     for source in [r#"{"type":"url","url":"https://example.com/cat.jpg"}"#, r#"{"type":"file","file_id":"file_011CNha8iCJcU1wXNR6q4V8w"}"#] {
         let e = estimate(Some(&anthropic_body("claude-sonnet-4-6", &format!(r#"{{"type":"image","source":{source}}}"#))));
-        assert_eq!(e.cost.guessed_input_tokens, 1600.0, "{source}");
+        assert_eq!(e.guessed_input_tokens, 1600.0, "{source}");
         // The link itself is not weighed as text: only the block's framing is.
         assert!((1600.0..=1604.0).contains(&(e.cost.input_tokens - text)), "{source}: {}", e.cost.input_tokens - text);
     }
     let part = r#"{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}}"#;
     let e = estimate(Some(&openai_body("gpt-4o", part)));
-    assert_eq!(e.cost.guessed_input_tokens, 85.0 + 8.0 * 170.0);
+    assert_eq!(e.guessed_input_tokens, 85.0 + 8.0 * 170.0);
     // A header that cannot be read is a guess as well.
     let e = estimate(Some(&anthropic_body("claude-sonnet-4-6", &anthropic_image(&[7u8; 3000]))));
-    assert_eq!(e.cost.guessed_input_tokens, 1600.0);
+    assert_eq!(e.guessed_input_tokens, 1600.0);
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_pdf_is_costed_by_its_counted_pages_as_a_guess() {
     assert_eq!(part_cost(responses, &encode(PDF)).1, 3.0 * openai_page);
     // By file id: a documented number of pages.
     let by_id = r#"{"type":"document","source":{"type":"file","file_id":"file_1"}}"#;
-    assert_eq!(estimate(Some(&anthropic_body("claude-sonnet-4-6", by_id))).cost.guessed_input_tokens, DOCUMENT_GUESS_PAGES * per_page);
+    assert_eq!(estimate(Some(&anthropic_body("claude-sonnet-4-6", by_id))).guessed_input_tokens, DOCUMENT_GUESS_PAGES * per_page);
 }
 
 #[test]
@@ -196,35 +196,12 @@ fn a_plain_text_document_is_weighed_as_text_however_long() {
     let prose = "The quick brown fox jumps over the lazy dog. ".repeat(200);
     let as_document = format!(r#"{{"type":"document","source":{{"type":"text","media_type":"text/plain","data":"{prose}"}}}}"#);
     let as_text = format!(r#"{{"type":"text","text":"{prose}"}}"#);
-    let document = estimate(Some(&anthropic_body("m", &as_document))).cost;
-    let text = estimate(Some(&anthropic_body("m", &as_text))).cost;
-    assert_eq!(document.guessed_input_tokens, 0.0);
+    let estimated = estimate(Some(&anthropic_body("m", &as_document)));
+    let (document, text) = (estimated.cost, estimate(Some(&anthropic_body("m", &as_text))).cost);
+    assert_eq!(estimated.guessed_input_tokens, 0.0);
     // The same prose, give or take the few words of each block's framing.
     assert!((document.input_tokens - text.input_tokens).abs() <= 6.0, "{} against {}", document.input_tokens, text.input_tokens);
     assert!(document.input_tokens > 2_000.0);
-}
-
-/// A source that counts how much text it hands out.
-struct Counting<'a> {
-    body: &'a str,
-    handed: Cell<usize>,
-}
-
-impl Source for Counting<'_> {
-    fn len(&self) -> usize {
-        self.body.len()
-    }
-    fn text(&self, from: usize, to: usize) -> (std::borrow::Cow<'_, str>, usize) {
-        let (text, end) = Source::text(&self.body, from, to);
-        self.handed.set(self.handed.get() + text.len());
-        (text, end)
-    }
-    fn find(&self, byte: u8, from: usize) -> Option<usize> {
-        Source::find(&self.body, byte, from)
-    }
-    fn units(&self, ch: char) -> usize {
-        ch.len_utf8()
-    }
 }
 
 #[test]
@@ -233,10 +210,10 @@ fn a_large_payload_is_found_not_read() {
     let mut image = FIXTURES[2].1.to_vec();
     image.resize(15_000_000, 0x5a);
     let body = anthropic_body("claude-sonnet-4-6", &anthropic_image(&image));
-    let counting = Counting { body: &body, handed: Cell::new(0) };
+    let counting = Counting::new(&body, usize::MAX);
     let e = estimate_from(Some(&counting));
-    let without = estimate(Some(&anthropic_body("claude-sonnet-4-6", &anthropic_image_data("")))).cost;
-    assert_eq!(e.cost.input_tokens - (without.input_tokens - without.guessed_input_tokens), anthropic_tokens(3000, 2000, None));
+    let without = estimate(Some(&anthropic_body("claude-sonnet-4-6", &anthropic_image_data(""))));
+    assert_eq!(e.cost.input_tokens - (without.cost.input_tokens - without.guessed_input_tokens), anthropic_tokens(3000, 2000, None));
     // At most the chunk of text around the payload's start, and its header.
     let bound = 2 * super::json::CHUNK_UNITS + 4_000;
     assert!(counting.handed.get() < bound, "read {} of {} bytes", counting.handed.get(), body.len());
@@ -244,8 +221,8 @@ fn a_large_payload_is_found_not_read() {
     let mut jpeg = FIXTURES[4].1.to_vec();
     jpeg.resize(jpeg.len() + 10_000_000, 0);
     let body = anthropic_body("claude-sonnet-4-6", &anthropic_image(&jpeg));
-    let counting = Counting { body: &body, handed: Cell::new(0) };
-    assert_eq!(estimate_from(Some(&counting)).cost.guessed_input_tokens, 0.0);
+    let counting = Counting::new(&body, usize::MAX);
+    assert_eq!(estimate_from(Some(&counting)).guessed_input_tokens, 0.0);
     assert!(counting.handed.get() < bound + 4_000, "read {} bytes", counting.handed.get());
 }
 

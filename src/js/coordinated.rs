@@ -89,7 +89,7 @@ impl Coordinated {
                     return Verdict::Stop(signal.reason());
                 }
             }
-            let asked = match self.ask(key, cost) {
+            let asked = match self.ask(key, cost, shared.core.borrow().guessed(ticket)) {
                 Ok(asked) => asked,
                 Err(_) => continue,
             };
@@ -165,10 +165,15 @@ impl Coordinated {
         });
     }
 
-    /// Ask the coordinator for up to `lease_size` grants of `cost`.
-    fn ask(&self, key: &str, cost: Cost) -> Result<Promise, JsValue> {
+    /// Ask the coordinator for up to `lease_size` grants of `cost`, of whose
+    /// input tokens `guessed` are a guess.
+    fn ask(&self, key: &str, cost: Cost, guessed: f64) -> Result<Promise, JsValue> {
         let stub = self.stub()?;
-        let args = [JsValue::from_str(key), to_plain(&cost)?, JsValue::from(self.options.lease_size), JsValue::from_f64(self.options.lease_ms)];
+        let plain = to_plain(&cost)?;
+        if guessed > 0.0 {
+            super::convert::set(plain.unchecked_ref(), "guessedInputTokens", &JsValue::from_f64(guessed));
+        }
+        let args = [JsValue::from_str(key), plain, JsValue::from(self.options.lease_size), JsValue::from_f64(self.options.lease_ms)];
         call(&stub, "acquire", &args)
     }
 

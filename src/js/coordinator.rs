@@ -69,10 +69,10 @@ impl Coordinator {
     /// within `leaseMs`). Resolves `{ grants: [id, …] }`, or `{ refused:
     /// { code, message, … } }` for a call that can never go.
     pub fn acquire(&self, key: String, cost: JsValue, count: Option<u32>, lease_ms: Option<f64>) -> Result<Promise, JsValue> {
-        let cost = options::read_cost(&cost, "cost")?;
+        let (cost, guessed) = options::read_cost(&cost, "cost")?;
         let count = count.unwrap_or(1).clamp(1, 64);
         let lease_ms = lease_ms.filter(|ms| ms.is_finite() && *ms >= 0.0).unwrap_or(0.0);
-        let queued = self.shared.enqueue(&key, cost, 0, None);
+        let queued = self.shared.enqueue(&key, cost, guessed, 0, None);
         let shared = self.shared.clone();
         let grants = self.grants.clone();
         Ok(future_to_promise(async move {
@@ -87,7 +87,7 @@ impl Coordinator {
             let now = Date::now();
             let mut granted = vec![grants.borrow_mut().issue(&mut shared.core.borrow_mut(), first, &key, cost, true, lease_ms, now)];
             for _ in 1..count {
-                let Some(ticket) = shared.grant_now(&key, cost) else { break };
+                let Some(ticket) = shared.grant_now(&key, cost, guessed) else { break };
                 granted.push(grants.borrow_mut().issue(&mut shared.core.borrow_mut(), ticket, &key, cost, false, lease_ms, now));
             }
             set(&answer, "grants", &granted.iter().map(|&id| JsValue::from_f64(id as f64)).collect::<js_sys::Array>());
@@ -207,7 +207,7 @@ fn read_saved(saved: &JsValue) -> Option<Saved> {
         grants.push(Grant {
             id: grant_id(get(&g, "id").as_f64()?)?,
             key: get(&g, "key").as_string()?,
-            cost: options::read_cost(&get(&g, "cost"), "cost").ok()?,
+            cost: options::read_cost(&get(&g, "cost"), "cost").ok()?.0,
             sent: get(&g, "sent").as_bool()?,
             expires_at_ms: get(&g, "expiresAtMs").as_f64()?,
             ticket: 0,

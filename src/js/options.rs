@@ -265,6 +265,8 @@ const COST_KEYS: [&str; 5] = ["requests", "tokens", "inputTokens", "outputTokens
 /// The options of one `run` or `acquire` call.
 pub(crate) struct CallOptions {
     pub cost: crate::budget::Cost,
+    /// Input tokens of `cost` that are a guess (`guessedInputTokens`).
+    pub guessed: f64,
     pub key: String,
     pub priority: i32,
     pub signal: Option<web_sys::AbortSignal>,
@@ -274,7 +276,7 @@ pub(crate) struct CallOptions {
 pub(crate) const DEFAULT_KEY: &str = "default";
 
 pub(crate) fn read_call(value: &JsValue, method: &str) -> Result<CallOptions, JsValue> {
-    let mut call = CallOptions { cost: crate::budget::Cost::ONE_REQUEST, key: DEFAULT_KEY.into(), priority: 0, signal: None };
+    let mut call = CallOptions { cost: crate::budget::Cost::ONE_REQUEST, guessed: 0.0, key: DEFAULT_KEY.into(), priority: 0, signal: None };
     if value.is_undefined() || value.is_null() {
         return Ok(call);
     }
@@ -284,7 +286,7 @@ pub(crate) fn read_call(value: &JsValue, method: &str) -> Result<CallOptions, Js
     check_keys(value, &CALL_KEYS, &format!("option of `{method}`"))?;
     let cost = get(value, "cost");
     if !cost.is_undefined() {
-        call.cost = read_cost(&cost, "cost")?;
+        (call.cost, call.guessed) = read_cost(&cost, "cost")?;
     }
     let key = get(value, "key");
     if !key.is_undefined() {
@@ -311,7 +313,8 @@ pub(crate) fn read_signal(raw: &JsValue, option: &str) -> Result<Option<web_sys:
 
 /// A cost object `{ requests?, tokens?, inputTokens?, outputTokens? }`;
 /// `requests` defaults to 1 and `tokens` to input + output.
-pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<crate::budget::Cost, JsValue> {
+/// A cost object, and how many of its input tokens it says are guessed.
+pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<(crate::budget::Cost, f64), JsValue> {
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(expected(what, "an object such as { tokens: 1200 }", value));
     }
@@ -330,5 +333,5 @@ pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<crate::budget::Co
         amount("outputTokens")?.unwrap_or(0.0),
         amount("tokens")?,
     );
-    Ok(cost.with_guessed_input_tokens(amount("guessedInputTokens")?.unwrap_or(0.0)))
+    Ok((cost, amount("guessedInputTokens")?.unwrap_or(0.0)))
 }

@@ -95,7 +95,7 @@ impl Throttler {
         let work: Function = work.dyn_into().map_err(|w| type_error(format!("expected `run` to be given a function, got {}", convert::describe(&w))))?;
         let call = options::read_call(&options, "run")?;
         // Queued now, in call order; only the wait is asynchronous.
-        let queued = self.shared.enqueue(&call.key, call.cost, call.priority, call.signal.as_ref());
+        let queued = self.shared.enqueue(&call.key, call.cost, call.guessed, call.priority, call.signal.as_ref());
         let shared = self.shared.clone();
         Ok(future_to_promise(async move { shared.run(work, call, queued).await }))
     }
@@ -104,7 +104,7 @@ impl Throttler {
     /// with a `Permit`; `permit.release(headers?, status?)` gives the slot back.
     pub fn acquire(&self, options: JsValue) -> Result<Promise, JsValue> {
         let call = options::read_call(&options, "acquire")?;
-        let queued = self.shared.enqueue(&call.key, call.cost, call.priority, call.signal.as_ref());
+        let queued = self.shared.enqueue(&call.key, call.cost, call.guessed, call.priority, call.signal.as_ref());
         let shared = self.shared.clone();
         Ok(future_to_promise(async move {
             let ticket = shared.admitted(&call.key, queued, call.signal.as_ref(), 0).await?;
@@ -185,9 +185,9 @@ impl Shared {
     /// request's body text serves the estimate here and is not kept.
     fn first_attempt(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, JsValue> {
         let signal = options::read_signal(&get(init, "signal"), "init.signal")?.or(request.signal);
-        let (cost, key) = self.cost_and_key(input, init, request.origin.as_str(), request.body.as_ref().map(Body::source))?;
-        let first = self.enqueue(&key, cost, 0, signal.as_ref());
-        Ok(FetchCall { cost, key, signal, replayable: request.replayable, first })
+        let (cost, guessed, key) = self.cost_and_key(input, init, request.origin.as_str(), request.body.as_ref().map(Body::source))?;
+        let first = self.enqueue(&key, cost, guessed, 0, signal.as_ref());
+        Ok(FetchCall { cost, guessed: guessed as f32, key, signal, replayable: request.replayable, first })
     }
 
     async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, prepared: Option<Result<FetchCall, JsValue>>) -> Result<JsValue, JsValue> {
@@ -195,7 +195,7 @@ impl Shared {
             Some(prepared) => prepared,
             None => read_request_body(&input, &init).await.and_then(|request| self.first_attempt(&input, &init, request)),
         };
-        let FetchCall { cost, key, signal, replayable, first } = prepared?;
+        let FetchCall { cost, guessed, key, signal, replayable, first } = prepared?;
         let mut attempt = first;
         let mut retries = 0;
         loop {
@@ -246,7 +246,7 @@ impl Shared {
                 return Err(signal.reason());
             }
             // A retry goes back through the budget like a new call.
-            attempt = self.enqueue(&key, cost, 0, signal.as_ref());
+            attempt = self.enqueue(&key, cost, f64::from(guessed), 0, signal.as_ref());
         }
     }
 
@@ -276,13 +276,14 @@ impl Shared {
         result
     }
 
-    /// The cost and partition of a `fetch` call: the caller's `estimate` and
-    /// `partitionBy` functions where given, else the core's estimate.
-    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&dyn Source>) -> Result<(Cost, String), JsValue> {
+    /// The cost (with its guessed input tokens) and partition of a `fetch`
+    /// call: the caller's `estimate` and `partitionBy` functions where given,
+    /// else the core's estimate.
+    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&dyn Source>) -> Result<(Cost, f64, String), JsValue> {
         let estimated = estimate_from(body);
-        let cost = match &self.options.estimate {
+        let (cost, guessed) = match &self.options.estimate {
             Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
-            None => estimated.cost,
+            None => (estimated.cost, estimated.guessed_input_tokens),
         };
         let key = match &self.options.partition_by {
             Partitioning::Mode(mode) => partition_key(*mode, origin, estimated.model.as_deref()),
@@ -291,13 +292,13 @@ impl Shared {
                 key.as_string().ok_or_else(|| type_error(format!("expected `partitionBy` to return a string, got {}", convert::describe(&key))))?
             }
         };
-        Ok((cost, key))
+        Ok((cost, guessed, key))
     }
 
     /// Queue a call now. Refused at once (a `HeadroomError`) when it can
     /// never fit or the queue is full; rejected with the reason when `signal`
     /// has already aborted.
-    pub(crate) fn enqueue(&self, key: &str, cost: Cost, priority: i32, signal: Option<&AbortSignal>) -> Queued {
+    pub(crate) fn enqueue(&self, key: &str, cost: Cost, guessed: f64, priority: i32, signal: Option<&AbortSignal>) -> Queued {
         if let Some(signal) = signal.filter(|s| s.aborted()) {
             return Err(signal.reason());
         }
@@ -307,7 +308,7 @@ impl Shared {
         }
         let now = Date::now();
         let deadline = self.options.max_wait_ms.map(|ms| now + ms);
-        let queued = self.core.borrow_mut().enqueue_until(key, cost, priority, deadline, now);
+        let queued = self.core.borrow_mut().enqueue_until(key, cost, guessed, priority, deadline, now);
         let ticket = queued.map_err(|refusal| self.rejected(key, &refusal))?;
         self.waiters.borrow_mut().insert(ticket, Waiter::default());
         // Read before emitting: a listener may call back into the throttler.
@@ -361,8 +362,8 @@ impl Shared {
 
     /// Queue a call and grant it only if it may go at once; otherwise it
     /// leaves the queue again (a coordinator's spare grants of a lease).
-    pub(crate) fn grant_now(&self, key: &str, cost: Cost) -> Option<Ticket> {
-        let QueuedCall { ticket, .. } = self.enqueue(key, cost, 0, None).ok()?;
+    pub(crate) fn grant_now(&self, key: &str, cost: Cost, guessed: f64) -> Option<Ticket> {
+        let QueuedCall { ticket, .. } = self.enqueue(key, cost, guessed, 0, None).ok()?;
         let outcome = self.waiters.borrow_mut().remove(&ticket).and_then(|w| w.outcome);
         if let Some(Ok(())) = outcome {
             return Some(ticket);
@@ -502,6 +503,8 @@ async fn says_spend_limit(response: &JsValue) -> bool {
 /// body can be sent again, and its first attempt in the queue.
 struct FetchCall {
     cost: Cost,
+    /// Input tokens of `cost` that are a guess (precision enough in an f32).
+    guessed: f32,
     key: String,
     signal: Option<AbortSignal>,
     replayable: bool,

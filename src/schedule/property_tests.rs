@@ -64,7 +64,7 @@ fn random_cost(rng: &mut Rng) -> Cost {
         Cost::new(rng.number(), rng.number(), rng.number(), rng.maybe_number())
     } else {
         // Built directly: the core must cope even with what `Cost::new` cleans.
-        Cost { requests: rng.number(), input_tokens: rng.number(), output_tokens: rng.number(), tokens: rng.number(), guessed_input_tokens: 0.0 }
+        Cost { requests: rng.number(), input_tokens: rng.number(), output_tokens: rng.number(), tokens: rng.number() }
     }
 }
 
@@ -189,7 +189,9 @@ fn step(s: &mut Scheduler, model: &mut Model, rng: &mut Rng, now: f64) -> Result
         0..=2 => {
             let deadline = rng.one_in(3).then(|| if rng.one_in(2) { now + rng.number() } else { rng.number() });
             let priority = rng.pick(&[0, 1, -1, i32::MAX, i32::MIN]);
-            if let Ok(ticket) = s.enqueue_until(rng.pick(&PARTITIONS), random_cost(rng), priority, deadline, now) {
+            // Some costs are partly guessed (NaN and infinite guesses too).
+            let guessed = if rng.one_in(3) { rng.number() } else { 0.0 };
+            if let Ok(ticket) = s.enqueue_until(rng.pick(&PARTITIONS), random_cost(rng), guessed, priority, deadline, now) {
                 if ticket < model.issued || !model.waiting.insert(ticket) {
                     return Err(format!("ticket {ticket} issued twice"));
                 }

@@ -252,6 +252,9 @@ struct Entry {
     /// The key the partition map holds, shared: no string per call.
     partition: Arc<str>,
     cost: Cost,
+    /// Input tokens of `cost` that are a guess (an `f32` beside `priority`
+    /// costs no space: a guess needs no more precision).
+    guessed: f32,
     priority: i32,
     state: State,
     enqueued_at: f64,
@@ -360,21 +363,24 @@ impl Scheduler {
     /// Queue a call. Refused at once if its cost can never fit, or if
     /// `max_queue` calls already wait.
     pub fn enqueue(&mut self, partition: &str, cost: Cost, priority: i32, now_ms: f64) -> Result<Ticket, Refusal> {
-        self.enqueue_until(partition, cost, priority, None, now_ms)
+        self.enqueue_until(partition, cost, 0.0, priority, None, now_ms)
     }
 
     /// [`Scheduler::enqueue`] with a deadline: a call still waiting at
     /// `deadline_ms` is refused with [`Refusal::QueueTimeout`] by the next
-    /// [`Scheduler::poll`] at or after it.
-    pub fn enqueue_until(&mut self, partition: &str, cost: Cost, priority: i32, deadline_ms: Option<f64>, now_ms: f64) -> Result<Ticket, Refusal> {
+    /// [`Scheduler::poll`] at or after it. `guessed` of its input tokens
+    /// are a guess: they never make it refused as too large (see
+    /// [`crate::budget::Budget::admission`]).
+    pub fn enqueue_until(&mut self, partition: &str, cost: Cost, guessed: f64, priority: i32, deadline_ms: Option<f64>, now_ms: f64) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
         let cost = cost.cleaned();
+        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
         if self.queued >= self.config.max_queue {
             self.counters.refused += 1;
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
         let p = self.partition_mut(partition, now_ms);
-        if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, now_ms) {
+        if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, f64::from(guessed), now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
@@ -386,11 +392,17 @@ impl Scheduler {
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
-        let entry = Entry { partition: key, cost, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
+        let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         self.entries.insert(ticket, tag(index, true, deadline.is_some()), entry);
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
+    }
+
+    /// The input tokens of a call's cost that are a guess (0 for a call not
+    /// known).
+    pub fn guessed(&self, ticket: Ticket) -> f64 {
+        self.entries.get(ticket).map_or(0.0, |entry| f64::from(entry.guessed))
     }
 
     /// Take a waiting call out of its queue (it was dispatched, refused or
@@ -444,7 +456,7 @@ impl Scheduler {
                 let Some(ticket) = self.head(&key) else { break };
                 let p = &self.partitions[&key];
                 let entry = self.entries.get(ticket).expect("queues name waiting calls");
-                match head_admission(p, &entry.cost, &self.config, now_ms) {
+                match head_admission(p, entry, &self.config, now_ms) {
                     HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
                     HeadAdmission::Never(refusal) => {
                         self.unqueue(ticket);
@@ -520,7 +532,7 @@ impl Scheduler {
         let mut best: Option<(Ticket, f64)> = None;
         let behind = behind.filter_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?)));
         for (ticket, entry) in behind.take(self.config.backfill_scan) {
-            let fits_at = match p.budget.admission_with_share(&entry.cost, now_ms, self.config.share) {
+            let fits_at = match p.budget.admission_with_share(&entry.cost, f64::from(entry.guessed), now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
                 _ => continue,
@@ -530,7 +542,8 @@ impl Scheduler {
             }
             let mut both = head_entry.cost;
             both.add(&entry.cost);
-            let head_still_fits = match p.budget.admission_with_share(&both, fits_at, self.config.share) {
+            let guessed = f64::from(head_entry.guessed) + f64::from(entry.guessed);
+            let head_still_fits = match p.budget.admission_with_share(&both, guessed, fits_at, self.config.share) {
                 Admission::Now => true,
                 Admission::At(at) => at <= head_at,
                 _ => false,
@@ -557,7 +570,7 @@ impl Scheduler {
         for (key, p) in &self.partitions {
             // The first item whose call was not cancelled.
             let Some((ticket, entry)) = p.queue.iter().find_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?))) else { continue };
-            let wake = match head_admission(p, &entry.cost, &self.config, now_ms) {
+            let wake = match head_admission(p, entry, &self.config, now_ms) {
                 HeadAdmission::Go => (ticket, now_ms),
                 HeadAdmission::At(at) => (ticket, at),
                 HeadAdmission::Budget(at) => self.backfill(key, ticket, at, now_ms).filter(|(_, t)| *t < at).unwrap_or((ticket, at)),
@@ -644,7 +657,7 @@ impl Scheduler {
         self.in_flight += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, tag(index, false, false), Entry { partition: key, cost, priority: 0, state, enqueued_at: now_ms, deadline: None });
+        self.entries.insert(ticket, tag(index, false, false), Entry { partition: key, cost, guessed: 0.0, priority: 0, state, enqueued_at: now_ms, deadline: None });
         ticket
     }
 
@@ -928,9 +941,9 @@ enum HeadAdmission {
 /// What the head of a partition's queue may do. A call that can never fit
 /// is refused when it reaches the head, so a limit that shrinks after it was
 /// queued still settles it.
-fn head_admission(p: &Partition, cost: &Cost, config: &Config, now_ms: f64) -> HeadAdmission {
+fn head_admission(p: &Partition, head: &Entry, config: &Config, now_ms: f64) -> HeadAdmission {
     let probing = config.local_budget && !p.answered && !p.budget.knows_limits();
-    let admission = match p.budget.admission_with_share(cost, now_ms, config.share) {
+    let admission = match p.budget.admission_with_share(&head.cost, f64::from(head.guessed), now_ms, config.share) {
         // The budget is kept elsewhere: only a cost no limit can hold stops here.
         Admission::Now | Admission::At(_) | Admission::AfterInFlight if !config.local_budget => Admission::Now,
         admission => admission,

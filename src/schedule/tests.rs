@@ -124,10 +124,10 @@ fn a_call_over_a_limit_only_by_a_guess_waits_for_a_full_bucket_and_goes() {
     let mut s = Scheduler::new(Config { limits: Limits::preset("anthropic-free"), ..Config::default() });
     // 20,000 tokens counted and 12,000 guessed (say, a PDF's pages): over
     // the 25,000 only by the guess, so sendable.
-    let guessed = |counted: f64| Cost::new(1.0, counted + 12_000.0, 0.0, None).with_guessed_input_tokens(12_000.0);
+    let with_guess = |s: &mut Scheduler, counted: f64| s.enqueue_until("p", Cost::new(1.0, counted + 12_000.0, 0.0, None), 12_000.0, 0, None, T0);
     let half = s.enqueue("p", tokens(12_500.0), 0, T0).unwrap();
     assert_eq!(s.poll(T0).granted, vec![half]);
-    let big = s.enqueue("p", guessed(20_000.0), 0, T0).unwrap();
+    let big = with_guess(&mut s, 20_000.0).unwrap();
     // Not while half the bucket is spent, and not refused either.
     s.complete(half, Some(200), None, T0 + 1.0);
     let poll = s.poll(T0 + 1.0);
@@ -135,8 +135,11 @@ fn a_call_over_a_limit_only_by_a_guess_waits_for_a_full_bucket_and_goes() {
     // Once the bucket has refilled to the whole limit, it goes.
     assert_eq!(s.poll(T0 + 60_000.0).granted, vec![big]);
     // Counted beyond the limit, a guess on top changes nothing: refused.
-    let refusal = s.enqueue("p", guessed(26_000.0), 0, T0).unwrap_err();
+    let refusal = with_guess(&mut s, 26_000.0).unwrap_err();
     assert!(matches!(refusal, Refusal::CostExceedsLimit { .. }), "{refusal:?}");
+    // The same cost with nothing guessed is refused too.
+    let counted = s.enqueue("p", Cost::new(1.0, 32_000.0, 0.0, None), 0, T0).unwrap_err();
+    assert!(matches!(counted, Refusal::CostExceedsLimit { .. }), "{counted:?}");
 }
 
 #[test]
@@ -291,8 +294,8 @@ fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
     let mut s = open_scheduler(10);
     let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
     s.poll(T0);
-    let patient = s.enqueue_until("p", Cost::ONE_REQUEST, 0, None, T0).unwrap();
-    let hurried = s.enqueue_until("p", Cost::ONE_REQUEST, 0, Some(T0 + 500.0), T0).unwrap();
+    let patient = s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, 0, None, T0).unwrap();
+    let hurried = s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, 0, Some(T0 + 500.0), T0).unwrap();
     assert!(s.poll(T0 + 499.0).refused.is_empty());
     let poll = s.poll(T0 + 500.0);
     assert_eq!(poll.refused, vec![(hurried, Refusal::QueueTimeout { waited_ms: 500.0 })]);
@@ -307,7 +310,7 @@ fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
 #[test]
 fn a_dispatched_call_is_not_timed_out_later() {
     let mut s = open_scheduler(10);
-    let t = s.enqueue_until("p", Cost::ONE_REQUEST, 0, Some(T0 + 100.0), T0).unwrap();
+    let t = s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, 0, Some(T0 + 100.0), T0).unwrap();
     assert_eq!(s.poll(T0).granted, vec![t]);
     assert!(s.poll(T0 + 1_000.0).refused.is_empty());
     assert_eq!(s.in_flight(), 1);
@@ -401,7 +404,7 @@ fn cancelled_waiters_are_skipped_and_swept_in_order() {
     s.poll(T0);
     s.complete(first, Some(200), None, T0);
     s.enqueue("q", Cost::ONE_REQUEST, 0, T0).unwrap();
-    let tickets: Vec<_> = (0..40).map(|i| s.enqueue_until("p", Cost::ONE_REQUEST, i % 3, Some(T0 + 1e6), T0).unwrap()).collect();
+    let tickets: Vec<_> = (0..40).map(|i| s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, i % 3, Some(T0 + 1e6), T0).unwrap()).collect();
     // Cancel all but every fifth, from the middle outwards, past several sweeps.
     let mut cancelled: Vec<_> = tickets.iter().copied().filter(|t| t % 5 != 0).collect();
     cancelled.sort_by_key(|t| (*t as i64 - 20).abs());

@@ -415,6 +415,25 @@ test("with a coordinator, calls wait for its grants, use spare ones, and report 
   assert.ok(!JSON.stringify(messages).includes("SECRET"), "no other header leaves the isolate");
 });
 
+test("with a coordinator, the guessed part of a cost goes with it, so the shared budget does not refuse it either", async () => {
+  const asked = [];
+  const { namespace } = fakeCoordinator((key, cost, count) => {
+    asked.push(cost);
+    return { grants: [asked.length] };
+  });
+  const { fetch } = scripted({ status: 200 });
+  const throttler = new Throttler({ fetch, coordinator: namespace, leaseSize: 1 });
+  const content = [{ type: "image", source: { type: "url", url: "https://example.com/cat.jpg" } }];
+  const body = JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content }] });
+  assert.equal((await throttler.fetch(URL_, { method: "POST", body })).status, 200);
+  assert.equal(asked[0].guessedInputTokens, 1600, "an image by link is guessed at Anthropic's most for one image");
+  assert.ok(asked[0].inputTokens >= 1600);
+  // run and acquire take the same key in their cost.
+  await throttler.run(async () => {}, { cost: { inputTokens: 900, guessedInputTokens: 500 } });
+  assert.equal(asked[1].guessedInputTokens, 500);
+  assert.throws(() => throttler.acquire({ cost: { guessedInputTokens: -1 } }), /`cost.guessedInputTokens` to be a finite number from 0 and up/);
+});
+
 test("with a coordinator that refuses, the call rejects with its HeadroomError", async () => {
   const { namespace } = fakeCoordinator(() => ({ refused: { code: "COST_EXCEEDS_LIMIT", message: "headroom: too big", dimension: "tokens", cost: 9, limit: 5 } }));
   const { fetch, calls } = scripted({});
