@@ -118,6 +118,11 @@ impl fmt::Display for Refusal {
                 number(*cost),
                 number(*limit)
             ),
+            Refusal::QueueFull { max_queue: 0 } => write!(
+                f,
+                "headroom: this call cannot be sent at once and maxQueue is 0, so no call waits; \
+                 it was not queued"
+            ),
             Refusal::QueueFull { max_queue } => write!(
                 f,
                 "headroom: {max_queue} calls are already waiting, the most maxQueue allows; \
@@ -375,7 +380,9 @@ impl Scheduler {
         let ticket = self.next_ticket;
         let cost = cost.cleaned();
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
-        if self.queued >= self.config.max_queue {
+        let full = self.queued >= self.config.max_queue;
+        // A full queue refuses only a call that would have to wait in it.
+        if full && self.config.max_queue > 0 {
             self.counters.refused += 1;
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
@@ -384,19 +391,35 @@ impl Scheduler {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
-        p.queue.insert((Reverse(priority), ticket));
-        p.waiting += 1;
         let index = p.index;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
+        let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
+        // `maxQueue: 0`: a call goes at once or not at all.
+        if full && !self.goes_at_once(&entry, now_ms) {
+            self.counters.refused += 1;
+            return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
+        }
+        let p = self.partitions.get_mut(partition).expect("made above");
+        p.queue.insert((Reverse(priority), ticket));
+        p.waiting += 1;
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
-        let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         self.entries.insert(ticket, tag(index, true, deadline.is_some()), entry);
         self.queued += 1;
         self.next_ticket += 1;
         Ok(ticket)
+    }
+
+    /// Whether a call would be dispatched by a poll at `now_ms`, were it
+    /// queued: nothing waits ahead of it in its partition, a slot is free,
+    /// and its cost fits now.
+    fn goes_at_once(&self, entry: &Entry, now_ms: f64) -> bool {
+        let Some(p) = self.partitions.get(&entry.partition) else { return false };
+        self.in_flight < self.config.max_concurrent
+            && p.waiting == 0
+            && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
     }
 
     /// The input tokens of a call's cost that are a guess (0 for a call not

@@ -290,6 +290,27 @@ fn a_call_beyond_max_queue_is_refused_and_a_place_frees_when_one_leaves() {
 }
 
 #[test]
+fn with_max_queue_zero_a_call_goes_at_once_or_is_refused() {
+    let mut s = Scheduler::new(Config { max_queue: 0, max_concurrent: 2, limits: Limits::preset("anthropic-free"), ..Config::default() });
+    // Room now: the calls go, as many as there are slots.
+    let first = s.enqueue("p", tokens(10_000.0), 0, T0).unwrap();
+    let second = s.enqueue("q", tokens(100.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![first, second]);
+    // No slot free: refused at once, nothing waits.
+    let refusal = s.enqueue("p", tokens(100.0), 0, T0).unwrap_err();
+    assert_eq!(refusal, Refusal::QueueFull { max_queue: 0 });
+    assert!(refusal.to_string().contains("maxQueue is 0"), "{refusal}");
+    assert_eq!(s.queued(), 0);
+    // A slot free but not the budget (20,000 of 25,000 tokens out): refused too.
+    s.complete(second, Some(200), None, T0);
+    assert_eq!(s.enqueue("p", tokens(20_000.0), 0, T0).unwrap_err(), Refusal::QueueFull { max_queue: 0 });
+    // What fits in the budget left goes.
+    let small = s.enqueue("p", tokens(1_000.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![small]);
+    let _ = first;
+}
+
+#[test]
 fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
     let mut s = open_scheduler(10);
     let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
