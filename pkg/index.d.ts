@@ -64,7 +64,9 @@ export interface ThrottlerOptions {
    */
   maxRetries?: number;
   /**
-   * Calls waiting at most; one more is refused with `QUEUE_FULL`.
+   * Calls waiting at most, a whole number from 0 or `Infinity`; one more is
+   * refused with `QUEUE_FULL`. `0` never waits: a call that cannot be sent
+   * at once is refused.
    * @default Infinity
    */
   maxQueue?: number;
@@ -113,6 +115,15 @@ export interface ThrottlerOptions {
    */
   onEvent?: (event: ThrottlerEvent) => void;
   /**
+   * An OpenTelemetry `Meter` (from `@opentelemetry/api`) to record metrics
+   * with: `headroom.wait.duration`, `headroom.calls.sent`,
+   * `headroom.calls.retried`, `headroom.calls.refused`,
+   * `headroom.responses.rate_limited`, `headroom.budget.remaining` and
+   * `headroom.budget.limit` (see the README).
+   * @default undefined (no metrics)
+   */
+  meter?: MeterLike;
+  /**
    * A Durable Object namespace binding of `HeadroomCoordinator` (from
    * `headroom/durable-object`), such as `env.HEADROOM`: the budget is then
    * kept there, shared by every isolate that names the same coordinator.
@@ -147,6 +158,18 @@ export interface ThrottlerOptions {
    * @default 5000
    */
   fallbackRetryMs?: number;
+}
+
+/**
+ * What `meter` needs of an OpenTelemetry `Meter` (the `Meter` of
+ * `@opentelemetry/api` has all of it; this package does not import it).
+ */
+export interface MeterLike {
+  createHistogram(name: string, options?: { description?: string; unit?: string }): unknown;
+  createCounter(name: string, options?: { description?: string; unit?: string }): unknown;
+  createObservableGauge(name: string, options?: { description?: string; unit?: string }): unknown;
+  addBatchObservableCallback(callback: (result: any) => void, observables: any[]): void;
+  removeBatchObservableCallback(callback: (result: any) => void, observables: any[]): void;
 }
 
 /** What `coordinator` needs of a Durable Object namespace binding. */
@@ -265,6 +288,12 @@ export interface ObservedDimension {
   resetAtMs?: number;
   /** The IETF `w`, when given. */
   windowMs?: number;
+  /**
+   * The server rounds `remaining` to a multiple of this (Anthropic: token
+   * counts to the nearest thousand), so the true figure may be up to half of
+   * it lower; the budget counts on that lower figure.
+   */
+  remainingRounding?: number;
   refill: "continuous" | "window";
   source: "anthropic" | "openai" | "ietf" | "ietf-legacy" | "x-ratelimit";
 }

@@ -46,7 +46,7 @@ impl Coordinator {
         }
         // Its grants are sent by other isolates, in an order it cannot see.
         options.config.hold_until_answered = true;
-        let shared = Rc::new(Shared::new(options));
+        let shared = Shared::new(options)?;
         let now = Date::now();
         // A state it cannot read (saved by another version, or altered)
         // is dropped rather than refused: an object that fails to start

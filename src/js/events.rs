@@ -7,6 +7,7 @@
 //! be able to break the calls it observes.
 
 use super::convert::set;
+use super::metrics::Metrics;
 use js_sys::{Function, Object};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -18,6 +19,9 @@ pub(crate) struct Events {
     on_event: Option<Function>,
     listeners: RefCell<Vec<(u64, String, Function)>>,
     next_id: std::cell::Cell<u64>,
+    /// OpenTelemetry instruments fed by the same moments, when a `meter`
+    /// was given.
+    metrics: RefCell<Option<Metrics>>,
 }
 
 impl Events {
@@ -37,14 +41,27 @@ impl Events {
         self.listeners.borrow_mut().retain(|(i, _, _)| *i != id);
     }
 
+    /// Feed every event to these instruments too.
+    pub(crate) fn set_metrics(&self, metrics: Metrics) {
+        *self.metrics.borrow_mut() = Some(metrics);
+    }
+
     /// True when anyone listens to `kind` (so payloads are built only then).
     pub(crate) fn wanted(&self, kind: &str) -> bool {
-        self.on_event.is_some() || self.listeners.borrow().iter().any(|(_, k, _)| k == kind)
+        self.on_event.is_some()
+            || self.listeners.borrow().iter().any(|(_, k, _)| k == kind)
+            || (Metrics::wants(kind) && self.metrics.borrow().is_some())
     }
 
     /// Emit `kind` with `fields` as its payload.
     pub(crate) fn emit(&self, kind: &str, fields: &[(&str, JsValue)]) {
         if !self.wanted(kind) {
+            return;
+        }
+        if let Some(metrics) = self.metrics.borrow().as_ref() {
+            metrics.record(kind, |name| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()));
+        }
+        if self.on_event.is_none() && !self.listeners.borrow().iter().any(|(_, k, _)| k == kind) {
             return;
         }
         let payload = Object::new();

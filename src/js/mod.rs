@@ -6,6 +6,7 @@
 //! - [`options`]: reading and validating the constructor's options.
 //! - [`wake`]: how a waiting call sleeps and is woken.
 //! - [`request`]: a `fetch` call's URL, body, replayability and signal.
+//! - [`metrics`]: OpenTelemetry instruments, when a `meter` is given.
 //! - [`convert`]: headers and errors between JS and Rust.
 //! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
 //!   through a Durable Object (see [`crate::coordinate`]).
@@ -14,6 +15,7 @@ mod convert;
 mod coordinated;
 mod coordinator;
 mod events;
+mod metrics;
 mod options;
 mod request;
 mod throttler;

@@ -11,7 +11,7 @@ use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 18] = [
     "maxConcurrent",
     "maxRetries",
     "maxQueue",
@@ -23,6 +23,7 @@ const KNOWN: [&str; 17] = [
     "estimate",
     "fetch",
     "onEvent",
+    "meter",
     "coordinator",
     "coordinatorName",
     "leaseSize",
@@ -51,6 +52,8 @@ pub(crate) struct Options {
     pub partition_by: Partitioning,
     pub estimate: Option<Function>,
     pub on_event: Option<Function>,
+    /// An OpenTelemetry `Meter` to record metrics with.
+    pub meter: Option<JsValue>,
     pub coordinator: Option<Coordination>,
 }
 
@@ -90,6 +93,7 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
         partition_by: Partitioning::Mode(PartitionBy::OriginAndModel),
         estimate: None,
         on_event: None,
+        meter: None,
         coordinator: None,
     };
     if value.is_undefined() || value.is_null() {
@@ -106,7 +110,7 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     if let Some(n) = count(value, "probeConcurrency", true)? {
         config.probe_concurrency = n;
     }
-    if let Some(n) = count(value, "maxQueue", true)? {
+    if let Some(n) = whole_or_infinity(value, "maxQueue")? {
         config.max_queue = if n == u32::MAX { usize::MAX } else { n as usize };
     }
     if let Some(n) = whole(value, "maxRetries")? {
@@ -137,6 +141,13 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     options.fetch = function(value, "fetch")?;
     options.estimate = function(value, "estimate")?;
     options.on_event = function(value, "onEvent")?;
+    let meter = get(value, "meter");
+    if !meter.is_undefined() {
+        if !meter.is_object() {
+            return Err(expected("meter", "an OpenTelemetry Meter", &meter));
+        }
+        options.meter = Some(meter);
+    }
     options.coordinator = read_coordination(value)?;
     Ok(options)
 }
@@ -230,6 +241,17 @@ fn count(value: &JsValue, option: &str, infinity_allowed: bool) -> Result<Option
         Some(n) if n == f64::INFINITY && infinity_allowed => Ok(Some(u32::MAX)),
         Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 => Ok(Some(n.min(f64::from(u32::MAX)) as u32)),
         _ => Err(expected(option, allowed, &raw)),
+    }
+}
+
+/// A whole number from 0, or `Infinity` (as `u32::MAX`).
+fn whole_or_infinity(value: &JsValue, option: &str) -> Result<Option<u32>, JsValue> {
+    let raw = get(value, option);
+    match raw.as_f64() {
+        _ if raw.is_undefined() => Ok(None),
+        Some(n) if n == f64::INFINITY => Ok(Some(u32::MAX)),
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(Some(n.min(f64::from(u32::MAX)) as u32)),
+        _ => Err(expected(option, "a whole number from 0 and up, or Infinity", &raw)),
     }
 }
 

@@ -9,6 +9,7 @@
 use super::convert::{self, get, type_error};
 use super::coordinated::{Coordinated, Verdict};
 use super::events::{Events, TYPES};
+use super::metrics::Metrics;
 use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
 use super::wake::{self, Alarm};
 use crate::budget::Cost;
@@ -69,7 +70,7 @@ pub struct Throttler {
 impl Throttler {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Throttler, JsValue> {
-        let shared = Rc::new(Shared::new(options::read(&options)?));
+        let shared = Shared::new(options::read(&options)?)?;
         let bound = shared.clone();
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
             let shared = bound.clone();
@@ -166,11 +167,12 @@ impl Permit {
 }
 
 impl Shared {
-    pub(crate) fn new(mut options: Options) -> Shared {
+    pub(crate) fn new(mut options: Options) -> Result<Rc<Shared>, JsValue> {
         let coordinated = options.coordinator.take().map(Coordinated::new);
         // With a coordinator the budget is kept there (see crate::coordinate).
         options.config.local_budget = coordinated.is_none();
-        Shared {
+        let meter = options.meter.take();
+        let shared = Rc::new(Shared {
             core: RefCell::new(Scheduler::new(options.config.clone())),
             waiters: RefCell::new(HashMap::new()),
             events: Events::new(options.on_event.clone()),
@@ -178,7 +180,11 @@ impl Shared {
             coordinated,
             pauses: RefCell::new(BTreeMap::new()),
             seeded: Cell::new(false),
+        });
+        if let Some(meter) = meter {
+            shared.events.set_metrics(Metrics::new(&meter, Rc::downgrade(&shared))?);
         }
+        Ok(shared)
     }
 
     /// Read a call's cost, key and signal and queue its first attempt. The

@@ -218,6 +218,34 @@ test("maxQueue refuses the call beyond it with QUEUE_FULL", async () => {
   assert.equal(throttler.snapshot().queued, 0);
 });
 
+test("maxQueue 0 never waits: a call that cannot go at once is refused with QUEUE_FULL", async () => {
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  const sent = [];
+  const fetch = async (input) => {
+    sent.push(String(input));
+    await gate;
+    return new Response("{}");
+  };
+  // Limits known up front, so no partition probes with one call first.
+  const throttler = new Throttler({ fetch, maxConcurrent: 2, maxQueue: 0, limits: { requestsPerMinute: 1000 } });
+  // Two slots: two calls go at once.
+  const going = [throttler.fetch(`${URL_}?1`), throttler.fetch(`${URL_}?2`)];
+  // The third would have to wait: refused, and never sent.
+  const error = await throttler.fetch(`${URL_}?3`).catch((e) => e);
+  assert.ok(error instanceof HeadroomError, String(error));
+  assert.equal(error.code, "QUEUE_FULL");
+  assert.equal(error.maxQueue, 0);
+  assert.match(error.message, /maxQueue is 0/);
+  await assert.rejects(throttler.run(async () => "never"), { code: "QUEUE_FULL" });
+  assert.equal(throttler.snapshot().queued, 0);
+  release();
+  assert.deepEqual((await Promise.all(going)).map((r) => r.status), [200, 200]);
+  // With the slots free again, a call goes.
+  assert.equal((await throttler.fetch(`${URL_}?4`)).status, 200);
+  assert.deepEqual(sent.map((u) => u.slice(-1)), ["1", "2", "4"]);
+});
+
 test("maxWaitMs rejects a call that waited too long with QUEUE_TIMEOUT", async () => {
   const throttler = new Throttler({ fetch: () => new Promise(() => {}), maxConcurrent: 1, maxWaitMs: 100 });
   throttler.fetch(URL_).catch(() => {});
@@ -362,7 +390,8 @@ test("wrong coordinator options are TypeErrors that name them", () => {
 test("wrong options for the new options and per-call options are TypeErrors that name them", () => {
   const cases = [
     [{ maxRetries: -1 }, /`maxRetries` to be a whole number from 0 and up, got `-1`/],
-    [{ maxQueue: 0 }, /`maxQueue` to be a whole number from 1 and up, or Infinity, got `0`/],
+    [{ maxQueue: -1 }, /`maxQueue` to be a whole number from 0 and up, or Infinity, got `-1`/],
+    [{ maxQueue: 1.5 }, /`maxQueue` to be a whole number from 0 and up, or Infinity, got `1.5`/],
     [{ maxWaitMs: Infinity }, /`maxWaitMs` to be a finite number of milliseconds from 0 and up, got `Infinity`/],
     [{ maxRetryAfterMs: "60s" }, /`maxRetryAfterMs`.*got a string/],
     [{ onEvent: {} }, /`onEvent` to be a function, got an object/],

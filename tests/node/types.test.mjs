@@ -13,6 +13,7 @@ const prelude = `
 declare const key: string;
 declare const messages: Array<{ role: "user" | "assistant"; content: string }>;
 declare const prompts: string[];
+declare const prompt: string;
 `;
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");

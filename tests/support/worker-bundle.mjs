@@ -6,8 +6,16 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import * as esbuild from "esbuild";
 
-/** Bundle `entry` into `outdir` (a new temporary folder by default); returns `outdir`. */
-export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), "headroom-worker-")), nodePaths = [] } = {}) {
+/**
+ * Bundle `entry` into `outdir` (a new temporary folder by default); returns `outdir`.
+ *
+ * `libraries: true` resolves npm libraries written for Node and browsers
+ * (the AI SDK, LangChain.js) as wrangler does: esbuild's browser platform,
+ * so a package.json `browser` field swaps out Node-only files and a package
+ * with only `main` resolves, and a `node:` import that nothing provides is
+ * left external (wrangler leaves it and warns), so it fails only if it runs.
+ */
+export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), "headroom-worker-")), nodePaths = [], libraries = false } = {}) {
   const wasmModules = {
     name: "wasm-modules",
     setup(build) {
@@ -18,25 +26,37 @@ export async function bundleWorker(entry, { outdir = mkdtempSync(join(tmpdir(), 
       });
     },
   };
+  const nodeBuiltins = {
+    name: "node-builtins",
+    setup(build) {
+      build.onResolve({ filter: /^node:/ }, async ({ path, kind, resolveDir, importer, pluginData }) => {
+        if (pluginData?.nodeBuiltin) return undefined;
+        const result = await build.resolve(path, { kind, resolveDir, importer, pluginData: { nodeBuiltin: true } });
+        return result.errors.length ? { path, external: true } : result;
+      });
+    },
+  };
   await esbuild.build({
     entryPoints: [entry],
     bundle: true,
     format: "esm",
-    platform: "neutral",
+    platform: libraries ? "browser" : "neutral",
     conditions: ["workerd", "worker", "browser"],
     // The runtime's own modules (Durable Object base classes and the like).
     external: ["cloudflare:*"],
     nodePaths,
     outfile: join(outdir, "worker.js"),
-    plugins: [wasmModules],
+    plugins: libraries ? [wasmModules, nodeBuiltins] : [wasmModules],
     logLevel: "error",
   });
   return outdir;
 }
 
 /** Miniflare's options for the bundle in `outdir`. */
-function workerOptions(outdir) {
+function workerOptions(outdir, { libraries = false } = {}) {
   return {
+    // The `node:` imports a libraries bundle leaves external are the runtime's to provide.
+    ...(libraries ? { compatibilityFlags: ["nodejs_compat"] } : {}),
     modules: true,
     scriptPath: join(outdir, "worker.js"),
     modulesRoot: outdir,
@@ -48,10 +68,13 @@ function workerOptions(outdir) {
   };
 }
 
-/** Bundle `entry` and start it in workerd through Miniflare, with `bindings`; ready to dispatch. */
-export async function startWorker(entry, bindings) {
+/**
+ * Bundle `entry` and start it in workerd through Miniflare, with `bindings`;
+ * ready to dispatch. `options.libraries` is bundleWorker's.
+ */
+export async function startWorker(entry, bindings, { libraries = false } = {}) {
   const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare({ ...workerOptions(await bundleWorker(entry)), bindings, cf: false });
+  const mf = new Miniflare({ ...workerOptions(await bundleWorker(entry, { libraries }), { libraries }), bindings, cf: false });
   await mf.ready;
   return mf;
 }
