@@ -263,7 +263,7 @@ export declare class Throttler {
   /**
    * Waits for budget, then calls `fn(report)` and resolves with its result.
    * `report(headers, status?)` feeds the response headers `fn` sees.
-   * @throws {HeadroomError} `COST_EXCEEDS_LIMIT`, `QUEUE_FULL` or `QUEUE_TIMEOUT`.
+   * @throws {HeadroomError} `COST_EXCEEDS_LIMIT`, `QUEUE_FULL`, `QUEUE_TIMEOUT` or `RATE_LIMITED`.
    */
   run<T>(fn: (report: (headers: HeadersLike, status?: number) => void) => T | Promise<T>, options?: CallOptions): Promise<T>;
   /** Waits for budget and resolves with a permit to send one call. */
@@ -317,7 +317,7 @@ export interface Observation {
  */
 export declare function parseRateLimitHeaders(headers: HeadersLike, nowMs?: number): Observation;
 
-export type HeadroomErrorCode = "COST_EXCEEDS_LIMIT" | "QUEUE_FULL" | "QUEUE_TIMEOUT";
+export type HeadroomErrorCode = "COST_EXCEEDS_LIMIT" | "QUEUE_FULL" | "QUEUE_TIMEOUT" | "RATE_LIMITED";
 
 /** The error headroom rejects with, with a machine-readable `code` and the numbers involved. */
 export declare class HeadroomError extends Error {
@@ -331,4 +331,6 @@ export declare class HeadroomError extends Error {
   readonly maxQueue?: number;
   /** With `QUEUE_TIMEOUT`: how long the call waited. */
   readonly waitedMs?: number;
+  /** With `RATE_LIMITED`: how long the API asked to wait, more than the call would. */
+  readonly retryAfterMs?: number;
 }

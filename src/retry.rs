@@ -102,6 +102,12 @@ pub fn decide(policy: &RetryPolicy, attempt: Attempt, retries_done: u32, replaya
 const SPEND_LIMIT_PHRASES: [&str; 5] =
     ["insufficient_quota", "exceeded your current quota", "spend limit", "usage limits", "credit balance"];
 
+/// The most of a refused answer's body read to look for those phrases:
+/// bytes, and milliseconds. A body that never ends (headers sent, body held
+/// open) must not hold its call; the phrases come in the first bytes.
+pub const SPEND_LIMIT_READ_BYTES: usize = 64 * 1024;
+pub const SPEND_LIMIT_READ_MS: f64 = 2_000.0;
+
 /// True when an error body says a spend or quota limit is reached.
 pub fn says_spend_limit(body: &str) -> bool {
     let lower = body.to_ascii_lowercase();

@@ -51,14 +51,11 @@ pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 /// A `HeadroomError` for a refusal, with its numbers as properties.
 pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
     let details = Object::new();
-    match refusal {
-        Refusal::CostExceedsLimit { dimension, cost, limit } => {
-            set(&details, "dimension", &JsValue::from_str(dimension));
-            set(&details, "cost", &JsValue::from_f64(*cost));
-            set(&details, "limit", &JsValue::from_f64(*limit));
-        }
-        Refusal::QueueFull { max_queue } => set(&details, "maxQueue", &JsValue::from_f64(*max_queue as f64)),
-        Refusal::QueueTimeout { waited_ms } => set(&details, "waitedMs", &JsValue::from_f64(waited_ms.round())),
+    if let Some(dimension) = refusal.dimension() {
+        set(&details, Refusal::PROPERTIES[0], &JsValue::from_str(dimension));
+    }
+    for (name, value) in refusal.numbers() {
+        set(&details, name, &JsValue::from_f64(value));
     }
     headroom_error(refusal.code(), &refusal.to_string(), &details)
 }
@@ -103,7 +100,7 @@ pub(crate) fn describe(value: &JsValue) -> String {
 }
 
 /// A number as JS writes it (`Infinity`, `1e+21`), formatted by JS itself.
-fn js_number(n: f64) -> String {
+pub(crate) fn js_number(n: f64) -> String {
     js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
 }
 

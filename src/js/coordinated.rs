@@ -251,10 +251,10 @@ fn read_grants(answer: &JsValue) -> Option<Vec<GrantId>> {
 /// The coordinator's refusal as this throttler's `HeadroomError`; `None`
 /// for an answer that is not one of the documented refusals.
 fn rebuild_error(refused: &JsValue) -> Option<JsValue> {
-    let code = get(refused, "code").as_string().filter(|c| ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT"].contains(&c.as_str()))?;
+    let code = get(refused, "code").as_string().filter(|c| Refusal::CODES.contains(&c.as_str()))?;
     let message = get(refused, "message").as_string()?;
     let details = Object::new();
-    for key in ["dimension", "cost", "limit", "maxQueue", "waitedMs"] {
+    for key in Refusal::PROPERTIES {
         let value = get(refused, key);
         if !value.is_undefined() {
             set(&details, key, &value);

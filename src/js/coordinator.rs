@@ -170,7 +170,7 @@ fn grant_id(id: f64) -> Option<GrantId> {
 /// message and numbers.
 fn plain_error(error: &JsValue) -> JsValue {
     let plain = Object::new();
-    for key in ["code", "message", "dimension", "cost", "limit", "maxQueue", "waitedMs"] {
+    for key in ["code", "message"].into_iter().chain(crate::schedule::Refusal::PROPERTIES) {
         let value = get(error, key);
         if !value.is_undefined() {
             set(&plain, key, &value);

@@ -122,6 +122,8 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     if let Some(ms) = milliseconds(value, "maxRetryAfterMs")? {
         options.retry.max_retry_after_ms = ms;
     }
+    // A pause is waited out no longer than a retry-after would be.
+    config.max_pause_wait_ms = options.retry.max_retry_after_ms;
     let limits = get(value, "limits");
     if !limits.is_undefined() {
         config.limits = Some(read_limits(&limits)?);

@@ -18,7 +18,7 @@ use crate::estimate::{estimate_from, partition_key, Source};
 use crate::headers::{self, Observation};
 use crate::retry::{self, Attempt, Decision};
 use crate::schedule::{Refusal, Scheduler, Ticket};
-use js_sys::{Date, Function, Promise};
+use js_sys::{Date, Function, Promise, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -205,7 +205,11 @@ impl Shared {
         let mut attempt = first;
         let mut retries = 0;
         loop {
-            let ticket = self.admitted(&key, attempt, signal.as_ref(), retries).await?;
+            let ticket = match self.admitted(&key, attempt, signal.as_ref(), retries).await {
+                Ok(ticket) => ticket,
+                // A pause longer than the call would wait: the answer it would meet.
+                Err(error) => return rate_limited_response(&error).ok_or(error),
+            };
             // A Request's body is read when it is sent: send a copy each time
             // so that a retry still has one.
             let sent_input = match input.dyn_ref::<web_sys::Request>() {
@@ -497,12 +501,51 @@ fn read_observation(headers: &JsValue, what: &str, keep_fields: bool) -> Result<
     Ok(Heard { observation, fields: pairs })
 }
 
-/// Whether a 429's body says a spend or quota limit is reached; reads a copy.
+/// Whether a 429's body says a spend or quota limit is reached. Reads a
+/// copy of the body, at most [`retry::SPEND_LIMIT_READ_BYTES`] within
+/// [`retry::SPEND_LIMIT_READ_MS`], then lets the copy go: a body that never
+/// ends does not hold the call.
 async fn says_spend_limit(response: &JsValue) -> bool {
     let Some(response) = response.dyn_ref::<web_sys::Response>() else { return false };
-    let Ok(copy) = response.clone() else { return false };
-    let Ok(text) = copy.text() else { return false };
-    JsFuture::from(text).await.ok().and_then(|t| t.as_string()).is_some_and(|t| retry::says_spend_limit(&t))
+    let Some(body) = response.clone().ok().and_then(|copy| copy.body()) else { return false };
+    let reader = body.get_reader();
+    let read: Option<Function> = get(&reader, "read").dyn_into().ok();
+    let mut bytes = Vec::new();
+    let deadline = Date::now() + retry::SPEND_LIMIT_READ_MS;
+    while let Some(read) = read.as_ref().filter(|_| bytes.len() < retry::SPEND_LIMIT_READ_BYTES) {
+        let Ok(chunk) = read.call0(&reader) else { break };
+        let Some(Ok(chunk)) = wake::within(&Promise::resolve(&chunk), deadline - Date::now()).await else { break };
+        let Ok(value) = get(&chunk, "value").dyn_into::<Uint8Array>() else { break };
+        bytes.extend(value.to_vec());
+    }
+    // Done with the copy, whatever is left of it.
+    if let Ok(cancel) = get(&reader, "cancel").dyn_into::<Function>() {
+        let _ = cancel.call0(&reader);
+    }
+    bytes.truncate(retry::SPEND_LIMIT_READ_BYTES);
+    retry::says_spend_limit(&String::from_utf8_lossy(&bytes))
+}
+
+/// What a `fetch` call refused as [`Refusal::RateLimited`] settles with: the
+/// 429 it would have met, with the wait the server asked for, so that an
+/// SDK sees its usual rate-limit error. `x-should-retry: false` keeps an
+/// SDK from retrying it at once.
+fn rate_limited_response(error: &JsValue) -> Option<JsValue> {
+    if get(error, "code").as_string().as_deref() != Some(Refusal::CODES[3]) {
+        return None;
+    }
+    let wait_ms = get(error, Refusal::PROPERTIES[5]).as_f64()?;
+    let message = get(error, "message").as_string().unwrap_or_default();
+    let body = format!(r#"{{"type":"error","error":{{"type":"rate_limit_error","message":{}}}}}"#, js_sys::JSON::stringify(&message.into()).ok()?.as_string()?);
+    let headers = web_sys::Headers::new().ok()?;
+    let seconds = (wait_ms / 1000.0).ceil();
+    for (name, value) in [("content-type", "application/json".to_string()), ("retry-after", convert::js_number(seconds)), ("retry-after-ms", convert::js_number(wait_ms)), ("x-should-retry", "false".to_string())] {
+        headers.set(name, &value).ok()?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(429);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).ok().map(JsValue::from)
 }
 
 /// A `fetch` call once read: what it costs, where it queues, whether its

@@ -11,7 +11,7 @@
 //! - a timer left pending keeps Node alive, so every timer is cleared as soon
 //!   as its wait ends.
 
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Promise};
 use web_sys::AbortSignal;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -64,4 +64,19 @@ pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future:
         }
     };
     (future, alarm)
+}
+
+/// Wait for `promise` at most `ms` milliseconds: `None` when the time ran
+/// out first. The timer is cleared either way. `promise` must not resolve
+/// to `undefined` (that reads as the time running out).
+pub(crate) async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
+    let mut resolve_slot: Option<Function> = None;
+    let timeout = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
+    let timer = set_timeout(&resolve_slot?, ms.clamp(0.0, MAX_TIMER_MS));
+    let result = JsFuture::from(Promise::race(&Array::of2(promise, &timeout))).await;
+    clear_timeout(&timer);
+    match result {
+        Ok(value) if value.is_undefined() => None,
+        settled => Some(settled),
+    }
 }

@@ -118,7 +118,8 @@ fn random_config(rng: &mut Rng) -> Config {
     Config {
         max_concurrent: rng.pick(&[1, 2, 3, 8, u32::MAX]),
         probe_concurrency: rng.pick(&[1, 2, u32::MAX]),
-        max_queue: rng.pick(&[1, 4, usize::MAX]),
+        max_queue: rng.pick(&[0, 1, 4, usize::MAX]),
+        max_pause_wait_ms: rng.pick(&[60_000.0, 0.0, f64::INFINITY]),
         limits,
         default_window_ms: rng.pick(&[60_000.0, 1_000.0, 1.0]),
         backfill_scan: rng.pick(&[0, 1, 4, 32]),

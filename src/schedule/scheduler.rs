@@ -46,6 +46,10 @@ pub struct Config {
     /// its grants are sent by other isolates, each after its own round
     /// trip, so dispatch order is not the order the server counts them in).
     pub hold_until_answered: bool,
+    /// The longest pause (a 429's retry-after or reset) a call waits out:
+    /// while its partition is paused for longer, a call to it is refused
+    /// with [`Refusal::RateLimited`] at once (`maxRetryAfterMs`).
+    pub max_pause_wait_ms: f64,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             local_budget: true,
             share: 1.0,
             hold_until_answered: false,
+            max_pause_wait_ms: 60_000.0,
         }
     }
 }
@@ -74,15 +79,46 @@ pub enum Refusal {
     QueueFull { max_queue: usize },
     /// The call waited until its deadline without being admitted.
     QueueTimeout { waited_ms: f64 },
+    /// Its partition is paused (a 429) for longer than the call would wait:
+    /// `max_pause_wait_ms`, or past its deadline.
+    RateLimited { retry_after_ms: f64 },
 }
 
 impl Refusal {
+    /// Every code, as `HeadroomError.code` carries them.
+    pub const CODES: [&'static str; 4] = ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT", "RATE_LIMITED"];
+
+    /// Every property a refusal's numbers are given as, on a `HeadroomError`
+    /// and wherever a refusal crosses to another isolate.
+    pub const PROPERTIES: [&'static str; 6] = ["dimension", "cost", "limit", "maxQueue", "waitedMs", "retryAfterMs"];
+
     /// The machine-readable code, as `HeadroomError.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::CostExceedsLimit { .. } => "COST_EXCEEDS_LIMIT",
-            Refusal::QueueFull { .. } => "QUEUE_FULL",
-            Refusal::QueueTimeout { .. } => "QUEUE_TIMEOUT",
+            Refusal::CostExceedsLimit { .. } => Refusal::CODES[0],
+            Refusal::QueueFull { .. } => Refusal::CODES[1],
+            Refusal::QueueTimeout { .. } => Refusal::CODES[2],
+            Refusal::RateLimited { .. } => Refusal::CODES[3],
+        }
+    }
+
+    /// Its numbers, by property name (one of [`Refusal::PROPERTIES`]);
+    /// `dimension` of a [`Refusal::CostExceedsLimit`] is [`Refusal::dimension`].
+    pub fn numbers(&self) -> Vec<(&'static str, f64)> {
+        let [_, cost, limit, max_queue, waited_ms, retry_after_ms] = Refusal::PROPERTIES;
+        match self {
+            Refusal::CostExceedsLimit { cost: c, limit: l, .. } => vec![(cost, *c), (limit, *l)],
+            Refusal::QueueFull { max_queue: n } => vec![(max_queue, *n as f64)],
+            Refusal::QueueTimeout { waited_ms: ms } => vec![(waited_ms, ms.round())],
+            Refusal::RateLimited { retry_after_ms: ms } => vec![(retry_after_ms, ms.ceil())],
+        }
+    }
+
+    /// The dimension a [`Refusal::CostExceedsLimit`] names.
+    pub fn dimension(&self) -> Option<&str> {
+        match self {
+            Refusal::CostExceedsLimit { dimension, .. } => Some(dimension),
+            _ => None,
         }
     }
 }
@@ -127,6 +163,13 @@ impl fmt::Display for Refusal {
                 f,
                 "headroom: {max_queue} calls are already waiting, the most maxQueue allows; \
                  this call was not queued"
+            ),
+            Refusal::RateLimited { retry_after_ms } => write!(
+                f,
+                "headroom: the API asked for a wait of {} ms before the next call here (a 429's \
+                 retry-after or reset), longer than this call waits (maxRetryAfterMs, maxWaitMs); \
+                 it was not sent",
+                number(retry_after_ms.ceil())
             ),
             Refusal::QueueTimeout { waited_ms } => write!(
                 f,
@@ -387,13 +430,17 @@ impl Scheduler {
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
         let p = self.partition_mut(partition, now_ms);
+        let index = p.index;
         if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, f64::from(guessed), now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
-        let index = p.index;
-        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
+        if let Some(retry_after_ms) = pause_too_long(&self.partitions[partition], deadline, &self.config, now_ms) {
+            self.counters.refused += 1;
+            return Err(Refusal::RateLimited { retry_after_ms });
+        }
+        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         // `maxQueue: 0`: a call goes at once or not at all.
         if full && !self.goes_at_once(&entry, now_ms) {
@@ -961,6 +1008,13 @@ enum HeadAdmission {
     Never(Refusal),
 }
 
+/// How long a partition stays paused, when that is longer than a call would
+/// wait: [`Config::max_pause_wait_ms`], or beyond the call's deadline.
+fn pause_too_long(p: &Partition, deadline: Option<f64>, config: &Config, now_ms: f64) -> Option<f64> {
+    let wait = p.paused_until - now_ms;
+    (wait > 0.0 && (wait > config.max_pause_wait_ms || deadline.is_some_and(|d| p.paused_until > d))).then_some(wait)
+}
+
 /// What the head of a partition's queue may do. A call that can never fit
 /// is refused when it reaches the head, so a limit that shrinks after it was
 /// queued still settles it.
@@ -971,6 +1025,9 @@ fn head_admission(p: &Partition, head: &Entry, config: &Config, now_ms: f64) -> 
         Admission::Now | Admission::At(_) | Admission::AfterInFlight if !config.local_budget => Admission::Now,
         admission => admission,
     };
+    if let Some(retry_after_ms) = pause_too_long(p, head.deadline, config, now_ms).filter(|_| !matches!(admission, Admission::Never { .. })) {
+        return HeadAdmission::Never(Refusal::RateLimited { retry_after_ms });
+    }
     match admission {
         Admission::Never { dimension, cost, limit } => HeadAdmission::Never(Refusal::CostExceedsLimit { dimension, cost, limit }),
         _ if probing && p.in_flight >= config.probe_concurrency => HeadAdmission::OnEvent,

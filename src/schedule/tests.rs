@@ -311,6 +311,40 @@ fn with_max_queue_zero_a_call_goes_at_once_or_is_refused() {
 }
 
 #[test]
+fn a_pause_longer_than_a_call_would_wait_refuses_it_at_once_and_a_short_one_is_waited_out() {
+    let mut s = Scheduler::new(Config { max_pause_wait_ms: 60_000.0, ..Config::default() });
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![first]);
+    let waiting = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    // A 429 asking for a week: the waiting call is refused at the next poll,
+    // and a new one at once, each with the wait the server asked for.
+    s.complete(first, Some(429), Some(&parse([("retry-after", "604800")], T0)), T0);
+    let poll = s.poll(T0);
+    assert_eq!(poll.refused, vec![(waiting, Refusal::RateLimited { retry_after_ms: 604_800_000.0 })]);
+    let refusal = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 1_000.0).unwrap_err();
+    assert_eq!(refusal, Refusal::RateLimited { retry_after_ms: 604_799_000.0 });
+    assert_eq!(refusal.code(), "RATE_LIMITED");
+    assert_eq!(refusal.numbers(), vec![("retryAfterMs", 604_799_000.0)]);
+    assert!(refusal.to_string().contains("604799000 ms"), "{refusal}");
+    // Other partitions are not paused.
+    assert!(s.enqueue("q", Cost::ONE_REQUEST, 0, T0).is_ok());
+    // Once the pause is over, calls go again.
+    let later = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 604_800_001.0).unwrap();
+    assert!(s.poll(T0 + 604_800_001.0).granted.contains(&later));
+
+    // A pause of 30 s is waited out, unless the call's deadline comes first.
+    let mut s = Scheduler::new(Config { max_pause_wait_ms: 60_000.0, ..Config::default() });
+    let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    s.poll(T0);
+    s.complete(first, Some(429), Some(&parse([("retry-after", "30")], T0)), T0);
+    let patient = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
+    let hurried = s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, 0, Some(T0 + 10_000.0), T0).unwrap_err();
+    assert_eq!(hurried, Refusal::RateLimited { retry_after_ms: 30_000.0 });
+    assert!(s.poll(T0 + 29_000.0).granted.is_empty());
+    assert_eq!(s.poll(T0 + 30_000.0).granted, vec![patient]);
+}
+
+#[test]
 fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
     let mut s = open_scheduler(10);
     let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();

@@ -4,6 +4,7 @@
 // The same file runs in Node and in Deno (through its node:test support).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer, sleep } from "../support/server.mjs";
 
@@ -197,6 +198,62 @@ test("an input that is no URL rejects with a TypeError naming it, as the global 
   const response = await throttler.fetch({ toString: () => URL_ });
   assert.equal(response.status, 200);
   assert.equal(calls[0].url, URL_);
+});
+
+test("after a 429 asking for a week, the next call settles at once with that 429 and is not sent; run and acquire reject RATE_LIMITED", async () => {
+  const { fetch, calls } = scripted({ status: 429, headers: { "retry-after": "604800" } });
+  const throttler = new Throttler({ fetch });
+  const rejected = [];
+  throttler.on("rejected", (e) => rejected.push(e.code));
+  // Above maxRetryAfterMs: the answer comes back as it is.
+  assert.equal((await throttler.fetch(URL_)).status, 429);
+  assert.equal(calls.length, 1);
+  const next = await throttler.fetch(URL_);
+  assert.equal(next.status, 429);
+  assert.equal(calls.length, 1, "the call was not sent");
+  const seconds = Number(next.headers.get("retry-after"));
+  assert.ok(seconds > 604_000 && seconds <= 604_800, `retry-after ${seconds}`);
+  assert.ok(Number(next.headers.get("retry-after-ms")) > 604_000_000);
+  assert.equal(next.headers.get("x-should-retry"), "false");
+  const body = await next.json();
+  assert.equal(body.error.type, "rate_limit_error");
+  assert.match(body.error.message, /maxRetryAfterMs/);
+  // The same partition through run and acquire: a HeadroomError that says so.
+  const partition = new URL(URL_).origin;
+  for (const call of [() => throttler.run(async () => {}, { key: partition }), () => throttler.acquire({ key: partition })]) {
+    const error = await call().catch((e) => e);
+    assert.ok(error instanceof HeadroomError, String(error));
+    assert.equal(error.code, "RATE_LIMITED");
+    assert.ok(error.retryAfterMs > 604_000_000 && error.retryAfterMs <= 604_800_000, String(error.retryAfterMs));
+  }
+  assert.deepEqual(rejected, ["RATE_LIMITED", "RATE_LIMITED", "RATE_LIMITED"]);
+  // A longer maxRetryAfterMs waits such a pause out instead.
+  const patient = new Throttler({ fetch: scripted({ status: 429, headers: { "retry-after": "604800" } }).fetch, maxRetryAfterMs: 700_000_000, maxRetries: 0 });
+  await patient.fetch(URL_);
+  const waiting = patient.fetch(URL_, { signal: AbortSignal.timeout(50) }).catch((e) => e.name);
+  assert.equal(await waiting, "TimeoutError", "it waited until its own signal gave up");
+});
+
+test("a 429 whose body never ends still settles its call, after reading a bounded part of it", { timeout: 30_000 }, async () => {
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    res.writeHead(429, { "content-type": "application/json" });
+    res.write('{"type":"error","error":{"type":"rate_limit_error","message":"slow down');
+    // The body is never ended.
+  });
+  server.on("connection", (socket) => sockets.add(socket));
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/v1/messages`;
+    const throttler = new Throttler({ maxRetries: 1 });
+    const response = await throttler.fetch(url, { method: "POST", body: "{}" });
+    assert.equal(response.status, 429, "the last answer is handed back");
+    assert.equal(throttler.snapshot().counters.retried, 1, "the first 429 was retried: its body said no spend limit");
+    await response.body?.cancel();
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test("maxQueue refuses the call beyond it with QUEUE_FULL", async () => {

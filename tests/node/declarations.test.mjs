@@ -16,7 +16,7 @@ import { HeadroomError, Throttler, parseRateLimitHeaders } from "headroom";
 
 const URL_ = "http://127.0.0.1:9/v1/messages";
 const EVENT_TYPES = ["queued", "dispatched", "response", "retry", "pause", "resume", "rejected", "fallback", "coordinated"];
-const ERROR_CODES = ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT"];
+const ERROR_CODES = ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT", "RATE_LIMITED"];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A plain copy of an error's own fields and the ones its class sets. */
@@ -64,6 +64,10 @@ async function capture() {
   errors.push(await strict.run(async () => {}).catch((e) => e));
   errors.push(await waiting.catch((e) => e));
   await held;
+  // A 429 asking for an hour: the next call to its partition is refused.
+  const paused = new Throttler({ onEvent: (e) => events.push(e) });
+  (await paused.acquire({ key: "k" })).release({ "retry-after": "3600" }, 429);
+  errors.push(await paused.run(async () => {}, { key: "k" }).catch((e) => e));
 
   // A coordinator that cannot be reached, then can: fallback, coordinated.
   let reachable = false;
@@ -141,7 +145,7 @@ test("every event, a full snapshot, every error and a full Observation match ind
 
   // The check can fail: the same values against declarations missing one
   // field each are refused, naming the field.
-  for (const field of ["remainingRounding", "pausedUntilMs", "waitedMs", "maxQueue"]) {
+  for (const field of ["remainingRounding", "pausedUntilMs", "waitedMs", "maxQueue", "retryAfterMs"]) {
     const missing = declarations.replace(new RegExp(`^\\s*(readonly )?${field}\\??: .*$`, "gm"), "");
     assert.notEqual(missing, declarations, `${field} is declared`);
     assert.match(typeCheck(dir, missing, captured), new RegExp(field), `without ${field}`);

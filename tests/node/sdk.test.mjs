@@ -134,3 +134,25 @@ test("time spent queued counts against the SDK's timeout; acquiring first keeps 
     await server.close();
   }
 });
+
+test("after a 429 asking for a week, the Anthropic SDK's next call raises its RateLimitError at once, and nothing is sent", async () => {
+  const server = await startServer(() => ({
+    status: 429,
+    headers: { "retry-after": "604800", "content-type": "application/json" },
+    body: JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "Number of request tokens has exceeded your per-minute rate limit" } }),
+  }));
+  try {
+    const throttler = new Throttler();
+    const client = new Anthropic({ apiKey: "sk-ant-test", baseURL: server.url, fetch: throttler.fetch, maxRetries: 0 });
+    const call = () => client.messages.create({ model: "claude-test", max_tokens: 16, messages: [{ role: "user", content: "hi" }] });
+    for (let i = 0; i < 2; i++) {
+      const error = await call().catch((e) => e);
+      assert.ok(error instanceof Anthropic.RateLimitError, String(error));
+      assert.equal(error.status, 429);
+      assert.ok(Number(error.headers.get("retry-after")) > 604_000);
+    }
+    assert.equal(server.log.length, 1, "only the first call reached the server");
+  } finally {
+    await server.close();
+  }
+});

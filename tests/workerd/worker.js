@@ -17,6 +17,19 @@ export default {
         return Response.json({ refused: error instanceof HeadroomError, code: error.code });
       }
     }
+    if (url.pathname === "/week" || url.pathname === "/endless") {
+      // Two calls to a server that asks for a week's wait, or one whose
+      // 429's body never ends: each settles, and says how.
+      const traps = new Throttler({ maxRetries: url.pathname === "/week" ? 2 : 1 });
+      const target = url.searchParams.get("url");
+      const answers = [];
+      for (let i = 0; i < (url.pathname === "/week" ? 2 : 1); i++) {
+        const response = await traps.fetch(target, { method: "POST", body: "{}" });
+        answers.push({ status: response.status, retryAfter: response.headers.get("retry-after") });
+        await response.body?.cancel();
+      }
+      return Response.json({ answers, retried: traps.snapshot().counters.retried });
+    }
     if (url.pathname === "/bad-input") {
       const errors = [];
       for (const input of [123, undefined]) {

@@ -4,9 +4,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMockApi } from "../../mock/api.mjs";
+import { startServer } from "../support/server.mjs";
 import { startWorker } from "../support/worker-bundle.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,4 +74,36 @@ test("a 1.1 MB photo under Build-tier limits is sent from a Worker, not refused"
   const png = readFileSync(new URL("../fixtures/png-1000x1000.png", import.meta.url)).toString("base64");
   const result = await (await mf.dispatchFetch(`http://worker/image?png=${encodeURIComponent(png)}`)).json();
   assert.deepEqual(result, { status: 200 });
+});
+
+test("after a 429 asking for a week, the next call from a Worker settles at once with that 429, unsent", async () => {
+  const server = await startServer(() => ({ status: 429, headers: { "retry-after": "604800" }, body: "{}" }));
+  try {
+    const result = await (await mf.dispatchFetch(`http://worker/week?url=${encodeURIComponent(`${server.url}/v1/messages`)}`)).json();
+    assert.equal(result.answers.length, 2);
+    assert.deepEqual(result.answers.map((a) => a.status), [429, 429]);
+    assert.ok(Number(result.answers[1].retryAfter) > 604_000, JSON.stringify(result));
+    assert.equal(server.log.length, 1, "the second call was not sent");
+  } finally {
+    await server.close();
+  }
+});
+
+test("a 429 whose body never ends still settles a Worker's call", async () => {
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    res.writeHead(429, { "content-type": "application/json" });
+    res.write('{"type":"error","error":{"type":"rate_limit_error"');
+  });
+  server.on("connection", (socket) => sockets.add(socket));
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const target = `http://127.0.0.1:${server.address().port}/v1/messages`;
+    const result = await (await mf.dispatchFetch(`http://worker/endless?url=${encodeURIComponent(target)}`)).json();
+    assert.deepEqual(result.answers.map((a) => a.status), [429]);
+    assert.equal(result.retried, 1, "its body was read in part, said no spend limit, and the call was retried");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
