@@ -52,7 +52,7 @@ pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
     let details = Object::new();
     if let Some(dimension) = refusal.dimension() {
-        set(&details, Refusal::PROPERTIES[0], &JsValue::from_str(dimension));
+        set(&details, Refusal::DIMENSION, &JsValue::from_str(dimension));
     }
     for (name, value) in refusal.numbers() {
         set(&details, name, &JsValue::from_f64(value));

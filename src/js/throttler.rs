@@ -531,10 +531,10 @@ async fn says_spend_limit(response: &JsValue) -> bool {
 /// SDK sees its usual rate-limit error. `x-should-retry: false` keeps an
 /// SDK from retrying it at once.
 fn rate_limited_response(error: &JsValue) -> Option<JsValue> {
-    if get(error, "code").as_string().as_deref() != Some(Refusal::CODES[3]) {
+    if get(error, "code").as_string().as_deref() != Some(Refusal::RATE_LIMITED) {
         return None;
     }
-    let wait_ms = get(error, Refusal::PROPERTIES[5]).as_f64()?;
+    let wait_ms = get(error, Refusal::RETRY_AFTER_MS).as_f64()?;
     let message = get(error, "message").as_string().unwrap_or_default();
     let body = format!(r#"{{"type":"error","error":{{"type":"rate_limit_error","message":{}}}}}"#, js_sys::JSON::stringify(&message.into()).ok()?.as_string()?);
     let headers = web_sys::Headers::new().ok()?;

@@ -85,25 +85,34 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Every code, as `HeadroomError.code` carries them.
-    pub const CODES: [&'static str; 4] = ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT", "RATE_LIMITED"];
+    /// The code of [`Refusal::RateLimited`], which `fetch` answers as a 429.
+    pub const RATE_LIMITED: &'static str = "RATE_LIMITED";
 
-    /// Every property a refusal's numbers are given as, on a `HeadroomError`
+    /// Every code, as `HeadroomError.code` carries them.
+    pub const CODES: [&'static str; 4] = ["COST_EXCEEDS_LIMIT", "QUEUE_FULL", "QUEUE_TIMEOUT", Refusal::RATE_LIMITED];
+
+    /// The property of the dimension a [`Refusal::CostExceedsLimit`] names.
+    pub const DIMENSION: &'static str = "dimension";
+    /// The property of the wait a [`Refusal::RateLimited`] names.
+    pub const RETRY_AFTER_MS: &'static str = "retryAfterMs";
+
+    /// Every property a refusal's details are given as, on a `HeadroomError`
     /// and wherever a refusal crosses to another isolate.
-    pub const PROPERTIES: [&'static str; 6] = ["dimension", "cost", "limit", "maxQueue", "waitedMs", "retryAfterMs"];
+    pub const PROPERTIES: [&'static str; 6] = [Refusal::DIMENSION, "cost", "limit", "maxQueue", "waitedMs", Refusal::RETRY_AFTER_MS];
 
     /// The machine-readable code, as `HeadroomError.code`.
     pub fn code(&self) -> &'static str {
+        let [cost_exceeds_limit, queue_full, queue_timeout, rate_limited] = Refusal::CODES;
         match self {
-            Refusal::CostExceedsLimit { .. } => Refusal::CODES[0],
-            Refusal::QueueFull { .. } => Refusal::CODES[1],
-            Refusal::QueueTimeout { .. } => Refusal::CODES[2],
-            Refusal::RateLimited { .. } => Refusal::CODES[3],
+            Refusal::CostExceedsLimit { .. } => cost_exceeds_limit,
+            Refusal::QueueFull { .. } => queue_full,
+            Refusal::QueueTimeout { .. } => queue_timeout,
+            Refusal::RateLimited { .. } => rate_limited,
         }
     }
 
     /// Its numbers, by property name (one of [`Refusal::PROPERTIES`]);
-    /// `dimension` of a [`Refusal::CostExceedsLimit`] is [`Refusal::dimension`].
+    /// the dimension of a [`Refusal::CostExceedsLimit`] is [`Refusal::dimension`].
     pub fn numbers(&self) -> Vec<(&'static str, f64)> {
         let [_, cost, limit, max_queue, waited_ms, retry_after_ms] = Refusal::PROPERTIES;
         match self {
