@@ -139,7 +139,8 @@ impl Bucket {
     pub fn from_numbers(n: &[f64]) -> Option<Bucket> {
         let &[limit, level, at_ms, kind, a, b, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms] = n else { return None };
         let finite = [limit, level, at_ms, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms].iter().all(|x| x.is_finite());
-        if !finite || !(limit > 0.0) {
+        // NaN counts as not above 0.
+        if !finite || limit.is_nan() || limit <= 0.0 {
             return None;
         }
         let refill = match kind {
@@ -178,7 +179,7 @@ impl Bucket {
         };
         let elapsed = now_ms - previous.observed_at_ms;
         let predicted = previous.shadow_at(now_ms);
-        if previous.limit != self.limit || !(elapsed > 0.0) || !predicted.is_finite() {
+        if previous.limit != self.limit || elapsed.is_nan() || elapsed <= 0.0 || !predicted.is_finite() {
             self.unseen_per_ms = previous.unseen_per_ms;
             return;
         }

@@ -148,7 +148,7 @@ impl Budget {
         // answer is stale, the newer one applied may not have counted it (it
         // was held because its sending could come late), so it is charged.
         let held = self.held.remove(&sequence).map(|cost| self.uncounted.insert(sequence, cost)).is_some();
-        let fresh = self.newest_applied.map_or(true, |newest| sequence >= newest);
+        let fresh = self.newest_applied.is_none_or(|newest| sequence >= newest);
         match observation.filter(|o| !o.dimensions.is_empty()) {
             Some(observation) if fresh => {
                 let newer = self.uncounted.split_off(&(sequence + 1));

@@ -277,7 +277,7 @@ pub(crate) fn parse_count(value: &str) -> Option<f64> {
         return None;
     }
     let number: f64 = value.parse().ok()?;
-    (number.is_finite() && number >= 0.0 && number <= MAX_COUNT).then_some(number)
+    (0.0..=MAX_COUNT).contains(&number).then_some(number)
 }
 
 /// Counts above this are not believed: no API limits anything to more than a

@@ -41,7 +41,7 @@ pub(super) fn items(value: &str) -> Vec<Item> {
 pub(super) fn count(item: &BareItem) -> Option<f64> {
     let number = i64::from(item.as_integer()?);
     let number = number as f64;
-    (number >= 0.0 && number <= MAX_COUNT).then_some(number)
+    (0.0..=MAX_COUNT).contains(&number).then_some(number)
 }
 
 /// The count in parameter `key`, if present and a non-negative Integer.

@@ -66,6 +66,9 @@ impl Coordinated {
     }
 
     /// The grant for a call the local scheduler let go as `ticket`.
+    // Each argument is a different fact of the call; a struct of them would
+    // only be unpacked again here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn grant(&self, shared: &Shared, key: &str, ticket: Ticket, cost: Cost, signal: Option<&AbortSignal>, since: f64, deadline: Option<f64>) -> Verdict {
         let now = Date::now();
         if self.link.borrow().down(now) {

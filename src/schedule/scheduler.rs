@@ -655,7 +655,7 @@ impl Scheduler {
                 HeadAdmission::Budget(at) => self.backfill(key, ticket, at, now_ms).filter(|(_, t)| *t < at).unwrap_or((ticket, at)),
                 HeadAdmission::OnEvent | HeadAdmission::Never(_) => continue,
             };
-            if best.map_or(true, |(_, t)| wake.1 < t) {
+            if best.is_none_or(|(_, t)| wake.1 < t) {
                 best = Some(wake);
             }
         }
@@ -992,7 +992,7 @@ impl Scheduler {
             if [r.requests, r.input_tokens, r.output_tokens, r.tokens].iter().any(|x| x.is_nan() || *x < 0.0) {
                 return Err(format!("partition {key} reserves {r:?}"));
             }
-            if p.paused_until.is_nan() || !(p.window >= 1.0) {
+            if p.paused_until.is_nan() || p.window.is_nan() || p.window < 1.0 {
                 return Err(format!("partition {key} paused until {} with window {}", p.paused_until, p.window));
             }
         }

@@ -220,7 +220,7 @@ impl Driver {
             }
         }
         if let Some((_, at)) = self.scheduler.next_wake(now) {
-            if self.timer.map_or(true, |t| at < t || t < now) {
+            if self.timer.is_none_or(|t| at < t || t < now) {
                 self.timer = Some(at);
                 self.at(at, Event::Timer);
             }
