@@ -56,9 +56,15 @@ fn media() {
     ];
     let read = |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap_or_default();
     let anthropic = |data: &str| {
-        format!(r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{data}"}}}}]}}]}}"#)
+        format!(
+            r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{data}"}}}}]}}]}}"#
+        )
     };
-    let openai = |data: &str| format!(r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{data}"}}}}]}}]}}"#);
+    let openai = |data: &str| {
+        format!(
+            r#"{{"model":"gpt-4o","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{data}"}}}}]}}]}}"#
+        )
+    };
     println!("\n| image | base64 as text (before) | Anthropic: estimate | rule | OpenAI high: estimate | rule |");
     println!("|---|---|---|---|---|---|");
     for (name, width, height) in images {
@@ -71,7 +77,9 @@ fn media() {
     }
     let pdf = STANDARD.encode(read("pdf-3-pages.pdf"));
     let document = |data: &str| {
-        format!(r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"document","source":{{"type":"base64","media_type":"application/pdf","data":"{data}"}}}}]}}]}}"#)
+        format!(
+            r#"{{"model":"claude-sonnet-4-6","messages":[{{"role":"user","content":[{{"type":"document","source":{{"type":"base64","media_type":"application/pdf","data":"{data}"}}}}]}}]}}"#
+        )
     };
     let as_text = estimate(Some(&format!(r#"{{"prompt":"{pdf}"}}"#))).cost.input_tokens;
     let (d, guessed) = part(document, &pdf);

@@ -11,7 +11,9 @@ fn seconds(ms: f64) -> String {
 }
 
 fn row(f: &Figures) {
-    let ratio = f.theoretical_ms.map_or("—".into(), |t| format!("{} (min {}, {:+.2}%)", seconds(f.limit_bound_ms), seconds(t), (f.limit_bound_ms / t - 1.0) * 100.0));
+    let ratio = f
+        .theoretical_ms
+        .map_or("—".into(), |t| format!("{} (min {}, {:+.2}%)", seconds(f.limit_bound_ms), seconds(t), (f.limit_bound_ms / t - 1.0) * 100.0));
     let goodput = f.goodput_of_left.map_or("—".into(), |g| format!("{:.1}%", g * 100.0));
     println!(
         "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -82,9 +84,11 @@ fn per_operation(n: usize) -> [f64; 4] {
                 granted.iter().for_each(|t| s.complete(*t, Some(200), None, T0));
             }
         },
-        |(s, _)| (0..BATCH).for_each(|_| {
-            enqueue(s);
-        }),
+        |(s, _)| {
+            (0..BATCH).for_each(|_| {
+                enqueue(s);
+            })
+        },
     );
     let (mut s, _) = waiting(n);
     let newest: Vec<Ticket> = (0..2 * BATCH).map(|_| enqueue(&mut s)).collect();
@@ -130,7 +134,9 @@ impl Random {
 }
 
 fn main() {
-    println!("| scenario | calls | 429s | 429s after first answer | time to last accepted call | goodput of what is left | longest wait | backfilled |");
+    println!(
+        "| scenario | calls | 429s | 429s after first answer | time to last accepted call | goodput of what is left | longest wait | backfilled |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     row(&scenarios::burst().0);
     row(&scenarios::shared().0);

@@ -99,8 +99,7 @@ pub fn decide(policy: &RetryPolicy, attempt: Attempt, retries_done: u32, replaya
 /// Phrases that mark a 429 as a spend or quota limit rather than a rate
 /// limit: OpenAI's `insufficient_quota` error ("You exceeded your current
 /// quota"), and the spend-limit and credit messages of Anthropic's API.
-const SPEND_LIMIT_PHRASES: [&str; 5] =
-    ["insufficient_quota", "exceeded your current quota", "spend limit", "usage limits", "credit balance"];
+const SPEND_LIMIT_PHRASES: [&str; 5] = ["insufficient_quota", "exceeded your current quota", "spend limit", "usage limits", "credit balance"];
 
 /// The most of a refused answer's body read to look for those phrases:
 /// bytes, and milliseconds. A body that never ends (headers sent, body held

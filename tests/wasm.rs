@@ -210,10 +210,7 @@ async fn snapshot_counts_the_dispatched_calls_and_shows_the_budget_the_headers_r
     let partitions: Array = path(&snapshot, &["partitions"]).unchecked_into();
     assert_eq!(partitions.length(), 1);
     let dimensions: Array = path(&partitions.get(0), &["dimensions"]).unchecked_into();
-    let requests = dimensions
-        .iter()
-        .find(|d| path(d, &["name"]) == "requests")
-        .expect("a `requests` dimension in the partition");
+    let requests = dimensions.iter().find(|d| path(d, &["name"]) == "requests").expect("a `requests` dimension in the partition");
     assert_eq!(path(&requests, &["limit"]), 1);
 }
 

@@ -20,12 +20,7 @@ impl Cost {
     /// A cost from its parts; `tokens` defaults to input + output.
     pub fn new(requests: f64, input_tokens: f64, output_tokens: f64, tokens: Option<f64>) -> Cost {
         let (input_tokens, output_tokens) = (clean(input_tokens), clean(output_tokens));
-        Cost {
-            requests: clean(requests),
-            input_tokens,
-            output_tokens,
-            tokens: clean(tokens.unwrap_or(input_tokens + output_tokens)),
-        }
+        Cost { requests: clean(requests), input_tokens, output_tokens, tokens: clean(tokens.unwrap_or(input_tokens + output_tokens)) }
     }
 
     /// The same cost with every amount a number from 0 to [`MAX_AMOUNT`]
@@ -77,7 +72,11 @@ impl Cost {
 pub const MAX_AMOUNT: f64 = 1e15;
 
 fn clean(x: f64) -> f64 {
-    if x > 0.0 { x.min(MAX_AMOUNT) } else { 0.0 }
+    if x > 0.0 {
+        x.min(MAX_AMOUNT)
+    } else {
+        0.0
+    }
 }
 
 /// Limits known before any response: each is "so many per minute", refilled

@@ -88,7 +88,8 @@ impl Budget {
             let sharing = (need + bucket.unseen_reserve() + left_for_others * bucket.limit).min(bucket.limit) + reserved;
             // A share of a limit so large that no float time reaches it is
             // no share at all: it must not hold the call for good.
-            match bucket.time_to_reach(sharing, now_ms).or_else(|| (sharing <= bucket.limit).then(|| bucket.time_to_reach(wanted, now_ms)).flatten()) {
+            match bucket.time_to_reach(sharing, now_ms).or_else(|| (sharing <= bucket.limit).then(|| bucket.time_to_reach(wanted, now_ms)).flatten())
+            {
                 Some(t) => at = at.max(t),
                 None => after_in_flight = true,
             }
@@ -280,8 +281,5 @@ impl Budget {
 fn is_most_restrictive_view(dim: &Dimension, observation: &Observation) -> bool {
     dim.name == "tokens"
         && dim.source == Source::Anthropic
-        && observation
-            .dimensions
-            .iter()
-            .any(|d| d.source == Source::Anthropic && (d.name == "input_tokens" || d.name == "output_tokens"))
+        && observation.dimensions.iter().any(|d| d.source == Source::Anthropic && (d.name == "input_tokens" || d.name == "output_tokens"))
 }

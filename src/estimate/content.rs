@@ -52,13 +52,7 @@ pub struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     pub fn new(source: &'a dyn Source, model: Option<&'a str>) -> Tally<'a> {
-        Tally {
-            source,
-            model,
-            text: 0.0,
-            counted: 0.0,
-            guessed: 0.0,
-        }
+        Tally { source, model, text: 0.0, counted: 0.0, guessed: 0.0 }
     }
 
     /// Add everything below `value`.
@@ -126,11 +120,7 @@ impl<'a> Tally<'a> {
                             Some(Value::Str(url)) => Some(url),
                             _ => None,
                         },
-                        if text_of(part.get("detail")) == Some("low") {
-                            Detail::Low
-                        } else {
-                            Detail::High
-                        },
+                        if text_of(part.get("detail")) == Some("low") { Detail::Low } else { Detail::High },
                     ),
                     None => (None, detail),
                 };
@@ -151,11 +141,7 @@ impl<'a> Tally<'a> {
                 &["file"]
             }
             Some("input_file") => {
-                self.linked(
-                    str_of(block.get("file_data")),
-                    Provider::OpenAi(Detail::High),
-                    false,
-                );
+                self.linked(str_of(block.get("file_data")), Provider::OpenAi(Detail::High), false);
                 &["file_data", "file_id", "file_url"]
             }
             _ => &[],
@@ -173,11 +159,7 @@ impl<'a> Tally<'a> {
             },
             Some("text") => {
                 if let Some(data) = data {
-                    self.text += if data.payload {
-                        weigh_span(self.source, &data.span)
-                    } else {
-                        data.tokens
-                    };
+                    self.text += if data.payload { weigh_span(self.source, &data.span) } else { data.tokens };
                 }
             }
             Some("content") => self.add(source.get("content").unwrap_or(&Value::Null)),

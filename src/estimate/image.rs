@@ -14,20 +14,8 @@ const MAX_JPEG_SEGMENTS: usize = 64;
 /// The width and height of an image, from its header.
 pub fn dimensions(image: &Payload) -> Option<(u32, u32)> {
     let head = image.bytes(0, 32);
-    let u16_le = |at: usize| {
-        Some(u32::from(u16::from_le_bytes([
-            *head.get(at)?,
-            *head.get(at + 1)?,
-        ])))
-    };
-    let u24_le = |at: usize| {
-        Some(u32::from_le_bytes([
-            *head.get(at)?,
-            *head.get(at + 1)?,
-            *head.get(at + 2)?,
-            0,
-        ]))
-    };
+    let u16_le = |at: usize| Some(u32::from(u16::from_le_bytes([*head.get(at)?, *head.get(at + 1)?])));
+    let u24_le = |at: usize| Some(u32::from_le_bytes([*head.get(at)?, *head.get(at + 1)?, *head.get(at + 2)?, 0]));
     let u32_be = |at: usize| Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?));
     let size = match head.get(..4)? {
         // PNG (ISO/IEC 15948 §5.2, §11.2.2): the signature, then IHDR with
@@ -145,53 +133,14 @@ fn openai_rule(model: Option<&str>) -> OpenAiRule {
         ("gpt-5-mini", OpenAiRule::Patches { multiplier: 1.62 }),
         ("gpt-5-nano", OpenAiRule::Patches { multiplier: 2.46 }),
         ("o4-mini", OpenAiRule::Patches { multiplier: 1.72 }),
-        (
-            "gpt-4o-mini",
-            OpenAiRule::Tiles {
-                base: 2833.0,
-                tile: 5667.0,
-            },
-        ),
-        (
-            "gpt-5",
-            OpenAiRule::Tiles {
-                base: 70.0,
-                tile: 140.0,
-            },
-        ),
-        (
-            "o1",
-            OpenAiRule::Tiles {
-                base: 75.0,
-                tile: 150.0,
-            },
-        ),
-        (
-            "o3",
-            OpenAiRule::Tiles {
-                base: 75.0,
-                tile: 150.0,
-            },
-        ),
-        (
-            "computer-use-preview",
-            OpenAiRule::Tiles {
-                base: 65.0,
-                tile: 129.0,
-            },
-        ),
+        ("gpt-4o-mini", OpenAiRule::Tiles { base: 2833.0, tile: 5667.0 }),
+        ("gpt-5", OpenAiRule::Tiles { base: 70.0, tile: 140.0 }),
+        ("o1", OpenAiRule::Tiles { base: 75.0, tile: 150.0 }),
+        ("o3", OpenAiRule::Tiles { base: 75.0, tile: 150.0 }),
+        ("computer-use-preview", OpenAiRule::Tiles { base: 65.0, tile: 129.0 }),
     ];
     let model = model.unwrap_or("");
-    RULES
-        .into_iter()
-        .find(|(prefix, _)| model.starts_with(prefix))
-        .map_or(
-            OpenAiRule::Tiles {
-                base: 85.0,
-                tile: 170.0,
-            },
-            |(_, rule)| rule,
-        )
+    RULES.into_iter().find(|(prefix, _)| model.starts_with(prefix)).map_or(OpenAiRule::Tiles { base: 85.0, tile: 170.0 }, |(_, rule)| rule)
 }
 
 /// OpenAI's cost of one image of `width` × `height` at `detail`.
@@ -217,9 +166,7 @@ pub fn openai_tokens(width: u32, height: u32, detail: Detail, model: Option<&str
             if count > MAX_PATCHES {
                 let scale = (MAX_PATCHES * 32.0 * 32.0 / (w * h)).sqrt();
                 // Shrink so that whole patches cover each side exactly.
-                let scale = scale
-                    * ((w * scale / 32.0).floor() / (w * scale / 32.0))
-                        .min((h * scale / 32.0).floor() / (h * scale / 32.0));
+                let scale = scale * ((w * scale / 32.0).floor() / (w * scale / 32.0)).min((h * scale / 32.0).floor() / (h * scale / 32.0));
                 count = patches((w * scale).floor(), (h * scale).floor()).min(MAX_PATCHES);
             }
             (count * multiplier).ceil()
@@ -250,28 +197,16 @@ mod tests {
             let t = anthropic_tokens(w, h, None);
             assert!((1590.0..=1640.0).contains(&t), "{w}x{h}: {t}");
             let big = anthropic_tokens(w * 4, h * 4, None);
-            assert!(
-                (big - t).abs() <= t * 0.02,
-                "{w}x{h} × 4: {big} against {t}"
-            );
+            assert!((big - t).abs() <= t * 0.02, "{w}x{h} × 4: {big} against {t}");
         }
         // A long edge over 1,568 px is scaled to it even below the area limit.
-        assert_eq!(
-            anthropic_tokens(3136, 200, None),
-            anthropic_tokens(1568, 100, None)
-        );
+        assert_eq!(anthropic_tokens(3136, 200, None), anthropic_tokens(1568, 100, None));
     }
 
     #[test]
     fn opus_4_7_takes_larger_images() {
-        assert_eq!(
-            anthropic_tokens(2000, 1500, Some("claude-opus-4-7")),
-            4000.0
-        );
-        assert_eq!(
-            anthropic_tokens(2000, 1500, Some("claude-sonnet-4-6")),
-            anthropic_tokens(2000, 1500, None)
-        );
+        assert_eq!(anthropic_tokens(2000, 1500, Some("claude-opus-4-7")), 4000.0);
+        assert_eq!(anthropic_tokens(2000, 1500, Some("claude-sonnet-4-6")), anthropic_tokens(2000, 1500, None));
         assert!(anthropic_tokens(8000, 8000, Some("claude-opus-4-7")) <= 5000.0);
         assert_eq!(anthropic_max_tokens(Some("claude-opus-4-7")), 5000.0);
         assert_eq!(anthropic_max_tokens(None), 1600.0);
@@ -282,34 +217,16 @@ mod tests {
         // "A 1024 x 1024 square image in detail: high mode costs 765 tokens";
         // "A 2048 x 4096 image in detail: high mode costs 1105 tokens";
         // "A 4096 x 8192 image in detail: low most costs 85 tokens".
-        assert_eq!(
-            openai_tokens(1024, 1024, Detail::High, Some("gpt-4o")),
-            765.0
-        );
-        assert_eq!(
-            openai_tokens(2048, 4096, Detail::High, Some("gpt-4o")),
-            1105.0
-        );
+        assert_eq!(openai_tokens(1024, 1024, Detail::High, Some("gpt-4o")), 765.0);
+        assert_eq!(openai_tokens(2048, 4096, Detail::High, Some("gpt-4o")), 1105.0);
         assert_eq!(openai_tokens(4096, 8192, Detail::Low, Some("gpt-4o")), 85.0);
         // A small image is one tile.
         assert_eq!(openai_tokens(300, 200, Detail::High, None), 255.0);
         // Patch models: "1024 x 1024: 1024 patches"; "1800 x 2400: 1452".
-        assert_eq!(
-            openai_tokens(1024, 1024, Detail::High, Some("gpt-4.1-mini")),
-            (1024.0 * 1.62f64).ceil()
-        );
-        assert_eq!(
-            openai_tokens(1800, 2400, Detail::High, Some("gpt-4.1-mini")),
-            (1452.0 * 1.62f64).ceil()
-        );
-        assert_eq!(
-            openai_tokens(1024, 1024, Detail::High, Some("gpt-4o-mini-2024-07-18")),
-            2833.0 + 4.0 * 5667.0
-        );
-        assert_eq!(
-            openai_max_tokens(Detail::High, Some("gpt-4o")),
-            85.0 + 8.0 * 170.0
-        );
+        assert_eq!(openai_tokens(1024, 1024, Detail::High, Some("gpt-4.1-mini")), (1024.0 * 1.62f64).ceil());
+        assert_eq!(openai_tokens(1800, 2400, Detail::High, Some("gpt-4.1-mini")), (1452.0 * 1.62f64).ceil());
+        assert_eq!(openai_tokens(1024, 1024, Detail::High, Some("gpt-4o-mini-2024-07-18")), 2833.0 + 4.0 * 5667.0);
+        assert_eq!(openai_max_tokens(Detail::High, Some("gpt-4o")), 85.0 + 8.0 * 170.0);
         assert_eq!(openai_max_tokens(Detail::Low, Some("gpt-4o")), 85.0);
     }
 }

@@ -110,16 +110,9 @@ impl Value {
     /// The value of `key`, one of [`KNOWN_KEYS`], in an object (its last,
     /// as JSON parsers read a repeated key).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        debug_assert!(
-            KNOWN_KEYS.contains(&key),
-            "`{key}` is looked up but not kept"
-        );
+        debug_assert!(KNOWN_KEYS.contains(&key), "`{key}` is looked up but not kept");
         match self {
-            Value::Object(fields) => fields
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == Some(key))
-                .map(|(_, v)| v),
+            Value::Object(fields) => fields.iter().rev().find(|(k, _)| *k == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -143,10 +136,7 @@ impl Value {
 /// Read a body that should be one JSON object. `None` when it is not valid
 /// JSON or not an object.
 pub fn parse(source: &dyn Source) -> Option<Value> {
-    let mut reader = Reader {
-        cursor: Cursor::new(source),
-        backslash: None,
-    };
+    let mut reader = Reader { cursor: Cursor::new(source), backslash: None };
     reader.skip_space();
     if reader.cursor.peek() != Some(b'{') {
         return None;
@@ -159,10 +149,7 @@ pub fn parse(source: &dyn Source) -> Option<Value> {
 /// The token weight of a span of a body that holds JSON string content
 /// (escapes are read as the characters they stand for).
 pub fn weigh_span(source: &dyn Source, span: &Range<usize>) -> f64 {
-    let mut reader = Reader {
-        cursor: Cursor::new(source),
-        backslash: None,
-    };
+    let mut reader = Reader { cursor: Cursor::new(source), backslash: None };
     reader.cursor.seek(span.start);
     let mut weight = TextWeight::default();
     while reader.cursor.pos() < span.end {
@@ -189,13 +176,7 @@ struct Cursor<'s> {
 
 impl<'s> Cursor<'s> {
     fn new(source: &'s dyn Source) -> Cursor<'s> {
-        Cursor {
-            source,
-            chunk: Cow::Borrowed(""),
-            at: 0,
-            start: 0,
-            units: 0,
-        }
+        Cursor { source, chunk: Cow::Borrowed(""), at: 0, start: 0, units: 0 }
     }
 
     fn pos(&self) -> usize {
@@ -236,11 +217,7 @@ impl<'s> Cursor<'s> {
         self.peek()?;
         let ch = self.chunk[self.at..].chars().next()?;
         self.at += ch.len_utf8();
-        self.units += if ch.is_ascii() {
-            1
-        } else {
-            self.source.units(ch)
-        };
+        self.units += if ch.is_ascii() { 1 } else { self.source.units(ch) };
         Some(ch)
     }
 
@@ -397,13 +374,7 @@ impl Reader<'_> {
             if end - start > SEARCH_OVER_UNITS && !self.backslash_before(start, end) {
                 let head = read(self.cursor.source, start, start + HEAD_UNITS);
                 self.cursor.seek(end + 1);
-                return Some(Str {
-                    tokens: 0.0,
-                    text: Some(head.into_owned()),
-                    span: start..end,
-                    payload: true,
-                    plain: true,
-                });
+                return Some(Str { tokens: 0.0, text: Some(head.into_owned()), span: start..end, payload: true, plain: true });
             }
         }
         let mut text = String::new();
@@ -430,23 +401,13 @@ impl Reader<'_> {
         let end = self.cursor.pos();
         self.cursor.bump();
         let text = (payload || (keep && chars <= KEEP_CHARS)).then_some(text);
-        Some(Str {
-            tokens: weight.tokens(),
-            text,
-            span: start..end,
-            payload,
-            plain,
-        })
+        Some(Str { tokens: weight.tokens(), text, span: start..end, payload, plain })
     }
 
     /// Whether a backslash lies in `from..to`.
     fn backslash_before(&mut self, from: usize, to: usize) -> bool {
         let found = match self.backslash {
-            Some((searched_from, found))
-                if searched_from <= from && found.is_none_or(|at| at >= from) =>
-            {
-                found
-            }
+            Some((searched_from, found)) if searched_from <= from && found.is_none_or(|at| at >= from) => found,
             _ => {
                 let found = self.cursor.source.find(b'\\', from);
                 self.backslash = Some((from, found));
@@ -492,14 +453,9 @@ impl Reader<'_> {
                 }
                 // A high surrogate: a low one must follow as `\uDC00`..`\uDFFF`.
                 let save = self.cursor.pos();
-                let low = (self.cursor.eat(b'\\') && self.cursor.eat(b'u'))
-                    .then(|| self.hex4())
-                    .flatten();
+                let low = (self.cursor.eat(b'\\') && self.cursor.eat(b'u')).then(|| self.hex4()).flatten();
                 match low {
-                    Some(low) if (0xDC00..0xE000).contains(&low) => char::decode_utf16([unit, low])
-                        .next()
-                        .and_then(Result::ok)
-                        .unwrap_or('\u{fffd}'),
+                    Some(low) if (0xDC00..0xE000).contains(&low) => char::decode_utf16([unit, low]).next().and_then(Result::ok).unwrap_or('\u{fffd}'),
                     _ => {
                         self.cursor.seek(save);
                         '\u{fffd}'
@@ -532,59 +488,30 @@ mod tests {
 
     #[test]
     fn reads_an_object_with_short_texts_numbers_and_weights() {
-        let value = read(r#" {"model":"claude","max_tokens":1024,"messages":[{"role":"user","content":"héllo"}],"input":null,"unknown":1} "#).unwrap();
+        let value =
+            read(r#" {"model":"claude","max_tokens":1024,"messages":[{"role":"user","content":"héllo"}],"input":null,"unknown":1} "#).unwrap();
         assert_eq!(value.get("model").and_then(Value::as_str), Some("claude"));
-        assert_eq!(
-            value.get("max_tokens").and_then(Value::as_number),
-            Some(1024.0)
-        );
-        let Some(Value::Array(messages)) = value.get("messages") else {
-            panic!("messages")
-        };
-        let Some(Value::Str(content)) = messages[0].get("content") else {
-            panic!("content")
-        };
+        assert_eq!(value.get("max_tokens").and_then(Value::as_number), Some(1024.0));
+        let Some(Value::Array(messages)) = value.get("messages") else { panic!("messages") };
+        let Some(Value::Str(content)) = messages[0].get("content") else { panic!("content") };
         // "héllo": 4 letters, 1 other.
-        assert!(
-            (content.tokens - (4.0 * 0.27 + 0.6)).abs() < 1e-9,
-            "{}",
-            content.tokens
-        );
+        assert!((content.tokens - (4.0 * 0.27 + 0.6)).abs() < 1e-9, "{}", content.tokens);
         assert_eq!(value.get("input"), Some(&Value::Null));
-        let Value::Object(fields) = &value else {
-            panic!()
-        };
-        assert_eq!(
-            fields.last().map(|(k, _)| *k),
-            Some(None),
-            "an unknown key is kept as None"
-        );
-        assert_eq!(
-            content.text, None,
-            "text is kept only for the keys that need it"
-        );
+        let Value::Object(fields) = &value else { panic!() };
+        assert_eq!(fields.last().map(|(k, _)| *k), Some(None), "an unknown key is kept as None");
+        assert_eq!(content.text, None, "text is kept only for the keys that need it");
     }
 
     #[test]
     fn escapes_count_as_the_characters_they_stand_for() {
-        let value =
-            read(r#"{"type":"a\n\u00e9\ud83d\ude00\"","model":"\udc00x","\u0063ontent":"k"}"#)
-                .unwrap();
-        let Some(Value::Str(s)) = value.get("type") else {
-            panic!()
-        };
+        let value = read(r#"{"type":"a\n\u00e9\ud83d\ude00\"","model":"\udc00x","\u0063ontent":"k"}"#).unwrap();
+        let Some(Value::Str(s)) = value.get("type") else { panic!() };
         assert_eq!(s.text.as_deref(), Some("a\né😀\""));
         assert!(!s.plain);
         // a, newline, é, the emoji (one pair), quote.
         assert!((s.tokens - (0.27 + 0.5 + 0.6 + 0.6 + 0.5)).abs() < 1e-9);
-        assert_eq!(
-            value.get("model").and_then(Value::as_str),
-            Some("\u{fffd}x")
-        );
-        assert!(
-            value.get("content").is_some(),
-            "an escaped key reads as the key it stands for"
-        );
+        assert_eq!(value.get("model").and_then(Value::as_str), Some("\u{fffd}x"));
+        assert!(value.get("content").is_some(), "an escaped key reads as the key it stands for");
     }
 
     #[test]
@@ -612,17 +539,9 @@ mod tests {
 
     #[test]
     fn nesting_beyond_the_limit_is_refused_without_recursing_further() {
-        let deep = format!(
-            "{{\"a\":{}{}}}",
-            "[".repeat(MAX_DEPTH + 1),
-            "]".repeat(MAX_DEPTH + 1)
-        );
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert_eq!(read(&deep), None);
-        let fine = format!(
-            "{{\"a\":{}{}}}",
-            "[".repeat(MAX_DEPTH - 1),
-            "]".repeat(MAX_DEPTH - 1)
-        );
+        let fine = format!("{{\"a\":{}{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
         assert!(read(&fine).is_some());
     }
 
@@ -631,9 +550,7 @@ mod tests {
         let data = "QUJD".repeat(1000);
         let body = format!(r#"{{"data":"{data}","type":"ok"}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("data") else {
-            panic!()
-        };
+        let Some(Value::Str(s)) = value.get("data") else { panic!() };
         assert!(s.payload && s.plain);
         assert_eq!(s.tokens, 0.0);
         assert_eq!(s.text.as_deref(), Some(&data[..HEAD_UNITS]));
@@ -642,9 +559,7 @@ mod tests {
         // The same text under another key is read and weighed.
         let body = format!(r#"{{"content":"{data}"}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("content") else {
-            panic!()
-        };
+        let Some(Value::Str(s)) = value.get("content") else { panic!() };
         assert!(!s.payload && s.tokens > 1000.0);
     }
 
@@ -653,16 +568,11 @@ mod tests {
         let data = "QU\\/D".repeat(200);
         let body = format!(r#"{{"data":"{data}","max_tokens":1}}"#);
         let value = read(&body).unwrap();
-        let Some(Value::Str(s)) = value.get("data") else {
-            panic!()
-        };
+        let Some(Value::Str(s)) = value.get("data") else { panic!() };
         assert!(s.payload && !s.plain);
         assert_eq!(s.tokens, 0.0);
         assert!(s.text.as_deref().unwrap().starts_with("QU/DQU/D"));
-        assert_eq!(
-            value.get("max_tokens").and_then(Value::as_number),
-            Some(1.0)
-        );
+        assert_eq!(value.get("max_tokens").and_then(Value::as_number), Some(1.0));
         // Weighed afterwards from its position, as the characters it holds.
         let expected = {
             let mut w = TextWeight::default();
@@ -682,12 +592,7 @@ mod tests {
         for chunk in [1, 2, 3, 7, 64] {
             let source = Counting::new(&body, chunk);
             assert_eq!(parse(&source).as_ref(), Some(&whole), "chunks of {chunk}");
-            assert!(
-                source.handed.get() < 2_000,
-                "read {} of {} bytes",
-                source.handed.get(),
-                body.len()
-            );
+            assert!(source.handed.get() < 2_000, "read {} of {} bytes", source.handed.get(), body.len());
         }
     }
 }

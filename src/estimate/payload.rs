@@ -27,10 +27,7 @@ pub fn data_url(head: &str) -> Option<(&str, bool, usize)> {
     let rest = head.strip_prefix("data:")?;
     let comma = rest.find(',')?;
     let meta = &rest[..comma];
-    let base64 = meta
-        .split(';')
-        .skip(1)
-        .any(|p| p.eq_ignore_ascii_case("base64"));
+    let base64 = meta.split(';').skip(1).any(|p| p.eq_ignore_ascii_case("base64"));
     let media_type = meta.split(';').next().unwrap_or("");
     Some((media_type, base64, "data:".len() + comma + 1))
 }
@@ -42,12 +39,7 @@ impl<'a> Payload<'a> {
         let head = string.text.as_deref().unwrap_or("");
         let head = head.get(skip..).unwrap_or("");
         let chars = string.span.len().saturating_sub(skip);
-        Payload {
-            source,
-            start: string.plain.then_some(string.span.start + skip),
-            head,
-            chars,
-        }
+        Payload { source, start: string.plain.then_some(string.span.start + skip), head, chars }
     }
 
     /// Its length in bytes, about (exact for a payload read by position).
@@ -69,11 +61,7 @@ impl<'a> Payload<'a> {
         let last = (offset + count).div_ceil(3) * 4;
         let text = match self.start {
             Some(start) => read(self.source, start + first, start + last.min(self.chars)),
-            None => self
-                .head
-                .get(first.min(self.head.len())..last.min(self.head.len() / 4 * 4))
-                .unwrap_or("")
-                .into(),
+            None => self.head.get(first.min(self.head.len())..last.min(self.head.len() / 4 * 4)).unwrap_or("").into(),
         };
         let mut bytes = decode(&text);
         bytes.drain(..(offset % 3).min(bytes.len()));
@@ -110,10 +98,7 @@ pub fn decode(text: &str) -> Vec<u8> {
 /// Whether a text looks like base64 and not like prose: only base64
 /// characters, and no spaces.
 pub fn looks_like_base64(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
 }
 
 #[cfg(test)]
@@ -132,18 +117,12 @@ mod tests {
         let body = format!(r#"{{"data":"{}"}}"#, encode(&bytes));
         let source = body.as_str();
         let value = parse(&source).unwrap();
-        let Some(Value::Str(s)) = value.get("data") else {
-            panic!()
-        };
+        let Some(Value::Str(s)) = value.get("data") else { panic!() };
         let payload = Payload::new(&source, s, 0);
         assert_eq!(payload.len(), bytes.len());
         for (offset, count) in [(0, 10), (1, 1), (2, 7), (3, 3), (4_990, 50), (1_234, 321)] {
             let end = (offset + count).min(bytes.len());
-            assert_eq!(
-                payload.bytes(offset, count),
-                bytes[offset..end],
-                "{offset}+{count}"
-            );
+            assert_eq!(payload.bytes(offset, count), bytes[offset..end], "{offset}+{count}");
         }
     }
 
@@ -154,27 +133,16 @@ mod tests {
             let body = format!(r#"{{"data":"{}"}}"#, encode(&bytes));
             let source = body.as_str();
             let value = parse(&source).unwrap();
-            let Some(Value::Str(s)) = value.get("data") else {
-                panic!()
-            };
+            let Some(Value::Str(s)) = value.get("data") else { panic!() };
             assert_eq!(Payload::new(&source, s, 0).len(), n, "{n} bytes");
         }
     }
 
     #[test]
     fn data_urls_give_their_type_and_encoding() {
-        assert_eq!(
-            data_url("data:image/png;base64,iVBOR"),
-            Some(("image/png", true, 22))
-        );
-        assert_eq!(
-            data_url("data:application/pdf;name=a.pdf;base64,JVBER"),
-            Some(("application/pdf", true, 39))
-        );
-        assert_eq!(
-            data_url("data:text/plain,hello"),
-            Some(("text/plain", false, 16))
-        );
+        assert_eq!(data_url("data:image/png;base64,iVBOR"), Some(("image/png", true, 22)));
+        assert_eq!(data_url("data:application/pdf;name=a.pdf;base64,JVBER"), Some(("application/pdf", true, 39)));
+        assert_eq!(data_url("data:text/plain,hello"), Some(("text/plain", false, 16)));
         assert_eq!(data_url("https://example.com/a.png"), None);
     }
 }

@@ -29,11 +29,7 @@ pub fn pages(pdf: &Payload) -> (u32, bool) {
         return (n, true);
     }
     let tail_from = len.saturating_sub(WINDOW).max(head.len());
-    let tail = if tail_from < len {
-        pdf.bytes(tail_from, len - tail_from)
-    } else {
-        Vec::new()
-    };
+    let tail = if tail_from < len { pdf.bytes(tail_from, len - tail_from) } else { Vec::new() };
     match page_tree_count(&head).max(page_tree_count(&tail)) {
         Some(n) => (n, true),
         None => (guess(len), false),
@@ -95,12 +91,7 @@ fn number_after(dict: &[u8], key: &[u8]) -> Option<u32> {
         if rest.first().is_some_and(u8::is_ascii_alphanumeric) {
             continue;
         }
-        let digits: Vec<u8> = rest
-            .iter()
-            .skip_while(|b| b.is_ascii_whitespace())
-            .take_while(|b| b.is_ascii_digit())
-            .copied()
-            .collect();
+        let digits: Vec<u8> = rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).copied().collect();
         if let Ok(n) = std::str::from_utf8(&digits).unwrap_or("").parse::<u32>() {
             return Some(n);
         }

@@ -93,11 +93,7 @@ pub(crate) struct Counting<'a> {
 #[cfg(test)]
 impl<'a> Counting<'a> {
     pub fn new(text: &'a str, chunk: usize) -> Counting<'a> {
-        Counting {
-            text,
-            chunk,
-            handed: 0.into(),
-        }
+        Counting { text, chunk, handed: 0.into() }
     }
 }
 

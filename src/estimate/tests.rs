@@ -58,8 +58,8 @@ fn partition_keys_follow_the_mode() {
 // Images and documents: real files made by real encoders (see
 // scripts/make-fixtures.sh), each with the size its name gives.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
 use super::source::Counting;
+use base64::{engine::general_purpose::STANDARD, Engine};
 
 fn encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)

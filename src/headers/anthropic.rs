@@ -25,10 +25,8 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     for (prefix, name) in FAMILIES {
         let limit = map.get_parts(prefix, "-limit").and_then(|v| parse_count(&v));
         let remaining = map.get_parts(prefix, "-remaining").and_then(|v| parse_count(&v));
-        let reset_at_ms = map
-            .get_parts(prefix, "-reset")
-            .and_then(|v| time::parse_rfc3339(&v))
-            .and_then(|server| sane_reset(clock.to_local(server), clock.now_ms));
+        let reset_at_ms =
+            map.get_parts(prefix, "-reset").and_then(|v| time::parse_rfc3339(&v)).and_then(|server| sane_reset(clock.to_local(server), clock.now_ms));
         let reading = Reading { limit, remaining, reset_at_ms, window_ms: None };
         out.extend(reading.into_dimension(name, Refill::Continuous, Source::Anthropic).map(|mut dimension| {
             if name != "requests" {

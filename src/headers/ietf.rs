@@ -49,13 +49,9 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
             // The draft's appendix ("RateLimit header fields currently used
             // on the web") also shows `q` on a `RateLimit` item; it is read
             // when no policy gives one.
-            limit: policy
-                .and_then(|p| count_param(&p.params, "q"))
-                .or_else(|| limit.and_then(|l| count_param(&l.params, "q"))),
+            limit: policy.and_then(|p| count_param(&p.params, "q")).or_else(|| limit.and_then(|l| count_param(&l.params, "q"))),
             remaining: limit.and_then(|l| count_param(&l.params, "r")),
-            reset_at_ms: limit
-                .and_then(|l| count_param(&l.params, "t"))
-                .and_then(|t| sane_reset(clock.now_ms + t * 1000.0, clock.now_ms)),
+            reset_at_ms: limit.and_then(|l| count_param(&l.params, "t")).and_then(|t| sane_reset(clock.now_ms + t * 1000.0, clock.now_ms)),
             window_ms: policy.and_then(|p| count_param(&p.params, "w")).and_then(sane_window),
         };
         out.extend(reading.into_dimension(name, Refill::Window, Source::Ietf));

@@ -35,16 +35,12 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     // RateLimit-Policy (-04 to -07).
     let policies = limit_members.iter().skip(1).chain(policy_members.iter());
     let window_ms = limit.and_then(|limit| {
-        policies
-            .filter(|policy| count(&policy.bare_item) == Some(limit))
-            .find_map(|policy| count_param(&policy.params, "w"))
-            .and_then(sane_window)
+        policies.filter(|policy| count(&policy.bare_item) == Some(limit)).find_map(|policy| count_param(&policy.params, "w")).and_then(sane_window)
     });
     let reading = Reading {
         limit,
         remaining: first_count(map, "ratelimit-remaining"),
-        reset_at_ms: first_count(map, "ratelimit-reset")
-            .and_then(|seconds| sane_reset(clock.now_ms + seconds * 1000.0, clock.now_ms)),
+        reset_at_ms: first_count(map, "ratelimit-reset").and_then(|seconds| sane_reset(clock.now_ms + seconds * 1000.0, clock.now_ms)),
         window_ms,
     };
     out.extend(reading.into_dimension("requests", Refill::Window, Source::IetfLegacy));

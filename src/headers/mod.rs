@@ -216,10 +216,7 @@ where
     let now_ms = if now_ms.is_finite() { now_ms } else { 0.0 };
     // `Date` (RFC 9110 §6.6.1) is the server's clock at the response; the
     // difference to ours corrects every absolute time the server sends.
-    let skew_ms = map
-        .get("date")
-        .and_then(|v| time::parse_http_date(&v))
-        .map(|server| server - now_ms);
+    let skew_ms = map.get("date").and_then(|v| time::parse_http_date(&v)).map(|server| server - now_ms);
     let clock = Clock { now_ms, skew_ms: skew_ms.map_or(0.0, clock_correction) };
 
     let mut observation = Observation { skew_ms, ..Observation::default() };

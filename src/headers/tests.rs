@@ -109,19 +109,13 @@ fn retry_after_ms_takes_precedence_over_retry_after() {
 
 #[test]
 fn retry_after_as_http_date_is_measured_against_the_server_date() {
-    let obs = parse(
-        [("date", "Mon, 18 May 2026 23:00:00 GMT"), ("retry-after", "Mon, 18 May 2026 23:00:10 GMT")],
-        NOW,
-    );
+    let obs = parse([("date", "Mon, 18 May 2026 23:00:00 GMT"), ("retry-after", "Mon, 18 May 2026 23:00:10 GMT")], NOW);
     assert_eq!(obs.retry_after_ms, Some(10_000.0));
 }
 
 #[test]
 fn a_reset_years_away_is_dropped() {
-    let obs = parse(
-        [("x-ratelimit-remaining-tokens", "5"), ("x-ratelimit-reset-tokens", "2000000h")],
-        NOW,
-    );
+    let obs = parse([("x-ratelimit-remaining-tokens", "5"), ("x-ratelimit-reset-tokens", "2000000h")], NOW);
     assert_eq!(obs.dimension("tokens").unwrap().reset_at_ms, None);
 }
 
@@ -156,7 +150,18 @@ fn a_date_further_behind_than_its_resolution_is_corrected() {
 #[test]
 fn only_rate_limit_fields_are_passed_on() {
     use super::is_rate_limit_field;
-    for name in ["anthropic-ratelimit-requests-limit", "X-RateLimit-Remaining", "RateLimit-Policy", "ratelimit", "x-rate-limit-reset", "Retry-After", "retry-after-ms", "x-should-retry", "Date", " date "] {
+    for name in [
+        "anthropic-ratelimit-requests-limit",
+        "X-RateLimit-Remaining",
+        "RateLimit-Policy",
+        "ratelimit",
+        "x-rate-limit-reset",
+        "Retry-After",
+        "retry-after-ms",
+        "x-should-retry",
+        "Date",
+        " date ",
+    ] {
         assert!(is_rate_limit_field(name), "{name}");
     }
     for name in ["set-cookie", "authorization", "x-api-key", "request-id", "x-request-id", "content-type", "dates", "retry"] {

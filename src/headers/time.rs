@@ -108,7 +108,11 @@ pub fn parse_rfc3339(value: &str) -> Option<f64> {
                 return None;
             }
             let ms = f64::from(hours * 60 + minutes) * 60_000.0;
-            if b[0] == b'+' { ms } else { -ms }
+            if b[0] == b'+' {
+                ms
+            } else {
+                -ms
+            }
         }
     };
     let base = civil_to_ms(i64::from(year), month, day, hour, minute, second)?;

@@ -38,16 +38,9 @@ fn openai_rate_limit_guide_sample_values() {
     // OpenAI API docs, "Rate limits" guide → "Rate limits in headers": the
     // table's "Sample Value" column.
     let headers = OPENAI_GUIDE_SAMPLE;
-    let continuous = |name, limit, remaining, reset| {
-        dimension(name, Some(limit), Some(remaining), Some(NOW + reset), None, Refill::Continuous, Source::OpenAi)
-    };
-    assert_eq!(
-        parse(headers, NOW),
-        only(vec![
-            continuous("requests", 60.0, 59.0, 1_000.0),
-            continuous("tokens", 150_000.0, 149_984.0, 360_000.0),
-        ])
-    );
+    let continuous =
+        |name, limit, remaining, reset| dimension(name, Some(limit), Some(remaining), Some(NOW + reset), None, Refill::Continuous, Source::OpenAi);
+    assert_eq!(parse(headers, NOW), only(vec![continuous("requests", 60.0, 59.0, 1_000.0), continuous("tokens", 150_000.0, 149_984.0, 360_000.0),]));
 }
 
 // ------------------------------------------------------------- Anthropic
@@ -78,9 +71,8 @@ fn anthropic_rate_limits_page_headers_with_a_realistic_example() {
     // names and says each reset is "provided in RFC 3339 format"; the page
     // gives no sample values, so these are a realistic example, not quoted.
     let headers = ANTHROPIC_REALISTIC_EXAMPLE;
-    let continuous = |name, limit, remaining, reset| {
-        dimension(name, Some(limit), Some(remaining), Some(NOW + reset), None, Refill::Continuous, Source::Anthropic)
-    };
+    let continuous =
+        |name, limit, remaining, reset| dimension(name, Some(limit), Some(remaining), Some(NOW + reset), None, Refill::Continuous, Source::Anthropic);
     // Token counts are "rounded to the nearest thousand"; request counts are exact.
     let tokens = |name, limit, remaining, reset| Dimension { remaining_rounding: Some(1_000.0), ..continuous(name, limit, remaining, reset) };
     assert_eq!(
@@ -112,39 +104,27 @@ fn ietf_draft_section_3_policy_list() {
     let headers = [("RateLimit-Policy", r#""burst";q=100;w=60,"daily";q=1000;w=86400"#)];
     assert_eq!(
         parse(headers, NOW),
-        only(vec![
-            ietf("burst", Some(100.0), None, None, Some(60_000.0)),
-            ietf("daily", Some(1_000.0), None, None, Some(86_400_000.0)),
-        ])
+        only(vec![ietf("burst", Some(100.0), None, None, Some(60_000.0)), ietf("daily", Some(1_000.0), None, None, Some(86_400_000.0)),])
     );
 }
 
 #[test]
 fn ietf_draft_section_4_service_limit() {
     // draft-11 §4 and §4.2: no policy, so the limit is unknown.
-    assert_eq!(
-        parse([("RateLimit", r#""default";r=50;t=30"#)], NOW),
-        only(vec![ietf("default", None, Some(50.0), Some(30_000.0), None)])
-    );
+    assert_eq!(parse([("RateLimit", r#""default";r=50;t=30"#)], NOW), only(vec![ietf("default", None, Some(50.0), Some(30_000.0), None)]));
 }
 
 #[test]
 fn ietf_draft_appendix_b_2_1_window_from_the_policy() {
     // draft-11 Appendix B.2.1, "Throttling window specified via parameter".
     let headers = [("RateLimit", r#""fixedwindow";r=99;t=50"#), ("RateLimit-Policy", r#""fixedwindow";q=100;w=60"#)];
-    assert_eq!(
-        parse(headers, NOW),
-        only(vec![ietf("fixedwindow", Some(100.0), Some(99.0), Some(50_000.0), Some(60_000.0))])
-    );
+    assert_eq!(parse(headers, NOW), only(vec![ietf("fixedwindow", Some(100.0), Some(99.0), Some(50_000.0), Some(60_000.0))]));
 }
 
 #[test]
 fn ietf_draft_appendix_b_3_1_multiple_windows() {
     // draft-11 Appendix B.3.1, "Use with multiple windows".
-    let headers = [
-        ("RateLimit-Policy", r#""hour";q=1000;w=3600, "day";q=5000;w=86400"#),
-        ("RateLimit", r#""day";r=100;t=36000"#),
-    ];
+    let headers = [("RateLimit-Policy", r#""hour";q=1000;w=3600, "day";q=5000;w=86400"#), ("RateLimit", r#""day";r=100;t=36000"#)];
     assert_eq!(
         parse(headers, NOW),
         only(vec![
@@ -159,23 +139,12 @@ fn ietf_draft_appendix_b_1_4_throttled_response_with_retry_after_date() {
     // draft-11 Appendix B.1.4, "Use in throttled responses"; the local clock
     // agrees with the server's Date.
     let now = 1_564_997_220_000.0; // Mon, 05 Aug 2019 09:27:00 GMT
-    let headers = [
-        ("Date", "Mon, 05 Aug 2019 09:27:00 GMT"),
-        ("Retry-After", "Mon, 05 Aug 2019 09:27:05 GMT"),
-        ("RateLimit", r#""default";r=0;t=5"#),
-    ];
+    let headers =
+        [("Date", "Mon, 05 Aug 2019 09:27:00 GMT"), ("Retry-After", "Mon, 05 Aug 2019 09:27:05 GMT"), ("RateLimit", r#""default";r=0;t=5"#)];
     assert_eq!(
         parse(headers, now),
         Observation {
-            dimensions: vec![dimension(
-                "default",
-                None,
-                Some(0.0),
-                Some(now + 5_000.0),
-                None,
-                Refill::Window,
-                Source::Ietf
-            )],
+            dimensions: vec![dimension("default", None, Some(0.0), Some(now + 5_000.0), None, Refill::Window, Source::Ietf)],
             retry_after_ms: Some(5_000.0),
             should_retry: None,
             skew_ms: Some(0.0),
@@ -190,10 +159,7 @@ fn ietf_draft_section_3_2_quota_unit_and_partition_key_are_tolerated() {
         ("RateLimit-Policy", r#""peruser";q=65535;qu="content-bytes";w=10;pk=:sdfjLJUOUH==:"#),
         ("RateLimit", r#""peruser";r=999;pk=:dHJpYWwxMjEzMjM=:"#),
     ];
-    assert_eq!(
-        parse(headers, NOW),
-        only(vec![ietf("peruser", Some(65_535.0), Some(999.0), None, Some(10_000.0))])
-    );
+    assert_eq!(parse(headers, NOW), only(vec![ietf("peruser", Some(65_535.0), Some(999.0), None, Some(10_000.0))]));
 }
 
 #[test]
@@ -221,10 +187,7 @@ fn ietf_malformed_field_is_ignored_whole_and_the_other_still_counts() {
     // The policy field does not parse; `r=-3` is not a count, `t` still is.
     assert_eq!(parse(headers, NOW), only(vec![]));
     let headers = [("RateLimit-Policy", "burst;q=100;w=0"), ("RateLimit", r#""burst";r=50;t=30"#)];
-    assert_eq!(
-        parse(headers, NOW),
-        only(vec![ietf("burst", Some(100.0), Some(50.0), Some(30_000.0), None)])
-    );
+    assert_eq!(parse(headers, NOW), only(vec![ietf("burst", Some(100.0), Some(50.0), Some(30_000.0), None)]));
 }
 
 // ----------------------------------------------------- IETF, older drafts
@@ -342,10 +305,7 @@ fn mdn_retry_after_http_date() {
     // MDN gives no Date; one minute earlier is a realistic one.
     let now = 1_445_412_480_000.0 - 60_000.0;
     let headers = [("Date", "Wed, 21 Oct 2015 07:27:00 GMT"), ("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")];
-    assert_eq!(
-        parse(headers, now),
-        Observation { retry_after_ms: Some(60_000.0), skew_ms: Some(0.0), ..Observation::default() }
-    );
+    assert_eq!(parse(headers, now), Observation { retry_after_ms: Some(60_000.0), skew_ms: Some(0.0), ..Observation::default() });
 }
 
 // ---------------------------------------------------- several at once

@@ -53,15 +53,8 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
         let field = |suffix: &str| map.get_parts(prefix, suffix);
         let limit = field("limit").and_then(|v| parse_count(&v));
         let used = field("used").and_then(|v| parse_count(&v));
-        let remaining = field("remaining")
-            .and_then(|v| parse_count(&v))
-            .or_else(|| Some((limit? - used?).max(0.0)));
-        let reading = Reading {
-            limit,
-            remaining,
-            reset_at_ms: field("reset").and_then(|v| reset_to_local(&v, clock)),
-            window_ms: None,
-        };
+        let remaining = field("remaining").and_then(|v| parse_count(&v)).or_else(|| Some((limit? - used?).max(0.0)));
+        let reading = Reading { limit, remaining, reset_at_ms: field("reset").and_then(|v| reset_to_local(&v, clock)), window_ms: None };
         if let Some(dimension) = reading.into_dimension("requests", Refill::Window, Source::XRateLimit) {
             out.push(dimension);
             return;

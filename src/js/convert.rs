@@ -113,10 +113,8 @@ pub(crate) fn type_error(message: String) -> JsValue {
 /// Header name/value pairs from a `Headers`, a plain object (values may be
 /// arrays, as Node's `IncomingHttpHeaders`) or an array of pairs.
 pub(crate) fn header_pairs(headers: &JsValue, what: &str) -> Result<Vec<(String, String)>, JsValue> {
-    let bad = || type_error(format!(
-        "expected `{what}` to be a Headers, a plain object or an array of [name, value] pairs, got {}",
-        describe(headers)
-    ));
+    let bad =
+        || type_error(format!("expected `{what}` to be a Headers, a plain object or an array of [name, value] pairs, got {}", describe(headers)));
     let pair = |entry: JsValue| -> Result<(String, String), JsValue> {
         let entry: Array = entry.dyn_into().map_err(|_| bad())?;
         match (entry.length(), entry.get(0).as_string(), entry.get(1).as_string()) {

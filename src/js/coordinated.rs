@@ -69,7 +69,16 @@ impl Coordinated {
     // Each argument is a different fact of the call; a struct of them would
     // only be unpacked again here.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn grant(&self, shared: &Shared, key: &str, ticket: Ticket, cost: Cost, signal: Option<&AbortSignal>, since: f64, deadline: Option<f64>) -> Verdict {
+    pub(crate) async fn grant(
+        &self,
+        shared: &Shared,
+        key: &str,
+        ticket: Ticket,
+        cost: Cost,
+        signal: Option<&AbortSignal>,
+        since: f64,
+        deadline: Option<f64>,
+    ) -> Verdict {
         let now = Date::now();
         if self.link.borrow().down(now) {
             // Admitted by the local budget, which is in charge until then.
@@ -139,9 +148,8 @@ impl Coordinated {
         let found = self.grants.borrow().iter().position(|(t, _)| *t == ticket);
         let Some((_, id)) = found.map(|at| self.grants.borrow_mut().swap_remove(at)) else { return };
         let status = status.map_or(JsValue::NULL, JsValue::from);
-        let fields = fields.map_or(JsValue::NULL, |fields| {
-            fields.iter().map(|(n, v)| JsValue::from(Array::of2(&n.into(), &v.into()))).collect::<Array>().into()
-        });
+        let fields = fields
+            .map_or(JsValue::NULL, |fields| fields.iter().map(|(n, v)| JsValue::from(Array::of2(&n.into(), &v.into()))).collect::<Array>().into());
         self.tell("complete", &[JsValue::from_f64(id as f64), status, fields]);
     }
 

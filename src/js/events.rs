@@ -69,12 +69,8 @@ impl Events {
         for (name, value) in fields {
             set(&payload, name, value);
         }
-        let targets: Vec<Function> = self
-            .on_event
-            .iter()
-            .cloned()
-            .chain(self.listeners.borrow().iter().filter(|(_, k, _)| k == kind).map(|(_, _, f)| f.clone()))
-            .collect();
+        let targets: Vec<Function> =
+            self.on_event.iter().cloned().chain(self.listeners.borrow().iter().filter(|(_, k, _)| k == kind).map(|(_, _, f)| f.clone())).collect();
         for listener in targets {
             let _ = listener.call1(&JsValue::UNDEFINED, &payload);
         }

@@ -25,41 +25,17 @@ struct Instrument {
 }
 
 /// Every instrument, as the README lists them.
-const WAIT: Instrument = Instrument {
-    name: "headroom.wait.duration",
-    description: "Time calls waited for budget before they were sent",
-    unit: "s",
-};
-const SENT: Instrument = Instrument {
-    name: "headroom.calls.sent",
-    description: "Calls sent (each attempt of a retried call counts)",
-    unit: "{call}",
-};
-const RETRIED: Instrument = Instrument {
-    name: "headroom.calls.retried",
-    description: "Retries of fetch calls after a retryable answer or a network error",
-    unit: "{call}",
-};
-const REFUSED: Instrument = Instrument {
-    name: "headroom.calls.refused",
-    description: "Calls refused: too large, queue full or waited too long",
-    unit: "{call}",
-};
-const RATE_LIMITED: Instrument = Instrument {
-    name: "headroom.responses.rate_limited",
-    description: "429 answers seen",
-    unit: "{response}",
-};
-const REMAINING: Instrument = Instrument {
-    name: "headroom.budget.remaining",
-    description: "Budget a new call may use now, net of calls in flight",
-    unit: "1",
-};
-const LIMIT: Instrument = Instrument {
-    name: "headroom.budget.limit",
-    description: "A dimension's limit, as last reported or given",
-    unit: "1",
-};
+const WAIT: Instrument = Instrument { name: "headroom.wait.duration", description: "Time calls waited for budget before they were sent", unit: "s" };
+const SENT: Instrument =
+    Instrument { name: "headroom.calls.sent", description: "Calls sent (each attempt of a retried call counts)", unit: "{call}" };
+const RETRIED: Instrument =
+    Instrument { name: "headroom.calls.retried", description: "Retries of fetch calls after a retryable answer or a network error", unit: "{call}" };
+const REFUSED: Instrument =
+    Instrument { name: "headroom.calls.refused", description: "Calls refused: too large, queue full or waited too long", unit: "{call}" };
+const RATE_LIMITED: Instrument = Instrument { name: "headroom.responses.rate_limited", description: "429 answers seen", unit: "{response}" };
+const REMAINING: Instrument =
+    Instrument { name: "headroom.budget.remaining", description: "Budget a new call may use now, net of calls in flight", unit: "1" };
+const LIMIT: Instrument = Instrument { name: "headroom.budget.limit", description: "A dimension's limit, as last reported or given", unit: "1" };
 
 const PARTITION: &str = "headroom.partition";
 const DIMENSION: &str = "headroom.dimension";
@@ -83,32 +59,17 @@ impl Metrics {
     /// Make the instruments on `meter`; the gauges read `shared`'s budget
     /// for as long as it lives.
     pub(crate) fn new(meter: &JsValue, shared: Weak<Shared>) -> Result<Metrics, JsValue> {
-        let method = |name: &str| -> Result<Function, JsValue> {
-            get(meter, name).dyn_into().map_err(|_| not_a_meter(meter))
-        };
+        let method = |name: &str| -> Result<Function, JsValue> { get(meter, name).dyn_into().map_err(|_| not_a_meter(meter)) };
         let make = |create: &str, instrument: &Instrument| -> Result<JsValue, JsValue> {
             let options = Object::new();
-            set(
-                &options,
-                "description",
-                &JsValue::from_str(instrument.description),
-            );
+            set(&options, "description", &JsValue::from_str(instrument.description));
             set(&options, "unit", &JsValue::from_str(instrument.unit));
             method(create)?.call2(meter, &JsValue::from_str(instrument.name), &options)
         };
-        let (wait, sent) = (
-            make("createHistogram", &WAIT)?,
-            make("createCounter", &SENT)?,
-        );
-        let (retried, refused) = (
-            make("createCounter", &RETRIED)?,
-            make("createCounter", &REFUSED)?,
-        );
+        let (wait, sent) = (make("createHistogram", &WAIT)?, make("createCounter", &SENT)?);
+        let (retried, refused) = (make("createCounter", &RETRIED)?, make("createCounter", &REFUSED)?);
         let rate_limited = make("createCounter", &RATE_LIMITED)?;
-        let (remaining, limit) = (
-            make("createObservableGauge", &REMAINING)?,
-            make("createObservableGauge", &LIMIT)?,
-        );
+        let (remaining, limit) = (make("createObservableGauge", &REMAINING)?, make("createObservableGauge", &LIMIT)?);
         let gauges = Array::of2(&remaining, &limit);
         let add = method("addBatchObservableCallback")?;
         // The last step that can fail: nothing is registered on a meter
@@ -122,16 +83,7 @@ impl Metrics {
         .into_js_value()
         .unchecked_into::<Function>();
         add.call2(meter, &callback, &gauges)?;
-        Ok(Metrics {
-            meter: meter.clone(),
-            wait,
-            sent,
-            retried,
-            refused,
-            rate_limited,
-            gauges,
-            callback,
-        })
+        Ok(Metrics { meter: meter.clone(), wait, sent, retried, refused, rate_limited, gauges, callback })
     }
 
     /// Record what an event says; `field` reads one of its fields.
@@ -153,9 +105,7 @@ impl Metrics {
             }
             "retry" => (&self.retried, field("status").map(|s| (STATUS, s))),
             "rejected" => (&self.refused, field("code").map(|c| (ERROR_TYPE, c))),
-            "response" if field("status").and_then(|s| s.as_f64()) == Some(429.0) => {
-                (&self.rate_limited, None)
-            }
+            "response" if field("status").and_then(|s| s.as_f64()) == Some(429.0) => (&self.rate_limited, None),
             _ => return,
         };
         call(instrument, "add", 1.0, &attributes(extra));
@@ -170,8 +120,7 @@ impl Metrics {
 impl Drop for Metrics {
     /// A throttler that is gone stops being observed.
     fn drop(&mut self) {
-        if let Ok(remove) = get(&self.meter, "removeBatchObservableCallback").dyn_into::<Function>()
-        {
+        if let Ok(remove) = get(&self.meter, "removeBatchObservableCallback").dyn_into::<Function>() {
             let _ = remove.call2(&self.meter, &self.callback, &self.gauges);
         }
     }

@@ -181,7 +181,8 @@ fn read_coordination(value: &JsValue) -> Result<Option<Coordination>, JsValue> {
     }
     let share = get(value, "fallbackShare");
     if !share.is_undefined() {
-        c.share = share.as_f64().filter(|s| *s > 0.0 && *s <= 1.0).ok_or_else(|| expected("fallbackShare", "a number above 0 and at most 1", &share))?;
+        c.share =
+            share.as_f64().filter(|s| *s > 0.0 && *s <= 1.0).ok_or_else(|| expected("fallbackShare", "a number above 0 and at most 1", &share))?;
     }
     if let Some(ms) = milliseconds(value, "fallbackRetryMs")? {
         c.retry_ms = ms;
@@ -259,9 +260,7 @@ fn whole_or_infinity(value: &JsValue, option: &str) -> Result<Option<u32>, JsVal
 
 fn read_limits(limits: &JsValue) -> Result<Limits, JsValue> {
     if let Some(name) = limits.as_string() {
-        return Limits::preset(&name).ok_or_else(|| {
-            type_error(format!("unknown `limits` preset \"{name}\"; expected {}", one_of(&Limits::PRESETS)))
-        });
+        return Limits::preset(&name).ok_or_else(|| type_error(format!("unknown `limits` preset \"{name}\"; expected {}", one_of(&Limits::PRESETS))));
     }
     if !limits.is_object() {
         return Err(expected("limits", &format!("a preset name ({}) or an object", one_of(&Limits::PRESETS)), limits));

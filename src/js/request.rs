@@ -66,19 +66,10 @@ pub(crate) fn prepare(input: &JsValue, init: &JsValue) -> Option<Result<RequestI
 }
 
 /// [`prepare`] for a `Request` with a body: read a copy of it.
-pub(crate) async fn read_request_body(
-    input: &JsValue,
-    init: &JsValue,
-) -> Result<RequestInfo, JsValue> {
-    let copy = input
-        .dyn_ref::<web_sys::Request>()
-        .and_then(|r| r.clone().ok())
-        .and_then(|c| c.text().ok());
+pub(crate) async fn read_request_body(input: &JsValue, init: &JsValue) -> Result<RequestInfo, JsValue> {
+    let copy = input.dyn_ref::<web_sys::Request>().and_then(|r| r.clone().ok()).and_then(|c| c.text().ok());
     let text = match copy {
-        Some(promise) => JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|t| t.dyn_into::<JsString>().ok()),
+        Some(promise) => JsFuture::from(promise).await.ok().and_then(|t| t.dyn_into::<JsString>().ok()),
         None => None,
     };
     describe(input, init, text.map(|t| Body::Text(JsText(t))))
@@ -101,12 +92,7 @@ fn describe(input: &JsValue, init: &JsValue, body: Option<Body>) -> Result<Reque
         || given.is_instance_of::<web_sys::Blob>()
         || given.is_instance_of::<web_sys::UrlSearchParams>()
         || given.is_instance_of::<web_sys::FormData>();
-    Ok(RequestInfo {
-        origin,
-        body,
-        replayable,
-        signal,
-    })
+    Ok(RequestInfo { origin, body, replayable, signal })
 }
 
 /// The URL of a `fetch` input: a string as it is (`fetch` resolves a
@@ -118,18 +104,10 @@ fn url_of(input: &JsValue) -> Result<String, JsValue> {
     if let Some(url) = input.as_string() {
         return Ok(url);
     }
-    if let Some(url) = get(input, "url")
-        .as_string()
-        .or_else(|| get(input, "href").as_string())
-    {
+    if let Some(url) = get(input, "url").as_string().or_else(|| get(input, "href").as_string()) {
         return Ok(url);
     }
-    let bad = || {
-        type_error(format!(
-            "Failed to parse URL from {}: `fetch` takes a URL string, a URL or a Request",
-            describe_value(input)
-        ))
-    };
+    let bad = || type_error(format!("Failed to parse URL from {}: `fetch` takes a URL string, a URL or a Request", describe_value(input)));
     let text: String = to_js_string(input).map_err(|_| bad())?.into();
     let base = get(&get(&js_sys::global(), "location"), "href").as_string();
     let parsed = match &base {
@@ -144,13 +122,9 @@ fn body_of(body: &JsValue) -> Option<Body> {
     if let Some(text) = body.dyn_ref::<JsString>() {
         Some(Body::Text(JsText(text.clone())))
     } else if let Some(bytes) = body.dyn_ref::<Uint8Array>() {
-        Some(Body::Bytes(
-            String::from_utf8_lossy(&bytes.to_vec()).into_owned(),
-        ))
+        Some(Body::Bytes(String::from_utf8_lossy(&bytes.to_vec()).into_owned()))
     } else if body.is_instance_of::<js_sys::ArrayBuffer>() {
-        Some(Body::Bytes(
-            String::from_utf8_lossy(&Uint8Array::new(body).to_vec()).into_owned(),
-        ))
+        Some(Body::Bytes(String::from_utf8_lossy(&Uint8Array::new(body).to_vec()).into_owned()))
     } else {
         None
     }
@@ -170,20 +144,14 @@ impl Source for JsText {
         let from = from.min(len);
         let mut to = to.clamp(from, len);
         // Never end between the two halves of a surrogate pair.
-        if to > from
-            && to < len
-            && (0xD800..0xDC00).contains(&(self.0.char_code_at(to as u32 - 1) as u32))
-        {
+        if to > from && to < len && (0xD800..0xDC00).contains(&(self.0.char_code_at(to as u32 - 1) as u32)) {
             to += 1;
         }
         (Cow::Owned(self.0.slice(from as u32, to as u32).into()), to)
     }
 
     fn find(&self, byte: u8, from: usize) -> Option<usize> {
-        let at = self.0.index_of(
-            char::from(byte).encode_utf8(&mut [0; 4]),
-            from.min(i32::MAX as usize) as i32,
-        );
+        let at = self.0.index_of(char::from(byte).encode_utf8(&mut [0; 4]), from.min(i32::MAX as usize) as i32);
         usize::try_from(at).ok()
     }
 

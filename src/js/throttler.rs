@@ -11,9 +11,9 @@ use super::coordinated::{Coordinated, Verdict};
 use super::events::{Events, TYPES};
 use super::metrics::Metrics;
 use super::options::{self, CallOptions, Options, Partitioning, DEFAULT_KEY};
+use super::request::{prepare, read_request_body, Body, RequestInfo};
 use super::wake::{self, Alarm};
 use crate::budget::Cost;
-use super::request::{prepare, read_request_body, Body, RequestInfo};
 use crate::estimate::{estimate_from, partition_key, Source};
 use crate::headers::{self, Observation};
 use crate::retry::{self, Attempt, Decision};
@@ -93,7 +93,8 @@ impl Throttler {
     /// `fn(report)` and resolve with its result. `report(headers, status?)`
     /// feeds what the server said.
     pub fn run(&self, work: JsValue, options: JsValue) -> Result<Promise, JsValue> {
-        let work: Function = work.dyn_into().map_err(|w| type_error(format!("expected `run` to be given a function, got {}", convert::describe(&w))))?;
+        let work: Function =
+            work.dyn_into().map_err(|w| type_error(format!("expected `run` to be given a function, got {}", convert::describe(&w))))?;
         let call = options::read_call(&options, "run")?;
         // Queued now, in call order; only the wait is asynchronous.
         let queued = self.shared.enqueue(&call.key, call.cost, call.guessed, call.priority, call.signal.as_ref());
@@ -128,9 +129,8 @@ impl Throttler {
         if !TYPES.contains(&kind.as_str()) {
             return Err(type_error(format!("unknown event type \"{kind}\"; expected one of {}", TYPES.join(", "))));
         }
-        let listener: Function = listener
-            .dyn_into()
-            .map_err(|l| type_error(format!("expected the listener of `on` to be a function, got {}", convert::describe(&l))))?;
+        let listener: Function =
+            listener.dyn_into().map_err(|l| type_error(format!("expected the listener of `on` to be a function, got {}", convert::describe(&l))))?;
         let id = self.shared.events.add(&kind, listener);
         let shared = self.shared.clone();
         let remove = Closure::<dyn Fn()>::new(move || shared.events.remove(id));
@@ -158,7 +158,11 @@ impl Permit {
     /// the call's estimated cost is charged. A second release does nothing.
     pub fn release(&self, headers: JsValue, status: Option<f64>) -> Result<(), JsValue> {
         let Some(ticket) = self.ticket.get() else { return Ok(()) };
-        let heard = if headers.is_undefined() || headers.is_null() { None } else { Some(read_observation(&headers, "headers", self.shared.coordinated.is_some())?) };
+        let heard = if headers.is_undefined() || headers.is_null() {
+            None
+        } else {
+            Some(read_observation(&headers, "headers", self.shared.coordinated.is_some())?)
+        };
         self.ticket.set(None);
         let status = status.map(clamp_status).unwrap_or(200);
         self.shared.finish(ticket, Some(status), heard.as_ref());
@@ -216,8 +220,7 @@ impl Shared {
                 Some(request) => request.clone().map(JsValue::from).unwrap_or_else(|_| input.clone()),
                 None => input.clone(),
             };
-            let sent = convert::resolve_fetch(self.options.fetch.as_ref())
-                .and_then(|fetch| fetch.call2(&JsValue::UNDEFINED, &sent_input, &init));
+            let sent = convert::resolve_fetch(self.options.fetch.as_ref()).and_then(|fetch| fetch.call2(&JsValue::UNDEFINED, &sent_input, &init));
             let result = match sent {
                 Ok(promise) => JsFuture::from(Promise::resolve(&promise)).await,
                 Err(error) => Err(error),
@@ -237,7 +240,11 @@ impl Shared {
                 Err(_) => {
                     self.finish(ticket, None, None);
                     let aborted = signal.as_ref().is_some_and(AbortSignal::aborted);
-                    let decision = if aborted { Decision::Return } else { retry::decide(&self.options.retry, Attempt::NetworkError, retries, replayable, js_sys::Math::random()) };
+                    let decision = if aborted {
+                        Decision::Return
+                    } else {
+                        retry::decide(&self.options.retry, Attempt::NetworkError, retries, replayable, js_sys::Math::random())
+                    };
                     (decision, None)
                 }
             };
@@ -249,7 +256,15 @@ impl Shared {
             }
             retries += 1;
             self.core.borrow_mut().note_retry();
-            self.events.emit("retry", &[("partition", key.as_str().into()), ("attempt", (retries + 1).into()), ("delayMs", delay_ms.round().into()), ("status", status.map_or(JsValue::NULL, JsValue::from))]);
+            self.events.emit(
+                "retry",
+                &[
+                    ("partition", key.as_str().into()),
+                    ("attempt", (retries + 1).into()),
+                    ("delayMs", delay_ms.round().into()),
+                    ("status", status.map_or(JsValue::NULL, JsValue::from)),
+                ],
+            );
             let (sleeping, _alarm) = wake::sleep(delay_ms, signal.as_ref());
             sleeping.await;
             if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
@@ -357,7 +372,8 @@ impl Shared {
                         }
                     }
                     let waited = Date::now() - now;
-                    self.events.emit("dispatched", &[("partition", key.into()), ("attempt", (retries + 1).into()), ("waitedMs", waited.round().into())]);
+                    self.events
+                        .emit("dispatched", &[("partition", key.into()), ("attempt", (retries + 1).into()), ("waitedMs", waited.round().into())]);
                     return Ok(ticket);
                 }
                 Ok(Err(refusal)) => return Err(self.rejected(key, &refusal)),
@@ -481,7 +497,11 @@ impl Shared {
 }
 
 fn clamp_status(status: f64) -> u16 {
-    if status.is_finite() { status.clamp(0.0, 999.0) as u16 } else { 0 }
+    if status.is_finite() {
+        status.clamp(0.0, 999.0) as u16
+    } else {
+        0
+    }
 }
 
 /// What a response's headers said, and the rate-limit fields that said it
@@ -536,10 +556,18 @@ fn rate_limited_response(error: &JsValue) -> Option<JsValue> {
     }
     let wait_ms = get(error, Refusal::RETRY_AFTER_MS).as_f64()?;
     let message = get(error, "message").as_string().unwrap_or_default();
-    let body = format!(r#"{{"type":"error","error":{{"type":"rate_limit_error","message":{}}}}}"#, js_sys::JSON::stringify(&message.into()).ok()?.as_string()?);
+    let body = format!(
+        r#"{{"type":"error","error":{{"type":"rate_limit_error","message":{}}}}}"#,
+        js_sys::JSON::stringify(&message.into()).ok()?.as_string()?
+    );
     let headers = web_sys::Headers::new().ok()?;
     let seconds = (wait_ms / 1000.0).ceil();
-    for (name, value) in [("content-type", "application/json".to_string()), ("retry-after", convert::js_number(seconds)), ("retry-after-ms", convert::js_number(wait_ms)), ("x-should-retry", "false".to_string())] {
+    for (name, value) in [
+        ("content-type", "application/json".to_string()),
+        ("retry-after", convert::js_number(seconds)),
+        ("retry-after-ms", convert::js_number(wait_ms)),
+        ("x-should-retry", "false".to_string()),
+    ] {
         headers.set(name, &value).ok()?;
     }
     let init = web_sys::ResponseInit::new();

@@ -12,9 +12,9 @@
 //!   as its wait ends.
 
 use js_sys::{Array, Function, Promise};
-use web_sys::AbortSignal;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
 
 #[wasm_bindgen]
 extern "C" {

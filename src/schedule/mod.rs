@@ -56,6 +56,6 @@ pub mod simulation;
 pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, SavedPartition, Scheduler, Snapshot, Ticket};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod property_tests;
+#[cfg(test)]
+mod tests;

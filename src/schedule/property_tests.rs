@@ -348,7 +348,3 @@ fn the_clock_may_be_nan_or_infinite_without_a_panic() {
         }
     }
 }
-
-
-
-

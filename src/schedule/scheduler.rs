@@ -3,7 +3,7 @@
 
 use super::calls::Calls;
 use super::jitter::Jitter;
-use crate::budget::{Admission, Bucket, Budget, BucketView, Cost, Limits};
+use crate::budget::{Admission, Bucket, BucketView, Budget, Cost, Limits};
 use crate::headers::Observation;
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -137,7 +137,13 @@ impl Refusal {
 /// float-formatting code (a sixth of its size before).
 pub(crate) fn number(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() { "NaN".into() } else if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x.is_nan() {
+            "NaN".into()
+        } else if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     let hundredths = (x.abs() * 100.0).round();
     if hundredths >= 9e15 {
@@ -428,7 +434,15 @@ impl Scheduler {
     /// [`Scheduler::poll`] at or after it. `guessed` of its input tokens
     /// are a guess: they never make it refused as too large (see
     /// [`crate::budget::Budget::admission`]).
-    pub fn enqueue_until(&mut self, partition: &str, cost: Cost, guessed: f64, priority: i32, deadline_ms: Option<f64>, now_ms: f64) -> Result<Ticket, Refusal> {
+    pub fn enqueue_until(
+        &mut self,
+        partition: &str,
+        cost: Cost,
+        guessed: f64,
+        priority: i32,
+        deadline_ms: Option<f64>,
+        now_ms: f64,
+    ) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
         let cost = cost.cleaned();
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
@@ -473,9 +487,7 @@ impl Scheduler {
     /// and its cost fits now.
     fn goes_at_once(&self, entry: &Entry, now_ms: f64) -> bool {
         let Some(p) = self.partitions.get(&entry.partition) else { return false };
-        self.in_flight < self.config.max_concurrent
-            && p.waiting == 0
-            && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
+        self.in_flight < self.config.max_concurrent && p.waiting == 0 && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
     }
 
     /// The input tokens of a call's cost that are a guess (0 for a call not
@@ -736,7 +748,11 @@ impl Scheduler {
         self.in_flight += 1;
         let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
         let state = State::Dispatched { sequence };
-        self.entries.insert(ticket, tag(index, false, false), Entry { partition: key, cost, guessed: 0.0, priority: 0, state, enqueued_at: now_ms, deadline: None });
+        self.entries.insert(
+            ticket,
+            tag(index, false, false),
+            Entry { partition: key, cost, guessed: 0.0, priority: 0, state, enqueued_at: now_ms, deadline: None },
+        );
         ticket
     }
 
@@ -942,7 +958,9 @@ impl Scheduler {
         for (ticket, found, e) in self.entries.iter() {
             let index = self.partitions.get(&e.partition).map(|p| p.index);
             let waiting = matches!(e.state, State::Waiting);
-            if index.map(|i| tag(i, waiting, waiting && e.deadline.is_some())) != Some(found) || index.map(|i| &self.keys[i as usize]) != Some(&e.partition) {
+            if index.map(|i| tag(i, waiting, waiting && e.deadline.is_some())) != Some(found)
+                || index.map(|i| &self.keys[i as usize]) != Some(&e.partition)
+            {
                 return Err(format!("call {ticket} has tag {found:#x} but waits {waiting} in {}", e.partition));
             }
         }
@@ -971,7 +989,12 @@ impl Scheduler {
             }
             let waiting = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.partition == *key).count();
             if (p.waiting, live, p.queue.len() - live) != (waiting, waiting, p.stale) {
-                return Err(format!("partition {key} counts {} waiting and {} stale; its queue holds {live} of {} live, and {waiting} entries wait", p.waiting, p.stale, p.queue.len()));
+                return Err(format!(
+                    "partition {key} counts {} waiting and {} stale; its queue holds {live} of {} live, and {waiting} entries wait",
+                    p.waiting,
+                    p.stale,
+                    p.queue.len()
+                ));
             }
         }
         // The same for the deadlines.
@@ -985,7 +1008,11 @@ impl Scheduler {
         }
         let with_deadline = self.entries.iter().filter(|(_, _, e)| matches!(e.state, State::Waiting) && e.deadline.is_some()).count();
         if (live, self.deadlines.len() - live) != (with_deadline, self.stale_deadlines) {
-            return Err(format!("{live} live deadlines and {} stale of {}, but {with_deadline} waiting calls have one", self.stale_deadlines, self.deadlines.len()));
+            return Err(format!(
+                "{live} live deadlines and {} stale of {}, but {with_deadline} waiting calls have one",
+                self.stale_deadlines,
+                self.deadlines.len()
+            ));
         }
         for (key, p) in &self.partitions {
             let r = p.budget.reserved();

@@ -235,10 +235,7 @@ fn window_limits_are_not_interpolated() {
     let a = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
     s.poll(T0);
     let reset_epoch = ((T0 + 600_000.0) / 1000.0).to_string();
-    let obs = parse(
-        [("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset_epoch.as_str())],
-        T0,
-    );
+    let obs = parse([("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", reset_epoch.as_str())], T0);
     s.complete(a, Some(200), Some(&obs), T0);
     let b = s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap();
     assert!(s.poll(T0 + 599_999.0).granted.is_empty(), "no call before the window resets");

@@ -56,11 +56,8 @@ impl Figures {
     /// the refill rate; the largest is the least time the limits allow.
     fn with_theoretical_minimum(mut self, outcome: &Outcome) -> Figures {
         let families = outcome.api.families();
-        let minimum = families
-            .iter()
-            .zip(outcome.api.accepted_ours)
-            .map(|((_, limit), work)| (work - limit).max(0.0) / (limit / 60_000.0))
-            .fold(0.0, f64::max);
+        let minimum =
+            families.iter().zip(outcome.api.accepted_ours).map(|((_, limit), work)| (work - limit).max(0.0) / (limit / 60_000.0)).fold(0.0, f64::max);
         self.theoretical_ms = Some(minimum);
         self
     }
@@ -159,7 +156,5 @@ pub fn budget_returns_to_full(outcome: &Outcome) -> bool {
     let later = outcome.end_ms + 120_000.0;
     let scheduler: &Scheduler = &outcome.scheduler;
     let snapshot = scheduler.snapshot(later);
-    scheduler.queued() == 0
-        && scheduler.in_flight() == 0
-        && snapshot.partitions.iter().flat_map(|p| &p.dimensions).all(|d| d.remaining >= d.limit)
+    scheduler.queued() == 0 && scheduler.in_flight() == 0 && snapshot.partitions.iter().flat_map(|p| &p.dimensions).all(|d| d.remaining >= d.limit)
 }

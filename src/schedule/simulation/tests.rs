@@ -58,4 +58,3 @@ fn aborted_waiters_leave_every_other_call_to_complete_and_the_budget_to_refill()
     assert_eq!(figures.rate_limited_after_first_answer, 0, "{figures:?}");
     assert!(scenarios::budget_returns_to_full(&outcome));
 }
-
