@@ -22,6 +22,10 @@ suite() {
   [ "$rc" = 0 ] || failed_suites+=("$name")
 }
 
+# The code's form: rustfmt (rustfmt.toml) and clippy with warnings denied,
+# for the native core and for the wasm32 build with its JS layer and tests.
+suite rust-fmt cargo fmt --check
+suite rust-clippy bash -c 'cargo clippy --all-targets -- -D warnings && cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings'
 suite rust-core cargo test
 suite build bash scripts/build.sh
 if [ -f pkg/dist/headroom_bg.wasm ] && suite consumer bash scripts/consumer.sh; then
