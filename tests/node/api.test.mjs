@@ -4,9 +4,8 @@
 // The same file runs in Node and in Deno (through its node:test support).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import { Throttler, HeadroomError } from "headroom";
-import { startServer, sleep } from "../support/server.mjs";
+import { startEndless429, startServer, sleep } from "../support/server.mjs";
 
 /** A fetch that answers from a script: each entry a Response init or an Error. */
 function scripted(...answers) {
@@ -235,24 +234,16 @@ test("after a 429 asking for a week, the next call settles at once with that 429
 });
 
 test("a 429 whose body never ends still settles its call, after reading a bounded part of it", { timeout: 30_000 }, async () => {
-  const sockets = new Set();
-  const server = http.createServer((req, res) => {
-    res.writeHead(429, { "content-type": "application/json" });
-    res.write('{"type":"error","error":{"type":"rate_limit_error","message":"slow down');
-    // The body is never ended.
-  });
-  server.on("connection", (socket) => sockets.add(socket));
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const server = await startEndless429();
   try {
-    const url = `http://127.0.0.1:${server.address().port}/v1/messages`;
+    const url = `${server.url}/v1/messages`;
     const throttler = new Throttler({ maxRetries: 1 });
     const response = await throttler.fetch(url, { method: "POST", body: "{}" });
     assert.equal(response.status, 429, "the last answer is handed back");
     assert.equal(throttler.snapshot().counters.retried, 1, "the first 429 was retried: its body said no spend limit");
     await response.body?.cancel();
   } finally {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   }
 });
 

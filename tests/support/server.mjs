@@ -37,3 +37,24 @@ export async function startServer(handler) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A server whose every answer is a 429 whose body starts and never ends
+ * (headers sent, body held open). close() drops the held connections.
+ */
+export async function startEndless429() {
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    res.writeHead(429, { "content-type": "application/json" });
+    res.write('{"type":"error","error":{"type":"rate_limit_error","message":"slow down');
+  });
+  server.on("connection", (socket) => sockets.add(socket));
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

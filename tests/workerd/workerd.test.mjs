@@ -4,11 +4,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startMockApi } from "../../mock/api.mjs";
-import { startServer } from "../support/server.mjs";
+import { startEndless429, startServer } from "../support/server.mjs";
 import { startWorker } from "../support/worker-bundle.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -90,20 +89,13 @@ test("after a 429 asking for a week, the next call from a Worker settles at once
 });
 
 test("a 429 whose body never ends still settles a Worker's call", async () => {
-  const sockets = new Set();
-  const server = http.createServer((req, res) => {
-    res.writeHead(429, { "content-type": "application/json" });
-    res.write('{"type":"error","error":{"type":"rate_limit_error"');
-  });
-  server.on("connection", (socket) => sockets.add(socket));
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const server = await startEndless429();
   try {
-    const target = `http://127.0.0.1:${server.address().port}/v1/messages`;
+    const target = `${server.url}/v1/messages`;
     const result = await (await mf.dispatchFetch(`http://worker/endless?url=${encodeURIComponent(target)}`)).json();
     assert.deepEqual(result.answers.map((a) => a.status), [429]);
     assert.equal(result.retried, 1, "its body was read in part, said no spend limit, and the call was retried");
   } finally {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   }
 });
