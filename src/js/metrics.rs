@@ -30,8 +30,11 @@ const SENT: Instrument =
     Instrument { name: "headroom.calls.sent", description: "Calls sent (each attempt of a retried call counts)", unit: "{call}" };
 const RETRIED: Instrument =
     Instrument { name: "headroom.calls.retried", description: "Retries of fetch calls after a retryable answer or a network error", unit: "{call}" };
-const REFUSED: Instrument =
-    Instrument { name: "headroom.calls.refused", description: "Calls refused: too large, queue full or waited too long", unit: "{call}" };
+const REFUSED: Instrument = Instrument {
+    name: "headroom.calls.refused",
+    description: "Calls refused: too large, queue full, waited too long or paused too long",
+    unit: "{call}",
+};
 const RATE_LIMITED: Instrument = Instrument { name: "headroom.responses.rate_limited", description: "429 answers seen", unit: "{response}" };
 const REMAINING: Instrument =
     Instrument { name: "headroom.budget.remaining", description: "Budget a new call may use now, net of calls in flight", unit: "1" };
