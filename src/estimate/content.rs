@@ -190,8 +190,7 @@ impl<'a> Tally<'a> {
                 None => self.guess(provider, true),
             }
         } else {
-            let (pages, _) = pdf::pages(&bytes);
-            self.guessed += f64::from(pages) * self.page_tokens(provider);
+            self.guessed += f64::from(pdf::pages(&bytes)) * self.page_tokens(provider);
         }
     }
 

@@ -17,23 +17,20 @@ pub const WINDOW: usize = 64 * 1024;
 /// a few kilobytes, a scanned one a few hundred).
 pub const BYTES_PER_PAGE_GUESS: usize = 20 * 1024;
 
-/// The pages of a PDF: `(count, true)` when read from it, `(guess, false)`
-/// from its size otherwise.
-pub fn pages(pdf: &Payload) -> (u32, bool) {
+/// The pages of a PDF: read from it where it says, else guessed from its
+/// size (a PDF's cost is a guess either way: see [`super::content`]).
+pub fn pages(pdf: &Payload) -> u32 {
     let len = pdf.len();
     let head = pdf.bytes(0, WINDOW.min(len));
     if !head.starts_with(b"%PDF-") {
-        return (guess(len), false);
+        return guess(len);
     }
     if let Some(n) = linearized_pages(&head) {
-        return (n, true);
+        return n;
     }
     let tail_from = len.saturating_sub(WINDOW).max(head.len());
     let tail = if tail_from < len { pdf.bytes(tail_from, len - tail_from) } else { Vec::new() };
-    match page_tree_count(&head).max(page_tree_count(&tail)) {
-        Some(n) => (n, true),
-        None => (guess(len), false),
-    }
+    page_tree_count(&head).max(page_tree_count(&tail)).unwrap_or_else(|| guess(len))
 }
 
 fn guess(len: usize) -> u32 {
