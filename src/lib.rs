@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod coordinate;
+pub mod engine;
 pub mod estimate;
 pub mod headers;
 pub mod retry;

@@ -96,6 +96,17 @@ pub fn decide(policy: &RetryPolicy, attempt: Attempt, retries_done: u32, replaya
     }
 }
 
+/// Whether the decision about an answer needs its body first: a 429 that
+/// names no time would be retried unless its body says a spend or quota
+/// limit is reached (see [`says_spend_limit`]).
+pub fn needs_body(policy: &RetryPolicy, status: u16, observation: &Observation, retries_done: u32, replayable: bool) -> bool {
+    status == 429
+        && observation.retry_after_ms.is_none()
+        && observation.should_retry != Some(false)
+        && replayable
+        && retries_done < policy.max_retries
+}
+
 /// Phrases that mark a 429 as a spend or quota limit rather than a rate
 /// limit: OpenAI's `insufficient_quota` error ("You exceeded your current
 /// quota"), and the spend-limit and credit messages of Anthropic's API.

@@ -1,10 +1,12 @@
 //! One dimension's budget as a function of time.
 
 use crate::headers::{Dimension, Refill};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// How a bucket's level comes back.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How a bucket's level comes back. Saved with its bucket ([`SavedBucket`]):
+/// `{ "continuous": { "perMs": … } }` or `{ "window": { "resetAtMs": …, "windowMs": … } }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BucketRefill {
     /// Linear refill up to the limit at `per_ms` units per millisecond.
     Continuous { per_ms: f64 },
@@ -15,7 +17,7 @@ pub enum BucketRefill {
 }
 
 /// A dimension's budget: a limit, a level known at a moment, a refill rule.
-/// [`Bucket::to_numbers`] saves it whole, so a coordinator can carry on later.
+/// [`Bucket::saved`] saves it whole, so a coordinator can carry on later.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
     pub limit: f64,
@@ -36,6 +38,25 @@ pub struct Bucket {
     /// shortfall from it is others' use (see [`Bucket::learn_unseen`]).
     shadow: f64,
     shadow_at_ms: f64,
+}
+
+/// A bucket as saved by [`Bucket::saved`], every field by name; read back
+/// by [`Bucket::restore`], which drops a bucket whose numbers are not sane.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedBucket {
+    pub limit: f64,
+    /// What remained at `at_ms` (negative: overdrawn by local charges).
+    pub level: f64,
+    pub at_ms: f64,
+    pub refill: BucketRefill,
+    /// When the server last reported the bucket.
+    pub observed_at_ms: f64,
+    /// Others' use per ms, as learned (see [`Bucket::learn_unseen`]).
+    pub unseen_per_ms: f64,
+    /// The level if only our calls used it, as of `shadow_at_ms`.
+    pub shadow: f64,
+    pub shadow_at_ms: f64,
 }
 
 /// The plain view of a bucket for snapshots.
@@ -122,30 +143,34 @@ impl Bucket {
         (limit.is_finite() && limit > 0.0).then_some(bucket)
     }
 
-    /// The bucket as ten numbers, for [`Bucket::from_numbers`]: limit,
-    /// level, its time, the refill (0 continuous with its rate, 1 window
-    /// with its reset, or NaN, and length), when it was observed, the unseen
-    /// use per ms, and the shadow level with its time.
-    pub fn to_numbers(&self) -> [f64; 10] {
-        let (kind, a, b) = match self.refill {
-            BucketRefill::Continuous { per_ms } => (0.0, per_ms, 0.0),
-            BucketRefill::Window { reset_at_ms, window_ms } => (1.0, reset_at_ms.unwrap_or(f64::NAN), window_ms),
-        };
-        [self.limit, self.level, self.at_ms, kind, a, b, self.observed_at_ms, self.unseen_per_ms, self.shadow, self.shadow_at_ms]
+    /// The bucket whole, as plain data, for [`Bucket::restore`].
+    pub fn saved(&self) -> SavedBucket {
+        SavedBucket {
+            limit: self.limit,
+            level: self.level,
+            at_ms: self.at_ms,
+            refill: self.refill,
+            observed_at_ms: self.observed_at_ms,
+            unseen_per_ms: self.unseen_per_ms,
+            shadow: self.shadow,
+            shadow_at_ms: self.shadow_at_ms,
+        }
     }
 
-    /// The bucket [`Bucket::to_numbers`] gave, or `None` for numbers no
-    /// bucket gives (a saved state that was altered or is from elsewhere).
-    pub fn from_numbers(n: &[f64]) -> Option<Bucket> {
-        let &[limit, level, at_ms, kind, a, b, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms] = n else { return None };
+    /// The bucket [`Bucket::saved`] gave, or `None` for numbers no bucket
+    /// gives (a saved state that was altered or is from elsewhere).
+    pub fn restore(saved: &SavedBucket) -> Option<Bucket> {
+        let SavedBucket { limit, level, at_ms, refill, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms } = *saved;
         let finite = [limit, level, at_ms, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms].iter().all(|x| x.is_finite());
         // NaN counts as not above 0.
         if !finite || limit.is_nan() || limit <= 0.0 {
             return None;
         }
-        let refill = match kind {
-            0.0 if a.is_finite() && a > 0.0 => BucketRefill::Continuous { per_ms: a },
-            1.0 if b.is_finite() && b > 0.0 => BucketRefill::Window { reset_at_ms: a.is_finite().then_some(a), window_ms: b },
+        let refill = match refill {
+            BucketRefill::Continuous { per_ms } if per_ms.is_finite() && per_ms > 0.0 => BucketRefill::Continuous { per_ms },
+            BucketRefill::Window { reset_at_ms, window_ms } if window_ms.is_finite() && window_ms > 0.0 => {
+                BucketRefill::Window { reset_at_ms: reset_at_ms.filter(|r| r.is_finite()), window_ms }
+            }
             _ => return None,
         };
         let (level, shadow) = (level.clamp(-limit, limit), shadow.clamp(-limit, limit));
@@ -399,5 +424,51 @@ mod tests {
     fn our_own_calls_in_flight_do_not_pass_for_anothers_use() {
         let reserve = learned_reserve(0.0);
         assert!(reserve < 0.01 * super::UNSEEN_RESERVE_MS, "held back {reserve}");
+    }
+
+    #[test]
+    fn a_saved_bucket_comes_back_equal_through_json() {
+        let mut continuous = super::Bucket::full_continuous(LIMIT, 60_000.0, T0);
+        continuous.take(1_500.0, T0 + 10.0);
+        continuous.note_sent(400.0, T0 + 20.0);
+        let mut budget = Budget::default();
+        budget.observe(&report(30_000.0, T0), None, T0, 60_000.0);
+        let window = super::Bucket {
+            refill: super::BucketRefill::Window { reset_at_ms: None, window_ms: 60_000.0 },
+            ..budget.bucket("input_tokens").unwrap().clone()
+        };
+        for bucket in [continuous, window, budget.bucket("input_tokens").unwrap().clone()] {
+            let json = serde_json::to_string(&bucket.saved()).unwrap();
+            let saved: super::SavedBucket = serde_json::from_str(&json).unwrap();
+            assert_eq!(super::Bucket::restore(&saved), Some(bucket), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_saved_bucket_whose_numbers_are_not_sane_is_dropped() {
+        let saved = super::Bucket::full_continuous(LIMIT, 60_000.0, T0).saved();
+        let window = super::BucketRefill::Window { reset_at_ms: Some(T0), window_ms: 60_000.0 };
+        let insane = [
+            super::SavedBucket { limit: f64::NAN, ..saved },
+            super::SavedBucket { limit: -1.0, ..saved },
+            super::SavedBucket { limit: 0.0, ..saved },
+            super::SavedBucket { limit: f64::INFINITY, ..saved },
+            super::SavedBucket { level: f64::NAN, ..saved },
+            super::SavedBucket { at_ms: f64::INFINITY, ..saved },
+            super::SavedBucket { unseen_per_ms: f64::NAN, ..saved },
+            super::SavedBucket { shadow_at_ms: f64::NEG_INFINITY, ..saved },
+            super::SavedBucket { refill: super::BucketRefill::Continuous { per_ms: 0.0 }, ..saved },
+            super::SavedBucket { refill: super::BucketRefill::Continuous { per_ms: f64::NAN }, ..saved },
+            super::SavedBucket { refill: super::BucketRefill::Window { reset_at_ms: None, window_ms: -5.0 }, ..saved },
+            super::SavedBucket { refill: super::BucketRefill::Window { reset_at_ms: None, window_ms: f64::INFINITY }, ..saved },
+        ];
+        for bucket in insane {
+            assert_eq!(super::Bucket::restore(&bucket), None, "{bucket:?}");
+        }
+        // Sane but out of range: the levels are clamped, an endless reset is unknown.
+        let over = super::Bucket::restore(&super::SavedBucket { level: 2.0 * LIMIT, shadow: -2.0 * LIMIT, refill: window, ..saved }).unwrap();
+        assert_eq!((over.level_at(T0 - 1.0), over.saved().shadow), (LIMIT, -LIMIT));
+        let endless = super::SavedBucket { refill: super::BucketRefill::Window { reset_at_ms: Some(f64::INFINITY), window_ms: 1.0 }, ..saved };
+        assert_eq!(super::Bucket::restore(&endless).unwrap().refill, super::BucketRefill::Window { reset_at_ms: None, window_ms: 1.0 });
     }
 }

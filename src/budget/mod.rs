@@ -86,6 +86,6 @@ mod bucket;
 mod cost;
 mod ledger;
 
-pub use bucket::{Bucket, BucketRefill, BucketView};
+pub use bucket::{Bucket, BucketRefill, BucketView, SavedBucket};
 pub use cost::{Cost, Limits};
 pub use ledger::{Admission, Budget};

@@ -49,10 +49,12 @@
 //! # Restarts
 //!
 //! The coordinator saves its partitions' buckets and its grants after every
-//! change ([`Scheduler::save`], [`Grants::saved`]). Made afresh, it restores
-//! the buckets and puts every outstanding grant back in flight
+//! change ([`Saved`]: [`Scheduler::save`], [`Grants::saved`]). Made afresh,
+//! it restores the buckets and puts every outstanding grant back in flight
 //! ([`Scheduler::restore_in_flight`]), so the calls already granted still
-//! count against the limit and their reports still find them.
+//! count against the limit and their reports still find them. The state
+//! carries its version ([`SAVED_VERSION`]); a state of another version, or
+//! one that cannot be read, is dropped and the budget starts afresh.
 //!
 //! # When the coordinator cannot be reached
 //!
@@ -64,13 +66,17 @@
 
 use crate::budget::Cost;
 use crate::schedule::{Scheduler, Ticket};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+mod saved;
+
+pub use saved::{Saved, SAVED_VERSION};
 
 /// Identifies one grant across the coordinator's restarts.
 pub type GrantId = u64;
 
 /// One call that a coordinator let go.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
     pub id: GrantId,
@@ -106,7 +112,7 @@ pub struct Grants {
 }
 
 /// What a coordinator saves of its grants.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedGrants {
     pub next_id: GrantId,

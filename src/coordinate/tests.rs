@@ -193,3 +193,188 @@ fn a_requeued_call_gives_back_its_reservation_and_keeps_its_place() {
     assert_eq!((s.in_flight(), s.queued()), (0, 2));
     assert_eq!(s.poll(T0).granted, vec![first], "first in line again, and alone in the budget");
 }
+
+/// Headers of a continuous budget of 60,000 tokens a minute (and 100
+/// requests), `left` tokens remaining and full again when that refill says.
+fn continuous(left: u32, requests_left: u32, now: f64) -> Observation {
+    let at = |deficit: f64| {
+        let s = ((now - T0 + deficit) / 1000.0).round() as u64;
+        format!("2026-05-18T22:{:02}:{:02}Z", s / 60, s % 60)
+    };
+    let values = [
+        ("x-ratelimit-limit-tokens", "60000".to_string()),
+        ("x-ratelimit-remaining-tokens", left.to_string()),
+        ("x-ratelimit-reset-tokens", at(60_000.0 - f64::from(left))),
+        ("x-ratelimit-limit-requests", "100".to_string()),
+        ("x-ratelimit-remaining-requests", requests_left.to_string()),
+        ("x-ratelimit-reset-requests", at(600.0 * f64::from(100 - requests_left))),
+    ];
+    parse(values.iter().map(|(n, v)| (*n, v.as_str())), now)
+}
+
+fn coordinator_config() -> Config {
+    Config { hold_until_answered: true, ..Config::default() }
+}
+
+/// A coordinator that knows two partitions: "api" (a window, paused by a
+/// 429) and "llm" (continuous buckets, its concurrency halved by a 503),
+/// with a sent and a spare grant outstanding in each.
+fn busy() -> (Scheduler, Grants, [GrantId; 4]) {
+    let mut s = Scheduler::new(coordinator_config());
+    let mut grants = Grants::new(REPORT_TIMEOUT_MS);
+    s.observe("api", &window(10, T0), T0);
+    s.observe("llm", &continuous(42_000, 90, T0), T0);
+    let llm = Cost::new(1.0, 2_000.0, 0.0, None);
+    let api: Vec<Ticket> = (0..3).map(|_| s.enqueue("api", Cost::ONE_REQUEST, 0, T0).unwrap()).collect();
+    let llm_calls: Vec<Ticket> = (0..3).map(|_| s.enqueue("llm", llm, 0, T0).unwrap()).collect();
+    assert_eq!(s.poll(T0).granted.len(), 6);
+    s.complete(api[2], Some(429), Some(&parse([("retry-after", "30")], T0 + 100.0)), T0 + 100.0);
+    s.complete(llm_calls[2], Some(503), None, T0 + 100.0);
+    let ids = [
+        grants.issue(&mut s, api[0], "api", Cost::ONE_REQUEST, true, LEASE_MS, T0),
+        grants.issue(&mut s, api[1], "api", Cost::ONE_REQUEST, false, LEASE_MS, T0),
+        grants.issue(&mut s, llm_calls[0], "llm", llm, true, LEASE_MS, T0),
+        grants.issue(&mut s, llm_calls[1], "llm", llm, false, LEASE_MS, T0),
+    ];
+    (s, grants, ids)
+}
+
+/// The same events for a coordinator and what it saved, as seen from
+/// outside: each step's partitions, calls granted, and next wake-up.
+fn drive(s: &mut Scheduler, grants: &mut Grants, ids: [GrantId; 4]) -> Vec<String> {
+    let mut trace = Vec::new();
+    let mut note = |s: &mut Scheduler, now: f64, granted: usize| {
+        let partitions = serde_json::to_string(&s.snapshot(now).partitions).unwrap();
+        trace.push(format!("{now}: granted {granted}, wake {:?}, {partitions}", s.next_wake(now).map(|(_, at)| at)));
+    };
+    let t = T0 + 2_000.0;
+    grants.sent(s, ids[3], t);
+    let sent = grants.take(ids[0]).unwrap().ticket;
+    s.complete(sent, Some(200), Some(&window(7, t)), t);
+    note(s, t, 0);
+    for _ in 0..4 {
+        s.enqueue("api", Cost::ONE_REQUEST, 0, t).unwrap();
+        s.enqueue("llm", Cost::new(1.0, 5_000.0, 0.0, None), 0, t).unwrap();
+    }
+    let granted = s.poll(t).granted.len();
+    note(s, t, granted);
+    let t = T0 + 31_000.0;
+    let granted = s.poll(t).granted.len();
+    note(s, t, granted);
+    for id in [ids[2], ids[3]] {
+        let ticket = grants.take(id).unwrap().ticket;
+        s.complete(ticket, Some(200), Some(&continuous(30_000, 85, t)), t);
+    }
+    let granted = s.poll(t).granted.len();
+    note(s, t, granted);
+    let t = T0 + REPORT_TIMEOUT_MS + 60_000.0;
+    let expired = grants.expire(s, t);
+    let granted = s.poll(t).granted.len();
+    note(s, t, granted + 100 * expired);
+    trace
+}
+
+#[test]
+fn a_saved_state_read_back_from_json_restores_a_coordinator_that_behaves_the_same() {
+    let (mut s, mut grants, ids) = busy();
+    let now = T0 + 1_000.0;
+    let saved = Saved::new(&s, &grants, now);
+    assert_eq!(saved.version, SAVED_VERSION);
+    let json = serde_json::to_string(&saved).unwrap();
+    let back: Saved = serde_json::from_str(&json).unwrap();
+    // Equal but for the grants' tickets, which are not saved.
+    assert_eq!(back.partitions, saved.partitions, "{json}");
+    assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&saved).unwrap());
+    let back = back.check().expect("a state of this version");
+
+    let mut fresh = Scheduler::new(coordinator_config());
+    let mut restored = back.restore(&mut fresh, REPORT_TIMEOUT_MS, now);
+    assert_eq!(fresh.snapshot(now).partitions, s.snapshot(now).partitions);
+    assert_eq!(serde_json::to_value(restored.saved()).unwrap(), serde_json::to_value(grants.saved()).unwrap());
+    let paused = fresh.snapshot(now).partitions.iter().map(|p| (p.key.clone(), p.paused_until_ms.is_some(), p.max_in_flight)).collect::<Vec<_>>();
+    assert_eq!(paused, [("api".to_string(), true, 32), ("llm".to_string(), true, 1)], "the pause and the halved window are kept");
+
+    assert_eq!(drive(&mut fresh, &mut restored, ids), drive(&mut s, &mut grants, ids));
+}
+
+#[test]
+fn a_saved_state_is_plain_json_with_named_fields() {
+    let (s, grants, _) = busy();
+    let saved = serde_json::to_value(Saved::new(&s, &grants, T0 + 1_000.0)).unwrap();
+    assert_eq!(saved["version"], 1);
+    let api = &saved["partitions"][0];
+    assert_eq!((api["key"].as_str(), api["answered"].as_bool()), (Some("api"), Some(true)));
+    let bucket = &api["buckets"][0];
+    assert_eq!(bucket["name"], "requests");
+    assert_eq!(bucket["bucket"]["limit"], 10.0);
+    assert!(bucket["bucket"]["refill"]["window"]["windowMs"].is_number(), "{bucket}");
+    let llm = &saved["partitions"][1]["buckets"];
+    let names: Vec<&str> = llm.as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["requests", "tokens"], "in the order of the names");
+    assert!(llm[1]["bucket"]["refill"]["continuous"]["perMs"].is_number(), "{llm}");
+    let grant = &saved["grants"]["grants"][0];
+    assert_eq!(grant["cost"]["inputTokens"], 0.0);
+    assert!(grant.get("ticket").is_none(), "a ticket is not saved");
+    assert_eq!(saved["grants"]["nextId"], 5);
+}
+
+#[test]
+fn a_saved_state_of_another_version_is_dropped() {
+    let (s, grants, _) = busy();
+    let mut saved = Saved::new(&s, &grants, T0);
+    saved.version = SAVED_VERSION + 1;
+    let json = serde_json::to_string(&saved).unwrap();
+    assert_eq!(serde_json::from_str::<Saved>(&json).unwrap().check(), None);
+    saved.version = 0;
+    assert_eq!(saved.check(), None);
+}
+
+#[test]
+fn a_saved_state_that_is_not_one_is_refused_without_a_panic() {
+    let (s, grants, _) = busy();
+    let good = serde_json::to_value(Saved::new(&s, &grants, T0 + 1_000.0)).unwrap();
+    let altered = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value = good.clone();
+        change(&mut value);
+        serde_json::from_value::<Saved>(value).ok().and_then(Saved::check)
+    };
+    assert!(altered(&|_| {}).is_some());
+    let refused: [&dyn Fn(&mut serde_json::Value); 9] = [
+        // Saved before states had a version, or by something else.
+        &|v| drop(v.as_object_mut().unwrap().remove("version")),
+        &|v| *v = serde_json::json!(null),
+        &|v| *v = serde_json::json!({ "version": 1 }),
+        &|v| drop(v["grants"].as_object_mut().unwrap().remove("nextId")),
+        &|v| drop(v["partitions"][0]["buckets"][0]["bucket"].as_object_mut().unwrap().remove("shadow")),
+        &|v| v["partitions"][0]["window"] = serde_json::json!("wide"),
+        // The positional buckets of before: [name, [ten numbers]].
+        &|v| v["partitions"][0]["buckets"] = serde_json::json!([["requests", [10, 9, 0, 1, 0, 60000, 0, 0, 9, 0]]]),
+        &|v| v["grants"]["grants"][0]["id"] = serde_json::json!(-1),
+        &|v| v["grants"]["grants"][0]["cost"]["tokens"] = serde_json::json!(-5),
+    ];
+    for (i, change) in refused.iter().enumerate() {
+        assert_eq!(altered(*change), None, "change {i}");
+    }
+}
+
+#[test]
+fn a_saved_bucket_that_is_not_sane_is_dropped_alone() {
+    let (s, grants, _) = busy();
+    let mut saved = serde_json::to_value(Saved::new(&s, &grants, T0 + 1_000.0)).unwrap();
+    // JSON has no NaN: a negative limit, and an endless window.
+    saved["partitions"][1]["buckets"][0]["bucket"]["limit"] = serde_json::json!(-100);
+    saved["partitions"][0]["buckets"][0]["bucket"]["refill"]["window"]["windowMs"] = serde_json::json!(0);
+    let back = serde_json::from_value::<Saved>(saved).unwrap().check().expect("the rest is sane");
+    let mut fresh = Scheduler::new(coordinator_config());
+    back.restore(&mut fresh, REPORT_TIMEOUT_MS, T0 + 1_000.0);
+    let snapshot = fresh.snapshot(T0 + 1_000.0);
+    let names = |i: usize| snapshot.partitions[i].dimensions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>();
+    assert_eq!((names(0), names(1)), (vec![], vec!["tokens"]));
+    // The same with a NaN, which only a saved state made in memory can hold.
+    let mut saved = Saved::new(&s, &grants, T0 + 1_000.0);
+    saved.partitions[1].buckets[1].bucket.limit = f64::NAN;
+    let mut fresh = Scheduler::new(coordinator_config());
+    saved.check().unwrap().restore(&mut fresh, REPORT_TIMEOUT_MS, T0 + 1_000.0);
+    let names: Vec<String> = fresh.snapshot(T0 + 1_000.0).partitions[1].dimensions.iter().map(|d| d.name.clone()).collect();
+    assert_eq!(names, ["requests"]);
+}

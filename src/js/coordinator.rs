@@ -6,24 +6,14 @@
 use super::convert::{self, get, set, to_plain};
 use super::options;
 use super::throttler::{Heard, Shared};
-use crate::coordinate::{Grant, GrantId, Grants, SavedGrants, REPORT_TIMEOUT_MS};
+use crate::coordinate::{GrantId, Grants, Saved, REPORT_TIMEOUT_MS};
 use crate::headers;
-use crate::schedule::SavedPartition;
-use js_sys::{Array, Date, Object, Promise};
-use serde::Serialize;
+use js_sys::{Date, Object, Promise};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
-
-/// Everything a coordinator saves after each change; read back by [`read_saved`].
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Saved {
-    partitions: Vec<SavedPartition>,
-    grants: SavedGrants,
-}
 
 /// The budget shared by many throttlers, with its book of grants.
 #[wasm_bindgen]
@@ -52,12 +42,8 @@ impl Coordinator {
         // is dropped rather than refused: an object that fails to start
         // would fail every isolate's calls for good, while a fresh budget
         // learns again from the next answers.
-        let grants = match read_saved(&saved) {
-            Some(saved) => {
-                let mut core = shared.core.borrow_mut();
-                core.restore(saved.partitions, now);
-                Grants::restore(REPORT_TIMEOUT_MS, saved.grants, &mut core, now)
-            }
+        let grants = match serde_wasm_bindgen::from_value::<Saved>(saved).ok().and_then(Saved::check) {
+            Some(saved) => saved.restore(&mut shared.core.borrow_mut(), REPORT_TIMEOUT_MS, now),
             None => Grants::new(REPORT_TIMEOUT_MS),
         };
         Ok(Coordinator { shared, grants: Rc::new(RefCell::new(grants)) })
@@ -149,8 +135,7 @@ impl Coordinator {
 
     /// What to save: the partitions' buckets and the outstanding grants.
     pub fn save(&self) -> Result<JsValue, JsValue> {
-        let saved = Saved { partitions: self.shared.core.borrow().save(Date::now()), grants: self.grants.borrow().saved() };
-        to_plain(&saved)
+        to_plain(&Saved::new(&self.shared.core.borrow(), &self.grants.borrow(), Date::now()))
     }
 
     /// Plain JSON of the shared budget, as `Throttler.snapshot()`, with the
@@ -177,42 +162,4 @@ fn plain_error(error: &JsValue) -> JsValue {
         }
     }
     plain.into()
-}
-
-/// What [`Coordinator::save`] saved, read back; `None` when there is none
-/// or it is not that.
-fn read_saved(saved: &JsValue) -> Option<Saved> {
-    if !saved.is_object() {
-        return None;
-    }
-    let mut partitions = Vec::new();
-    for p in get(saved, "partitions").dyn_into::<Array>().ok()?.iter() {
-        let mut buckets = Vec::new();
-        for pair in get(&p, "buckets").dyn_into::<Array>().ok()?.iter() {
-            let pair: Array = pair.dyn_into().ok()?;
-            let numbers: Vec<f64> = pair.get(1).dyn_into::<Array>().ok()?.iter().map(|n| n.as_f64().unwrap_or(f64::NAN)).collect();
-            buckets.push((pair.get(0).as_string()?, numbers.try_into().ok()?));
-        }
-        partitions.push(SavedPartition {
-            key: get(&p, "key").as_string()?,
-            buckets,
-            answered: get(&p, "answered").as_bool()?,
-            paused_until_ms: get(&p, "pausedUntilMs").as_f64(),
-            window: get(&p, "window").as_f64()?,
-        });
-    }
-    let book = get(saved, "grants");
-    let mut grants = Vec::new();
-    for g in get(&book, "grants").dyn_into::<Array>().ok()?.iter() {
-        grants.push(Grant {
-            id: grant_id(get(&g, "id").as_f64()?)?,
-            key: get(&g, "key").as_string()?,
-            cost: options::read_cost(&get(&g, "cost"), "cost").ok()?.0,
-            sent: get(&g, "sent").as_bool()?,
-            expires_at_ms: get(&g, "expiresAtMs").as_f64()?,
-            ticket: 0,
-        });
-    }
-    let next_id = grant_id(get(&book, "nextId").as_f64()?)?;
-    Some(Saved { partitions, grants: SavedGrants { next_id, grants } })
 }

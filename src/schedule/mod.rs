@@ -48,12 +48,24 @@
 //! the window by `1 / window`, about one call per round of answers. The
 //! jitter comes from a generator seeded by `Config::seed`: the core takes
 //! randomness as an input, as it takes time.
+mod answers;
+mod backfill;
 mod calls;
+mod config;
+#[cfg(test)]
+mod invariants;
 mod jitter;
+mod partition;
+mod refusal;
 mod scheduler;
 pub mod simulation;
+mod views;
 
-pub use scheduler::{Config, Counters, PartitionView, Poll, Refusal, SavedPartition, Scheduler, Snapshot, Ticket};
+pub use answers::Completion;
+pub use config::Config;
+pub use refusal::Refusal;
+pub use scheduler::{Scheduler, Ticket};
+pub use views::{Counters, PartitionView, Poll, SavedDimension, SavedPartition, Snapshot};
 
 #[cfg(test)]
 mod property_tests;

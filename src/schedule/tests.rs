@@ -439,7 +439,7 @@ fn the_counters_sum_waiting_time_and_count_retries() {
 
 #[test]
 fn numbers_in_messages_read_as_a_person_writes_them() {
-    use super::scheduler::number;
+    use super::refusal::number;
     let cases = [(30_000.0, "30000"), (0.0, "0"), (-0.0, "0"), (1.5, "1.5"), (2.25, "2.25"), (0.004, "0"), (-3.1, "-3.1")];
     for (x, text) in cases {
         assert_eq!(number(x), text, "{x}");

@@ -1,0 +1,152 @@
+//! [`Engine::step`]: what a call does next, and the decisions taken there.
+
+use super::io::{Ask, CallId, Event, Step, Tell};
+use super::{Call, Engine, Outcome, Phase, KEEPALIVE_MS};
+use crate::retry::{self, Attempt, Decision};
+use crate::schedule::Refusal;
+
+impl Engine {
+    /// What the caller of call `id` does next, at `now`. A call the engine
+    /// no longer knows (settled, or aborted) returns [`Step::Return`].
+    pub fn step(&mut self, id: CallId, now: f64) -> Step {
+        self.pump(now);
+        loop {
+            let Some(call) = self.calls.get_mut(&id) else { return Step::Return };
+            let expired = call.deadline.is_some_and(|d| d <= now);
+            match call.phase {
+                Phase::Queued { ticket, .. } => {
+                    let holds_alarm = self.scheduler.next_wake(now).filter(|(holder, _)| *holder == ticket);
+                    let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(call.deadline.unwrap_or(f64::INFINITY));
+                    call.phase = Phase::Queued { ticket, sleeps_until: until };
+                    return Step::Wait { until };
+                }
+                Phase::Granted { ticket } => {
+                    if let Some(step) = self.clear(id, ticket, now) {
+                        return step;
+                    }
+                }
+                Phase::Asking { ticket, ask, .. } if expired => {
+                    self.cancel(ticket);
+                    if let Some(link) = &mut self.link {
+                        link.abandon(ask);
+                    }
+                    self.time_out(id, now);
+                }
+                Phase::AskAgain { ticket, .. } if expired => {
+                    self.cancel(ticket);
+                    self.time_out(id, now);
+                }
+                Phase::Asking { .. } => return Step::Wait { until: (now + KEEPALIVE_MS).min(call.deadline.unwrap_or(f64::INFINITY)) },
+                Phase::AskAgain { ticket, tries, at } if at <= now => return self.ask(id, ticket, tries),
+                Phase::AskAgain { at, .. } => return Step::Wait { until: at.min(call.deadline.unwrap_or(f64::INFINITY)) },
+                Phase::Cleared { ticket, grant } => {
+                    call.phase = Phase::InFlight { ticket, grant };
+                    let waited_ms = (now - call.since).max(0.0).round();
+                    self.events.push(Event::Dispatched { partition: call.key.clone(), attempt: call.retries + 1, waited_ms });
+                    return Step::Send { attempt: call.retries + 1 };
+                }
+                // Asked again while in flight: nothing to do until it is answered.
+                Phase::InFlight { .. } => return Step::Wait { until: now + KEEPALIVE_MS },
+                Phase::Answered(_) => {
+                    if let Some(step) = self.decide(id, now) {
+                        return step;
+                    }
+                }
+                Phase::Backoff { until } if until > now => return Step::Wait { until },
+                Phase::Backoff { .. } => {
+                    let mut call = self.calls.remove(&id).expect("found above");
+                    let queued = self.queue(&mut call, id, now);
+                    if let Err(refusal) = queued {
+                        self.events.push(Event::Rejected { partition: call.key.clone(), code: refusal.code() });
+                        call.phase = Phase::Refused(refusal);
+                    }
+                    self.calls.insert(id, call);
+                    self.pump(now);
+                }
+                Phase::Refused(_) => {
+                    let Some(Call { phase: Phase::Refused(refusal), .. }) = self.calls.remove(&id) else { unreachable!("matched above") };
+                    return Step::Refuse(refusal);
+                }
+            }
+        }
+    }
+
+    /// A call the scheduler let go: with a coordinator, a spare grant or a
+    /// request for one; otherwise (or while the coordinator cannot be
+    /// reached) it is cleared to go. `None`: step again.
+    fn clear(&mut self, id: CallId, ticket: u64, now: f64) -> Option<Step> {
+        let call = self.calls.get_mut(&id)?;
+        let Some(link) = self.link.as_mut().filter(|link| link.up(now)) else {
+            call.phase = Phase::Cleared { ticket, grant: None };
+            return None;
+        };
+        let expired = link.pool.expired(now);
+        if !expired.is_empty() {
+            self.tells.push(Tell::Release(expired));
+        }
+        match link.pool.take(&call.key, &call.cost, now) {
+            Some(grant) => {
+                self.tells.push(Tell::Sent(vec![grant]));
+                call.phase = Phase::Cleared { ticket, grant: Some(grant) };
+                None
+            }
+            None => Some(self.ask(id, ticket, 0)),
+        }
+    }
+
+    /// Ask the coordinator for the grant of a call let go as `ticket`.
+    fn ask(&mut self, id: CallId, ticket: u64, tries: usize) -> Step {
+        let (Some(call), Some(link)) = (self.calls.get_mut(&id), self.link.as_mut()) else { return Step::Return };
+        let ask = link.ask(id);
+        call.phase = Phase::Asking { ticket, ask, tries };
+        let guessed = self.scheduler.guessed(ticket);
+        Step::Ask(Ask { id: ask, key: call.key.clone(), cost: call.cost, guessed, count: link.settings.lease_size, lease_ms: link.settings.lease_ms })
+    }
+
+    fn time_out(&mut self, id: CallId, now: f64) {
+        let Some(call) = self.calls.get_mut(&id) else { return };
+        let refusal = Refusal::QueueTimeout { waited_ms: now - call.since };
+        self.events.push(Event::Rejected { partition: call.key.clone(), code: refusal.code() });
+        call.phase = Phase::Refused(refusal);
+    }
+
+    /// After an answer: read its body first if the decision needs it, then
+    /// retry after a delay or return. `None`: step again.
+    fn decide(&mut self, id: CallId, now: f64) -> Option<Step> {
+        let call = self.calls.get_mut(&id)?;
+        let Phase::Answered(outcome) = &call.phase else { return None };
+        let attempt = match outcome.as_ref() {
+            Outcome::Heard { status, observation, spend_limit_reached } => {
+                let replayable = call.retries_allowed;
+                if spend_limit_reached.is_none() && retry::needs_body(&self.retry, *status, observation, call.retries, replayable) {
+                    return Some(Step::ReadBody { bytes: retry::SPEND_LIMIT_READ_BYTES, ms: retry::SPEND_LIMIT_READ_MS });
+                }
+                Attempt::Answered { status: *status, observation, spend_limit_reached: spend_limit_reached.unwrap_or(false) }
+            }
+            Outcome::NoAnswer => Attempt::NetworkError,
+            Outcome::Unreported => {
+                self.calls.remove(&id);
+                return Some(Step::Return);
+            }
+        };
+        let status = match attempt {
+            Attempt::Answered { status, .. } => Some(status),
+            Attempt::NetworkError => None,
+        };
+        let jitter = self.scheduler.jitter();
+        match retry::decide(&self.retry, attempt, call.retries, call.retries_allowed, jitter) {
+            Decision::Return => {
+                self.calls.remove(&id);
+                Some(Step::Return)
+            }
+            Decision::RetryAfter(delay_ms) => {
+                call.retries += 1;
+                self.scheduler.note_retry();
+                let delay_ms = delay_ms.round();
+                self.events.push(Event::Retry { partition: call.key.clone(), attempt: call.retries + 1, delay_ms, status });
+                call.phase = Phase::Backoff { until: now + delay_ms };
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The engine with `now` as an input: pauses and their events, retries and
+//! backoff, the body check, aborts and deadlines, lease spares, and falling
+//! back from a coordinator and recovering.
+
+use super::*;
+use crate::budget::Limits;
+use crate::headers::parse;
+
+const T0: f64 = 1_779_141_600_000.0; // 2026-05-18T22:00:00Z
+
+fn spec(key: &str) -> CallSpec {
+    CallSpec { key: key.into(), cost: Cost::ONE_REQUEST, guessed: 0.0, priority: 0, retries: true }
+}
+
+fn engine(settings: Settings) -> Engine {
+    let mut e = Engine::new(settings);
+    e.seed(7);
+    e
+}
+
+/// Known limits: no probe, and room for every call of a test.
+fn with_limits() -> Settings {
+    let limits = Limits { requests_per_minute: Some(1_000.0), ..Limits::default() };
+    Settings { schedule: Config { limits: Some(limits), ..Config::default() }, ..Settings::default() }
+}
+
+fn heard(status: u16, headers: &[(&str, &str)], now: f64) -> Answer {
+    let observation = parse(headers.iter().copied(), now);
+    Answer::Heard { status, observation, fields: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect() }
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::kind).collect()
+}
+
+#[test]
+fn a_call_that_fits_is_sent_at_once_and_returns_its_answer() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(200, &[], T0 + 10.0), T0 + 10.0);
+    assert_eq!(e.step(id, T0 + 10.0), Step::Return);
+    assert_eq!(kinds(&e.take_events()), ["queued", "dispatched", "response"]);
+    assert_eq!(e.calls(), 0);
+    assert_eq!(e.scheduler().in_flight(), 0);
+}
+
+#[test]
+fn a_429_pauses_its_partition_with_events_at_the_moments_the_pause_begins_and_ends() {
+    let mut e = engine(with_limits());
+    let first = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(first, T0), Step::Send { attempt: 1 });
+    e.take_events();
+    let second = e.enqueue(spec("api"), T0 + 5.0).unwrap();
+    assert_eq!(e.step(second, T0 + 5.0), Step::Send { attempt: 1 });
+    e.answered(first, heard(429, &[("retry-after", "2")], T0 + 100.0), T0 + 100.0);
+    let events = e.take_events();
+    assert!(events.contains(&Event::Pause { partition: "api".into(), until_ms: T0 + 2_100.0 }), "{events:?}");
+    // The first call retries after the server's wait, then joins the queue
+    // behind the pause; a new call waits for the pause too.
+    assert_eq!(e.step(first, T0 + 100.0), Step::Wait { until: T0 + 2_100.0 });
+    let third = e.enqueue(spec("api"), T0 + 200.0).unwrap();
+    assert_eq!(e.step(third, T0 + 200.0), Step::Wait { until: T0 + 2_100.0 }, "the head sleeps until the pause ends");
+    assert_eq!(e.next_tick(), Some(T0 + 2_100.0));
+    e.tick(T0 + 2_099.0);
+    assert!(!kinds(&e.take_events()).contains(&"resume"));
+    e.tick(T0 + 2_100.0);
+    let events = e.take_events();
+    assert_eq!(events.iter().filter(|e| e.kind() == "resume").count(), 1, "{events:?}");
+    assert_eq!(e.next_tick(), None);
+    assert!(e.take_woken().contains(&third));
+    assert_eq!(e.step(third, T0 + 2_100.0), Step::Send { attempt: 1 });
+    assert_eq!(e.step(first, T0 + 2_100.0), Step::Send { attempt: 2 }, "its retry queued again at the pause's end");
+    e.answered(second, heard(200, &[], T0 + 2_200.0), T0 + 2_200.0);
+    assert_eq!(e.step(second, T0 + 2_200.0), Step::Return);
+}
+
+#[test]
+fn a_pause_with_nobody_waiting_still_ends_on_time() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(429, &[("retry-after", "120"), ("x-should-retry", "false")], T0), T0);
+    assert_eq!(e.step(id, T0), Step::Return, "the server said not to retry");
+    e.take_events();
+    assert_eq!(e.next_tick(), Some(T0 + 120_000.0));
+    e.tick(T0 + 120_000.0);
+    assert_eq!(kinds(&e.take_events()), ["resume"]);
+}
+
+#[test]
+fn a_pause_longer_than_max_retry_after_refuses_the_next_call_at_once() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(429, &[("retry-after", "604800")], T0), T0);
+    assert_eq!(e.step(id, T0), Step::Return, "a week is not slept");
+    let refusal = e.enqueue(spec("api"), T0 + 1.0).unwrap_err();
+    assert_eq!(refusal, Refusal::RateLimited { retry_after_ms: 604_799_999.0 });
+    let answer = rate_limited_answer(&refusal).unwrap();
+    assert_eq!(answer.status, 429);
+    assert!(answer.headers.contains(&("retry-after", "604800".to_string())), "{:?}", answer.headers);
+    assert!(answer.headers.contains(&("x-should-retry", "false".to_string())));
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(kinds(&e.take_events()).last(), Some(&"rejected"));
+    // Another partition is not concerned.
+    assert!(e.enqueue(spec("other"), T0 + 1.0).is_ok());
+}
+
+#[test]
+fn retries_back_off_exponentially_then_return_after_max_retries() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    let mut now = T0;
+    let mut delays = Vec::new();
+    for attempt in 1..=3 {
+        assert_eq!(e.step(id, now), Step::Send { attempt });
+        e.answered(id, Answer::NoAnswer, now);
+        match e.step(id, now) {
+            Step::Wait { until } => {
+                delays.push(until - now);
+                now = until;
+            }
+            Step::Return => break,
+            step => panic!("unexpected {step:?}"),
+        }
+    }
+    // The SDKs' backoff: 500 ms then 1 s, less up to a quarter of jitter.
+    assert_eq!(delays.len(), 2, "maxRetries is 2: {delays:?}");
+    assert!((375.0..=500.0).contains(&delays[0]) && (750.0..=1_000.0).contains(&delays[1]), "{delays:?}");
+    let retries: Vec<Event> = e.take_events().into_iter().filter(|e| e.kind() == "retry").collect();
+    assert_eq!(retries.len(), 2);
+    assert!(matches!(&retries[1], Event::Retry { attempt: 3, status: None, .. }), "{retries:?}");
+    assert_eq!(e.snapshot(now).counters.retried, 2);
+    assert_eq!(e.calls(), 0);
+}
+
+#[test]
+fn a_call_that_cannot_be_sent_twice_is_never_retried() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(CallSpec { retries: false, ..spec("api") }, T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(503, &[], T0), T0);
+    assert_eq!(e.step(id, T0), Step::Return);
+}
+
+#[test]
+fn a_429_without_a_time_has_its_body_read_and_a_spend_limit_is_returned() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(429, &[], T0), T0);
+    assert_eq!(e.step(id, T0), Step::ReadBody { bytes: crate::retry::SPEND_LIMIT_READ_BYTES, ms: crate::retry::SPEND_LIMIT_READ_MS });
+    e.body_read(id, r#"{"error":{"type":"insufficient_quota"}}"#);
+    assert_eq!(e.step(id, T0), Step::Return);
+    // Another body: retried after the partition's backoff.
+    let id = e.enqueue(spec("b"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(429, &[], T0), T0);
+    assert!(matches!(e.step(id, T0), Step::ReadBody { .. }));
+    e.body_read(id, "");
+    assert!(matches!(e.step(id, T0), Step::Wait { .. }));
+}
+
+#[test]
+fn an_abort_while_waiting_gives_the_slot_to_the_next_call() {
+    let mut e = engine(Settings { schedule: Config { max_concurrent: 1, ..with_limits().schedule }, ..Settings::default() });
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let b = e.enqueue(spec("api"), T0).unwrap();
+    let c = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(a, T0), Step::Send { attempt: 1 });
+    assert!(matches!(e.step(b, T0), Step::Wait { .. }));
+    e.abort(b, T0 + 1.0);
+    e.answered(a, heard(200, &[], T0 + 2.0), T0 + 2.0);
+    assert!(e.take_woken().contains(&c));
+    assert_eq!(e.step(c, T0 + 2.0), Step::Send { attempt: 1 });
+    assert_eq!(e.step(b, T0 + 2.0), Step::Return, "an aborted call is forgotten");
+}
+
+#[test]
+fn a_deadline_refuses_a_waiting_call_when_it_passes() {
+    let settings = Settings { max_wait_ms: Some(1_000.0), ..with_limits() };
+    let mut e = engine(Settings { schedule: Config { max_concurrent: 1, ..settings.schedule.clone() }, ..settings });
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let b = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(a, T0), Step::Send { attempt: 1 });
+    assert_eq!(e.step(b, T0), Step::Wait { until: T0 + 1_000.0 }, "it wakes at its deadline");
+    assert_eq!(e.step(b, T0 + 1_000.0), Step::Refuse(Refusal::QueueTimeout { waited_ms: 1_000.0 }));
+}
+
+#[test]
+fn an_unreported_answer_charges_the_estimate_without_growing_the_window() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(529, &[], T0), T0);
+    assert_eq!(e.step(id, T0), Step::Wait { until: T0 + e.take_events().iter().find_map(retry_delay).unwrap() });
+    let window = |e: &Engine| e.snapshot(T0).partitions[0].max_in_flight;
+    assert_eq!(window(&e), 1, "halved from the one in flight");
+    for _ in 0..3 {
+        let id = e.enqueue(CallSpec { retries: false, ..spec("api") }, T0 + 60_000.0).unwrap();
+        assert_eq!(e.step(id, T0 + 60_000.0), Step::Send { attempt: 1 });
+        e.answered(id, Answer::Unreported, T0 + 60_001.0);
+        assert_eq!(e.step(id, T0 + 60_001.0), Step::Return);
+    }
+    assert_eq!(window(&e), 1, "an unreported call is no success");
+}
+
+fn retry_delay(event: &Event) -> Option<f64> {
+    match event {
+        Event::Retry { delay_ms, .. } => Some(*delay_ms),
+        _ => None,
+    }
+}
+
+fn coordinated() -> Engine {
+    engine(Settings { coordination: Some(Coordination::default()), ..with_limits() })
+}
+
+fn ask_of(step: Step) -> Ask {
+    match step {
+        Step::Ask(ask) => ask,
+        step => panic!("expected an ask, got {step:?}"),
+    }
+}
+
+#[test]
+fn spare_grants_of_a_lease_serve_the_next_calls_and_expire_unused() {
+    let mut e = coordinated();
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(a, T0));
+    assert_eq!((ask.count, ask.lease_ms), (4, 1_000.0));
+    assert!(matches!(e.step(a, T0 + 1.0), Step::Wait { .. }), "waits for the answer");
+    e.take_woken();
+    e.coordinator_answered(ask.id, Grants::Granted(vec![10, 11, 12, 13]), T0 + 5.0);
+    assert_eq!(e.take_woken(), [a]);
+    assert_eq!(e.step(a, T0 + 5.0), Step::Send { attempt: 1 });
+    // The next call takes a spare grant without asking.
+    let b = e.enqueue(spec("api"), T0 + 10.0).unwrap();
+    assert_eq!(e.step(b, T0 + 10.0), Step::Send { attempt: 1 });
+    assert_eq!(e.take_tells(), [Tell::Sent(vec![11])]);
+    e.answered(b, heard(200, &[("x-ratelimit-remaining", "5")], T0 + 20.0), T0 + 20.0);
+    let tells = e.take_tells();
+    assert!(matches!(&tells[..], [Tell::Complete { grant: 11, status: Some(200), fields: Some(f) }] if f.len() == 1), "{tells:?}");
+    // Past the lease, the unused spares go back and the next call asks.
+    let c = e.enqueue(spec("api"), T0 + 1_006.0).unwrap();
+    assert!(matches!(e.step(c, T0 + 1_006.0), Step::Ask(_)));
+    assert_eq!(e.take_tells(), [Tell::Release(vec![12, 13])]);
+}
+
+#[test]
+fn a_request_for_grants_answered_after_its_call_gave_up_is_given_back() {
+    let mut e = coordinated();
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(a, T0));
+    e.abort(a, T0 + 1.0);
+    assert_eq!(e.scheduler().in_flight(), 0);
+    e.coordinator_answered(ask.id, Grants::Granted(vec![1, 2]), T0 + 5.0);
+    assert_eq!(e.take_tells(), [Tell::Release(vec![1, 2])]);
+}
+
+#[test]
+fn a_call_waiting_for_its_grant_times_out_at_its_deadline() {
+    let mut e = engine(Settings { coordination: Some(Coordination::default()), max_wait_ms: Some(500.0), ..with_limits() });
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(a, T0));
+    assert_eq!(e.step(a, T0 + 1.0), Step::Wait { until: T0 + 500.0 });
+    assert_eq!(e.step(a, T0 + 500.0), Step::Refuse(Refusal::QueueTimeout { waited_ms: 500.0 }));
+    e.coordinator_answered(ask.id, Grants::Granted(vec![7]), T0 + 600.0);
+    assert_eq!(e.take_tells(), [Tell::Release(vec![7])]);
+}
+
+#[test]
+fn a_refusal_of_the_coordinator_settles_the_call() {
+    let mut e = coordinated();
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(a, T0));
+    let refusal = Refusal::CostExceedsLimit { dimension: "requests".into(), cost: 1.0, limit: 0.0 };
+    e.coordinator_answered(ask.id, Grants::Refused(refusal.clone()), T0 + 5.0);
+    assert_eq!(e.step(a, T0 + 5.0), Step::Refuse(refusal));
+    assert_eq!(e.scheduler().in_flight(), 0);
+}
+
+#[test]
+fn failed_requests_are_made_again_then_the_local_budget_takes_over_until_the_coordinator_answers_again() {
+    let mut e = coordinated();
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let mut now = T0;
+    let mut asked_at = Vec::new();
+    loop {
+        match e.step(a, now) {
+            Step::Ask(ask) => {
+                asked_at.push(now - T0);
+                e.coordinator_answered(ask.id, Grants::Failed, now + 2.0);
+                now += 2.0;
+            }
+            Step::Wait { until } => now = until,
+            Step::Send { attempt: 1 } => break,
+            step => panic!("unexpected {step:?}"),
+        }
+    }
+    assert_eq!(asked_at, [0.0, 52.0, 254.0, 756.0], "asked four times, 50, 200 and 500 ms apart");
+    let events = e.take_events();
+    assert!(events.contains(&Event::Fallback { partition: "api".into(), retry_in_ms: 5_000.0 }), "{events:?}");
+    // While down, calls go on the local budget without asking.
+    let b = e.enqueue(spec("api"), now + 100.0).unwrap();
+    assert_eq!(e.step(b, now + 100.0), Step::Send { attempt: 1 });
+    assert!(e.take_tells().is_empty());
+    e.take_events();
+    // Once the retry time has passed the coordinator is asked again.
+    let later = now + 5_000.0;
+    let c = e.enqueue(spec("api"), later).unwrap();
+    let ask = ask_of(e.step(c, later));
+    e.coordinator_answered(ask.id, Grants::Granted(vec![3]), later + 5.0);
+    assert_eq!(e.step(c, later + 5.0), Step::Send { attempt: 1 });
+    assert_eq!(kinds(&e.take_events()), ["queued", "coordinated", "dispatched"]);
+    e.answered(c, heard(200, &[], later + 10.0), later + 10.0);
+    assert!(matches!(&e.take_tells()[..], [Tell::Complete { grant: 3, .. }]));
+}
+
+#[test]
+fn events_serialize_with_their_documented_names() {
+    let event = Event::Retry { partition: "p".into(), attempt: 2, delay_ms: 500.0, status: None };
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(json, serde_json::json!({ "type": "retry", "partition": "p", "attempt": 2, "delayMs": 500.0, "status": null }));
+    let pause = serde_json::to_value(Event::Pause { partition: "p".into(), until_ms: 1.0 }).unwrap();
+    assert_eq!(pause["untilMs"], 1.0);
+    assert_eq!(pause["type"], "pause");
+}
