@@ -65,11 +65,13 @@
 //! ([`Link`]). Nothing waits on an unreachable coordinator.
 
 use crate::budget::Cost;
-use crate::schedule::{Scheduler, Ticket};
+use crate::schedule::{Completion, Scheduler, Ticket};
 use serde::{Deserialize, Serialize};
 
+mod book;
 mod saved;
 
+pub use book::Book;
 pub use saved::{Saved, SAVED_VERSION};
 
 /// Identifies one grant across the coordinator's restarts.
@@ -170,7 +172,7 @@ impl Grants {
         for grant in &expired {
             if grant.sent {
                 // It may have reached the server: charge its estimate.
-                scheduler.complete(grant.ticket, Some(200), None, now_ms);
+                scheduler.finish(grant.ticket, Completion::Unreported, now_ms);
             } else {
                 scheduler.cancel(grant.ticket);
             }

@@ -93,7 +93,8 @@ pub enum Tell {
     /// Spare grants are being used now.
     Sent(Vec<GrantId>),
     /// The answer to a granted call: its status (`None`: no answer) and its
-    /// rate-limit fields (`None`: not reported).
+    /// rate-limit fields (`None`: it ended unreported, and its estimate is
+    /// charged; an answer without such fields has an empty list).
     Complete { grant: GrantId, status: Option<u16>, fields: Option<Vec<(String, String)>> },
     /// Grants never used: nothing is charged.
     Release(Vec<GrantId>),

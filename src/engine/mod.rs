@@ -235,7 +235,7 @@ impl Engine {
             Answer::NoAnswer => (None, None, Outcome::NoAnswer),
         };
         if let Some(grant) = grant {
-            self.tells.push(Tell::Complete { grant, status: status.filter(|_| fields.is_some()), fields });
+            self.tells.push(Tell::Complete { grant, status, fields });
         }
         let completion = match &outcome {
             Outcome::Heard { status, observation, .. } => Completion::Heard { status: *status, observation: Some(observation) },

@@ -1,0 +1,136 @@
+//! The coordinator itself: one [`Engine`] for every isolate's requests for
+//! grants, and the book of [`Grants`] made. The `Coordinator` class of the
+//! JS layer and the simulation both drive it.
+
+use super::{GrantId, Grants, Saved, REPORT_TIMEOUT_MS};
+use crate::budget::Cost;
+use crate::engine::{CallId, CallSpec, Engine, Settings};
+use crate::headers::Observation;
+use crate::schedule::{Completion, Refusal};
+use std::collections::HashMap;
+
+/// A coordinator's whole state.
+#[derive(Debug)]
+pub struct Book {
+    engine: Engine,
+    grants: Grants,
+    /// Requests waiting in the engine, by call.
+    requests: HashMap<CallId, Request>,
+}
+
+/// A request for up to `count` grants of `cost` in partition `key`, the
+/// spare ones usable for `lease_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub key: String,
+    pub cost: Cost,
+    /// Input tokens of `cost` that are a guess.
+    pub guessed: f64,
+    pub count: u32,
+    pub lease_ms: f64,
+}
+
+impl Book {
+    /// A coordinator with `settings` (its limits, `maxConcurrent`, `maxQueue`;
+    /// it has no coordinator of its own), carrying on from `saved` when
+    /// given (see [`Saved::check`]).
+    pub fn new(mut settings: Settings, saved: Option<Saved>, now: f64) -> Book {
+        settings.coordination = None;
+        // Its grants are sent by other isolates, in an order it cannot see.
+        settings.schedule.hold_until_answered = true;
+        let mut engine = Engine::new(settings);
+        let grants = match saved {
+            Some(saved) => saved.restore(engine.scheduler_mut(), REPORT_TIMEOUT_MS, now),
+            None => Grants::new(REPORT_TIMEOUT_MS),
+        };
+        Book { engine, grants, requests: HashMap::new() }
+    }
+
+    /// The engine its requests wait in: step a request until it says
+    /// [`crate::engine::Step::Send`], then [`Book::grant`].
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// A request for grants joins the queue (its count is taken from 1 to 64).
+    pub fn request(&mut self, request: Request, now: f64) -> Result<CallId, Refusal> {
+        let spec = CallSpec { key: request.key.clone(), cost: request.cost, guessed: request.guessed, priority: 0, retries: false };
+        let call = self.engine.enqueue(spec, now)?;
+        self.requests.insert(call, Request { count: request.count.clamp(1, 64), ..request });
+        Ok(call)
+    }
+
+    /// The request `call` was told to go: its grant, and up to `count − 1`
+    /// spare ones that fit at this same moment (nothing else is queued for
+    /// them). Empty for a request not waiting to go.
+    pub fn grant(&mut self, call: CallId, now: f64) -> Vec<GrantId> {
+        let Some(request) = self.requests.remove(&call) else { return Vec::new() };
+        let Some(first) = self.engine.hand_over(call) else { return Vec::new() };
+        let Request { key, cost, guessed, count, lease_ms } = request;
+        let mut granted = vec![self.grants.issue(self.engine.scheduler_mut(), first, &key, cost, true, lease_ms, now)];
+        for _ in 1..count {
+            let Some(ticket) = self.engine.grant_now(&key, cost, guessed, now) else { break };
+            granted.push(self.grants.issue(self.engine.scheduler_mut(), ticket, &key, cost, false, lease_ms, now));
+        }
+        granted
+    }
+
+    /// A request that ended without a grant (refused, or its caller gone).
+    pub fn forget(&mut self, call: CallId, now: f64) {
+        self.requests.remove(&call);
+        self.engine.abort(call, now);
+    }
+
+    /// Spare grants are being used now.
+    pub fn sent(&mut self, ids: &[GrantId], now: f64) {
+        for &id in ids {
+            self.grants.sent(self.engine.scheduler_mut(), id, now);
+        }
+    }
+
+    /// The answer to a granted call: its status (`None`: no answer came) and
+    /// what its headers said (`None`: the call ended unreported, and its
+    /// estimate is charged).
+    pub fn complete(&mut self, id: GrantId, status: Option<u16>, observation: Option<&Observation>, now: f64) {
+        let Some(grant) = self.grants.take(id) else { return };
+        let completion = match (status, observation) {
+            (None, _) => Completion::NoAnswer,
+            (Some(_), None) => Completion::Unreported,
+            (Some(status), observation) => Completion::Heard { status, observation },
+        };
+        self.engine.complete_ticket(grant.ticket, &grant.key, completion, now);
+    }
+
+    /// Grants never used: nothing is charged.
+    pub fn release(&mut self, ids: &[GrantId], now: f64) {
+        for &id in ids {
+            if let Some(grant) = self.grants.take(id) {
+                self.engine.scheduler_mut().cancel(grant.ticket);
+            }
+        }
+        self.engine.tick(now);
+    }
+
+    /// Settle the grants whose time is up (see [`Grants::expire`]); the next
+    /// expiry, if any grant is outstanding.
+    pub fn expire(&mut self, now: f64) -> Option<f64> {
+        if self.grants.expire(self.engine.scheduler_mut(), now) > 0 {
+            self.engine.tick(now);
+        }
+        self.grants.next_expiry()
+    }
+
+    pub fn next_expiry(&self) -> Option<f64> {
+        self.grants.next_expiry()
+    }
+
+    /// Grants made and not yet reported.
+    pub fn outstanding(&self) -> usize {
+        self.grants.len()
+    }
+
+    /// What to save after a change.
+    pub fn save(&self, now: f64) -> Saved {
+        Saved::new(self.engine.scheduler(), &self.grants, now)
+    }
+}
