@@ -52,6 +52,10 @@ impl Book {
         &mut self.engine
     }
 
+    pub fn engine_ref(&self) -> &Engine {
+        &self.engine
+    }
+
     /// A request for grants joins the queue (its count is taken from 1 to 64).
     pub fn request(&mut self, request: Request, now: f64) -> Result<CallId, Refusal> {
         let spec = CallSpec { key: request.key.clone(), cost: request.cost, guessed: request.guessed, priority: 0, retries: false };

@@ -154,6 +154,8 @@ impl Engine {
         let mut schedule = settings.schedule;
         // With a coordinator the budget is kept there (see crate::coordinate).
         schedule.local_budget = settings.coordination.is_none();
+        // A pause is waited out no longer than a retry-after would be.
+        schedule.max_pause_wait_ms = settings.retry.max_retry_after_ms;
         Engine {
             scheduler: Scheduler::new(schedule),
             retry: settings.retry,
@@ -263,8 +265,9 @@ impl Engine {
     }
 
     /// The caller gave up on a call (its signal aborted): it leaves the
-    /// queue, gives back what it holds, and is forgotten. A call in flight
-    /// is reported with [`Engine::answered`] first.
+    /// queue, gives back what it holds, and is forgotten. A call that was
+    /// sent is reported with [`Engine::answered`] first; one told to send
+    /// and given up before it went is given back as never sent.
     pub fn abort(&mut self, id: CallId, now: f64) {
         let Some(call) = self.calls.remove(&id) else { return };
         match call.phase {
@@ -275,18 +278,20 @@ impl Engine {
                     link.abandon(ask);
                 }
             }
-            Phase::Cleared { ticket, grant } => {
+            // Told to send and given up before it was sent.
+            Phase::Cleared { ticket, grant } | Phase::InFlight { ticket, grant } => {
                 self.cancel(ticket);
                 self.tells.extend(grant.map(|g| Tell::Release(vec![g])));
-            }
-            Phase::InFlight { ticket, grant } => {
-                self.by_ticket.remove(&ticket);
-                self.tells.extend(grant.map(|grant| Tell::Complete { grant, status: None, fields: None }));
-                self.scheduler.finish(ticket, Completion::NoAnswer, now);
             }
             Phase::Answered(_) | Phase::Backoff { .. } | Phase::Refused(_) => {}
         }
         self.pump(now);
+    }
+
+    /// Whether the call holds an answer not yet decided on (a caller whose
+    /// signal aborts then still steps it: an answer to return is returned).
+    pub fn holds_answer(&self, id: CallId) -> bool {
+        matches!(self.calls.get(&id), Some(Call { phase: Phase::Answered(_), .. }))
     }
 
     fn cancel(&mut self, ticket: Ticket) {

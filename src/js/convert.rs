@@ -50,6 +50,19 @@ pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 
 /// A `HeadroomError` for a refusal, with its numbers as properties.
 pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
+    headroom_error(refusal.code(), &refusal.to_string(), &refusal_details(refusal))
+}
+
+/// A refusal as plain data that crosses to another isolate: its code,
+/// message, dimension and numbers (read back by [`Refusal::from_parts`]).
+pub(crate) fn refusal_plain(refusal: &Refusal) -> JsValue {
+    let plain = refusal_details(refusal);
+    set(&plain, "code", &JsValue::from_str(refusal.code()));
+    set(&plain, "message", &JsValue::from_str(&refusal.to_string()));
+    plain.into()
+}
+
+fn refusal_details(refusal: &Refusal) -> Object {
     let details = Object::new();
     if let Some(dimension) = refusal.dimension() {
         set(&details, Refusal::DIMENSION, &JsValue::from_str(dimension));
@@ -57,7 +70,7 @@ pub(crate) fn refusal_error(refusal: &Refusal) -> JsValue {
     for (name, value) in refusal.numbers() {
         set(&details, name, &JsValue::from_f64(value));
     }
-    headroom_error(refusal.code(), &refusal.to_string(), &details)
+    details
 }
 
 pub(crate) fn set(target: &Object, key: &str, value: &JsValue) {

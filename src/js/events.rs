@@ -6,13 +6,12 @@
 //! log through them. A listener that throws is ignored: an observer must not
 //! be able to break the calls it observes.
 
-use super::convert::set;
+use super::convert::{get, to_plain};
 use super::metrics::Metrics;
-use js_sys::{Function, Object};
+use crate::engine::Event;
+use js_sys::Function;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
-
-pub(crate) const TYPES: [&str; 9] = ["queued", "dispatched", "response", "retry", "pause", "resume", "rejected", "fallback", "coordinated"];
 
 #[derive(Default)]
 pub(crate) struct Events {
@@ -53,21 +52,15 @@ impl Events {
             || (Metrics::wants(kind) && self.metrics.borrow().is_some())
     }
 
-    /// Emit `kind` with `fields` as its payload.
-    pub(crate) fn emit(&self, kind: &str, fields: &[(&str, JsValue)]) {
+    /// Emit an event of the engine, as plain JSON of it.
+    pub(crate) fn emit(&self, event: &Event) {
+        let kind = event.kind();
         if !self.wanted(kind) {
             return;
         }
+        let Ok(payload) = to_plain(event) else { return };
         if let Some(metrics) = self.metrics.borrow().as_ref() {
-            metrics.record(kind, |name| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()));
-        }
-        if self.on_event.is_none() && !self.listeners.borrow().iter().any(|(_, k, _)| k == kind) {
-            return;
-        }
-        let payload = Object::new();
-        set(&payload, "type", &JsValue::from_str(kind));
-        for (name, value) in fields {
-            set(&payload, name, value);
+            metrics.record(kind, |name| Some(get(&payload, name)).filter(|v| !v.is_undefined()));
         }
         let targets: Vec<Function> =
             self.on_event.iter().cloned().chain(self.listeners.borrow().iter().filter(|(_, k, _)| k == kind).map(|(_, _, f)| f.clone())).collect();

@@ -11,7 +11,7 @@
 //! a model), a dimension's name, a status or an error code.
 
 use super::convert::{describe, get, set, type_error};
-use super::throttler::Shared;
+use super::shared::Shared;
 use js_sys::{Array, Function, Object};
 use std::rc::Weak;
 use wasm_bindgen::prelude::*;
@@ -134,7 +134,7 @@ fn observe_budget(shared: &Shared, result: &JsValue, remaining: &JsValue, limit:
     let Ok(observe) = get(result, "observe").dyn_into::<Function>() else {
         return;
     };
-    let snapshot = shared.core.borrow().snapshot(js_sys::Date::now());
+    let snapshot = shared.snapshot();
     for partition in &snapshot.partitions {
         for dimension in &partition.dimensions {
             let attributes = Object::new();

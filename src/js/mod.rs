@@ -1,12 +1,17 @@
-//! The only code that touches JavaScript. It converts JS values to core
-//! types and back, sleeps on timers for exactly as long as the core says,
-//! and calls the user's `fetch`. Every decision is the core's.
+//! The only code that touches JavaScript: an executor for the core's
+//! engine ([`crate::engine`]). It converts JS values to core types and
+//! back, sleeps on timers for exactly as long as the engine says, calls the
+//! user's `fetch` and the coordinator, and reports back. Every decision is
+//! the engine's.
 //!
-//! - [`throttler`]: the `Throttler` class and its drop-in `fetch`.
+//! - [`throttler`] and [`permit`]: the `Throttler` and `Permit` classes.
+//! - [`fetch`]: the drop-in `fetch`, its cost and partition.
+//! - [`shared`]: the executor loop every call runs, and what calls share.
 //! - [`options`]: reading and validating the constructor's options.
 //! - [`wake`]: how a waiting call sleeps and is woken.
 //! - [`request`]: a `fetch` call's URL, body, replayability and signal.
-//! - [`metrics`]: OpenTelemetry instruments, when a `meter` is given.
+//! - [`heard`]: an answer's status and headers.
+//! - [`events`] and [`metrics`]: listeners, and OpenTelemetry instruments.
 //! - [`convert`]: headers and errors between JS and Rust.
 //! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
 //!   through a Durable Object (see [`crate::coordinate`]).
@@ -15,14 +20,19 @@ mod convert;
 mod coordinated;
 mod coordinator;
 mod events;
+mod fetch;
+mod heard;
 mod metrics;
 mod options;
+mod permit;
 mod request;
+mod shared;
 mod throttler;
+mod wake;
 
 pub use coordinator::Coordinator;
+pub use permit::Permit;
 pub use throttler::Throttler;
-mod wake;
 
 use wasm_bindgen::prelude::*;
 

@@ -1,12 +1,11 @@
 //! The constructor's options: read once, validated once, with messages that
 //! name the option, what was given and what is allowed. Defaults live in the
-//! core's [`Config::default`]; this file only translates.
+//! core's [`Settings::default`]; this file only translates.
 
 use super::convert::{describe, get, type_error};
 use crate::budget::Limits;
+use crate::engine::{Coordination, Settings};
 use crate::estimate::PartitionBy;
-use crate::retry::RetryPolicy;
-use crate::schedule::Config;
 use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -45,39 +44,24 @@ pub(crate) enum Partitioning {
 }
 
 pub(crate) struct Options {
-    pub config: Config,
-    pub retry: RetryPolicy,
-    pub max_wait_ms: Option<f64>,
+    /// Everything the core decides with: the scheduler's config, retries,
+    /// `maxWaitMs`, and the coordination settings when a coordinator is given.
+    pub settings: Settings,
     pub fetch: Option<Function>,
     pub partition_by: Partitioning,
     pub estimate: Option<Function>,
     pub on_event: Option<Function>,
     /// An OpenTelemetry `Meter` to record metrics with.
     pub meter: Option<JsValue>,
-    pub coordinator: Option<Coordination>,
+    pub coordinator: Option<Binding>,
 }
 
-/// How a throttler shares one budget through a coordinator (a Durable
-/// Object namespace). Defaults in [`Coordination::new`].
-pub(crate) struct Coordination {
-    /// The binding: an object with `idFromName` and `get`.
+/// The coordinator a throttler asks: a Durable Object namespace binding
+/// and the name of the object (one budget per name).
+pub(crate) struct Binding {
+    /// An object with `idFromName` and `get`.
     pub namespace: JsValue,
-    /// The name of the coordinator object: one budget per name.
     pub name: String,
-    /// Grants asked for at once; the spare ones serve the next calls.
-    pub lease_size: u32,
-    /// How long a spare grant may wait for a call.
-    pub lease_ms: f64,
-    /// The part of each limit used while the coordinator cannot be reached.
-    pub share: f64,
-    /// How long to use the local budget before asking the coordinator again.
-    pub retry_ms: f64,
-}
-
-impl Coordination {
-    fn new(namespace: JsValue) -> Coordination {
-        Coordination { namespace, name: "headroom".into(), lease_size: 4, lease_ms: 1_000.0, share: 0.5, retry_ms: 5_000.0 }
-    }
 }
 
 fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {
@@ -86,9 +70,7 @@ fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {
 
 pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     let mut options = Options {
-        config: Config::default(),
-        retry: RetryPolicy::default(),
-        max_wait_ms: None,
+        settings: Settings::default(),
         fetch: None,
         partition_by: Partitioning::Mode(PartitionBy::OriginAndModel),
         estimate: None,
@@ -103,7 +85,7 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
         return Err(type_error(format!("expected the options to be an object, got {}", describe(value))));
     }
     check_keys(value, &KNOWN, "option")?;
-    let config = &mut options.config;
+    let config = &mut options.settings.schedule;
     if let Some(n) = count(value, "maxConcurrent", true)? {
         config.max_concurrent = n;
     }
@@ -113,17 +95,17 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     if let Some(n) = whole_or_infinity(value, "maxQueue")? {
         config.max_queue = if n == u32::MAX { usize::MAX } else { n as usize };
     }
+    let retry = &mut options.settings.retry;
     if let Some(n) = whole(value, "maxRetries")? {
-        options.retry.max_retries = n;
-    }
-    if let Some(ms) = milliseconds(value, "maxWaitMs")? {
-        options.max_wait_ms = Some(ms);
+        retry.max_retries = n;
     }
     if let Some(ms) = milliseconds(value, "maxRetryAfterMs")? {
-        options.retry.max_retry_after_ms = ms;
+        retry.max_retry_after_ms = ms;
     }
-    // A pause is waited out no longer than a retry-after would be.
-    config.max_pause_wait_ms = options.retry.max_retry_after_ms;
+    if let Some(ms) = milliseconds(value, "maxWaitMs")? {
+        options.settings.max_wait_ms = Some(ms);
+    }
+    let config = &mut options.settings.schedule;
     let limits = get(value, "limits");
     if !limits.is_undefined() {
         config.limits = Some(read_limits(&limits)?);
@@ -150,11 +132,14 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
         }
         options.meter = Some(meter);
     }
-    options.coordinator = read_coordination(value)?;
+    if let Some((binding, coordination)) = read_coordination(value)? {
+        options.coordinator = Some(binding);
+        options.settings.coordination = Some(coordination);
+    }
     Ok(options)
 }
 
-fn read_coordination(value: &JsValue) -> Result<Option<Coordination>, JsValue> {
+fn read_coordination(value: &JsValue) -> Result<Option<(Binding, Coordination)>, JsValue> {
     let namespace = get(value, "coordinator");
     if namespace.is_undefined() {
         if let Some(option) = COORDINATION.iter().find(|o| !get(value, o).is_undefined()) {
@@ -166,10 +151,11 @@ fn read_coordination(value: &JsValue) -> Result<Option<Coordination>, JsValue> {
     if !["idFromName", "get"].iter().all(|m| get(&namespace, m).is_function()) {
         return Err(expected("coordinator", binding, &namespace));
     }
-    let mut c = Coordination::new(namespace);
+    let mut binding = Binding { namespace, name: "headroom".into() };
+    let mut c = Coordination::default();
     let name = get(value, "coordinatorName");
     if !name.is_undefined() {
-        c.name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?;
+        binding.name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?;
     }
     match count(value, "leaseSize", false)? {
         Some(n) if n > MAX_LEASE => return Err(expected("leaseSize", "a whole number from 1 to 64", &get(value, "leaseSize"))),
@@ -187,7 +173,7 @@ fn read_coordination(value: &JsValue) -> Result<Option<Coordination>, JsValue> {
     if let Some(ms) = milliseconds(value, "fallbackRetryMs")? {
         c.retry_ms = ms;
     }
-    Ok(Some(c))
+    Ok(Some((binding, c)))
 }
 
 fn function(value: &JsValue, option: &str) -> Result<Option<Function>, JsValue> {

@@ -11,8 +11,10 @@
 //! - a timer left pending keeps Node alive, so every timer is cleared as soon
 //!   as its wait ends.
 
+use super::convert::get;
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
@@ -64,6 +66,24 @@ pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future:
         }
     };
     (future, alarm)
+}
+
+/// Call `callback` after `ms` milliseconds on a timer that does not keep
+/// the process alive (`unref` in Node, `Deno.unrefTimer` in Deno); its id.
+pub(crate) fn background(callback: &Function, ms: f64) -> JsValue {
+    let timer = set_timeout(callback, ms.clamp(0.0, MAX_TIMER_MS));
+    let unref = get(&timer, "unref");
+    if let Some(unref) = unref.dyn_ref::<Function>() {
+        let _ = unref.call0(&timer);
+    } else if let Some(unref) = get(&get(&js_sys::global(), "Deno"), "unrefTimer").dyn_ref::<Function>() {
+        let _ = unref.call1(&JsValue::UNDEFINED, &timer);
+    }
+    timer
+}
+
+/// Clear a timer of [`background`].
+pub(crate) fn clear(timer: &JsValue) {
+    clear_timeout(timer);
 }
 
 /// Wait for `promise` at most `ms` milliseconds: `None` when the time ran

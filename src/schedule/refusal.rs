@@ -63,6 +63,21 @@ impl Refusal {
             _ => None,
         }
     }
+
+    /// A refusal from its code and properties as [`Refusal::numbers`] and
+    /// [`Refusal::dimension`] wrote them (in another isolate); `None` for
+    /// an unknown code or a property missing.
+    pub fn from_parts(code: &str, dimension: Option<String>, number: impl Fn(&str) -> Option<f64>) -> Option<Refusal> {
+        let [_, cost, limit, max_queue, waited_ms, retry_after_ms] = Refusal::PROPERTIES;
+        let [cost_exceeds_limit, queue_full, queue_timeout, rate_limited] = Refusal::CODES;
+        Some(match code {
+            c if c == cost_exceeds_limit => Refusal::CostExceedsLimit { dimension: dimension?, cost: number(cost)?, limit: number(limit)? },
+            c if c == queue_full => Refusal::QueueFull { max_queue: number(max_queue).filter(|n| *n >= 0.0)? as usize },
+            c if c == queue_timeout => Refusal::QueueTimeout { waited_ms: number(waited_ms)? },
+            c if c == rate_limited => Refusal::RateLimited { retry_after_ms: number(retry_after_ms)? },
+            _ => return None,
+        })
+    }
 }
 
 /// A number as a person reads it: whole numbers exactly, others to two

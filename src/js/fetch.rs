@@ -1,0 +1,124 @@
+//! The drop-in `fetch`: read a call's cost and partition, then carry out
+//! the engine's steps, sending the request each time it says to.
+
+use super::convert::{self, get, type_error};
+use super::heard;
+use super::options::{self, Partitioning};
+use super::request::{read_request_body, Body, RequestInfo};
+use super::shared::{Shared, Stop};
+use crate::budget::Cost;
+use crate::engine::{rate_limited_answer, CallId, CallSpec};
+use crate::estimate::{estimate_from, partition_key, Source};
+use js_sys::Promise;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+/// A `fetch` call in the engine, and its signal.
+pub(crate) struct FetchCall {
+    id: CallId,
+    signal: Option<AbortSignal>,
+}
+
+impl Shared {
+    /// Read a call's cost, key and signal and queue it. The request's body
+    /// text serves the estimate here and is not kept.
+    pub(crate) fn queue_fetch(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, Stop> {
+        let signal = options::read_signal(&get(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
+        let (cost, guessed, key) = self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
+        let spec = CallSpec { key, cost, guessed, priority: 0, retries: request.replayable };
+        let id = self.enqueue(spec, signal.as_ref())?;
+        Ok(FetchCall { id, signal })
+    }
+
+    /// The whole call: wait, send, and again as long as the engine says.
+    pub(crate) async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, queued: Option<Result<FetchCall, Stop>>) -> Result<JsValue, JsValue> {
+        let queued = match queued {
+            Some(queued) => queued,
+            None => match read_request_body(&input, &init).await {
+                Ok(request) => self.queue_fetch(&input, &init, request),
+                Err(error) => Err(Stop::Failed(error)),
+            },
+        };
+        let FetchCall { id, signal } = match queued {
+            Ok(call) => call,
+            Err(stop) => return settle(stop, None),
+        };
+        let keep_fields = self.coordinated();
+        let mut last: Option<Result<JsValue, JsValue>> = None;
+        loop {
+            let answer = last.as_ref().and_then(|result| result.as_ref().ok());
+            if let Err(stop) = self.until_sent(id, signal.as_ref(), answer).await {
+                return settle(stop, last);
+            }
+            let result = self.send(&input, &init).await;
+            let answer = match &result {
+                Ok(response) => heard::response(response, keep_fields),
+                Err(_) => crate::engine::Answer::NoAnswer,
+            };
+            self.with(|engine, now| engine.answered(id, answer, now));
+            last = Some(result);
+        }
+    }
+
+    /// Call the user's `fetch` (or the global one) once.
+    async fn send(&self, input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue> {
+        // A Request's body is read when it is sent: send a copy each time
+        // so that a retry still has one.
+        let sent_input = match input.dyn_ref::<web_sys::Request>() {
+            Some(request) => request.clone().map(JsValue::from).unwrap_or_else(|_| input.clone()),
+            None => input.clone(),
+        };
+        let sent = convert::resolve_fetch(self.options.fetch.as_ref()).and_then(|fetch| fetch.call2(&JsValue::UNDEFINED, &sent_input, init));
+        match sent {
+            Ok(promise) => JsFuture::from(Promise::resolve(&promise)).await,
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The cost (with its guessed input tokens) and partition of a `fetch`
+    /// call: the caller's `estimate` and `partitionBy` functions where given,
+    /// else the core's estimate.
+    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&dyn Source>) -> Result<(Cost, f64, String), JsValue> {
+        let estimated = estimate_from(body);
+        let (cost, guessed) = match &self.options.estimate {
+            Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
+            None => (estimated.cost, estimated.guessed_input_tokens),
+        };
+        let key = match &self.options.partition_by {
+            Partitioning::Mode(mode) => partition_key(*mode, origin, estimated.model.as_deref()),
+            Partitioning::Function(f) => {
+                let key = f.call2(&JsValue::UNDEFINED, input, init)?;
+                key.as_string().ok_or_else(|| type_error(format!("expected `partitionBy` to return a string, got {}", convert::describe(&key))))?
+            }
+        };
+        Ok((cost, guessed, key))
+    }
+}
+
+/// What a `fetch` call that stopped settles with: the last answer when the
+/// engine returns it; for a call refused because its partition is paused
+/// longer than it waits, the 429 it would have met (an SDK sees its usual
+/// rate-limit error); else the error.
+fn settle(stop: Stop, last: Option<Result<JsValue, JsValue>>) -> Result<JsValue, JsValue> {
+    match (stop, last) {
+        (Stop::Returned, Some(last)) => last,
+        (Stop::Refused(refusal), _) if rate_limited_answer(&refusal).is_some() => synthesized(&refusal),
+        (stop, _) => Err(Shared::error(stop)),
+    }
+}
+
+/// The 429 of [`rate_limited_answer`] as a `Response`.
+fn synthesized(refusal: &crate::schedule::Refusal) -> Result<JsValue, JsValue> {
+    let answer = rate_limited_answer(refusal).ok_or_else(|| convert::refusal_error(refusal))?;
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &answer.headers {
+        headers.set(name, value)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(answer.status);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_str_and_init(Some(&answer.body), &init).map(JsValue::from)
+}

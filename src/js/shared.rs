@@ -1,0 +1,258 @@
+//! The executor: what a throttler's calls (and a coordinator's requests)
+//! share, and the loop that carries out the engine's steps for one call.
+//!
+//! Every decision is the engine's ([`crate::engine`]); this file sleeps for
+//! as long as it says, wakes the calls it names, emits the events it
+//! produces, sends the coordinator its messages and reports back.
+
+use super::convert::{self, get};
+use super::coordinated::Coordinated;
+use super::events::Events;
+use super::metrics::Metrics;
+use super::options::Options;
+use super::wake::{self, Alarm};
+use crate::coordinate::Book;
+use crate::engine::{Ask, CallId, CallSpec, Engine, Step};
+use crate::schedule::{Refusal, Snapshot};
+use js_sys::{Date, Function, Promise, Uint8Array};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::AbortSignal;
+
+/// What the engine lives in: a throttler's own, or a coordinator's book.
+pub(crate) enum Core {
+    Engine(Engine),
+    Book(Book),
+}
+
+impl Core {
+    fn engine(&mut self) -> &mut Engine {
+        match self {
+            Core::Engine(engine) => engine,
+            Core::Book(book) => book.engine(),
+        }
+    }
+}
+
+/// Why a call stopped short of being sent.
+pub(crate) enum Stop {
+    /// The engine says the last answer is the result.
+    Returned,
+    Refused(Refusal),
+    /// Its signal aborted: the reason.
+    Aborted(JsValue),
+    /// Its arguments could not be read: the error.
+    Failed(JsValue),
+}
+
+pub(crate) struct Shared {
+    core: RefCell<Core>,
+    /// How to wake each sleeping call.
+    alarms: RefCell<HashMap<CallId, Alarm>>,
+    pub(crate) options: Options,
+    pub(crate) events: Events,
+    /// The coordinator asked for grants, when one is given.
+    coordinated: Option<Coordinated>,
+    /// The timer set for [`Engine::next_tick`]: its time and id.
+    ticker: RefCell<Option<(f64, JsValue)>>,
+    this: Weak<Shared>,
+}
+
+impl Shared {
+    pub(crate) fn new(core: Core, mut options: Options) -> Result<Rc<Shared>, JsValue> {
+        let coordinated = options.coordinator.take().map(Coordinated::new);
+        let meter = options.meter.take();
+        let shared = Rc::new_cyclic(|this| Shared {
+            core: RefCell::new(core),
+            alarms: RefCell::default(),
+            events: Events::new(options.on_event.clone()),
+            options,
+            coordinated,
+            ticker: RefCell::default(),
+            this: this.clone(),
+        });
+        if let Some(meter) = meter {
+            shared.events.set_metrics(Metrics::new(&meter, Rc::downgrade(&shared))?);
+        }
+        Ok(shared)
+    }
+
+    /// Act on the engine at the current time, then carry out what it produced.
+    pub(crate) fn with<T>(&self, act: impl FnOnce(&mut Engine, f64) -> T) -> T {
+        let result = act(self.core.borrow_mut().engine(), Date::now());
+        self.flush();
+        result
+    }
+
+    /// Act on a coordinator's book, then carry out what its engine produced.
+    pub(crate) fn with_book<T>(&self, act: impl FnOnce(&mut Book, f64) -> T) -> Option<T> {
+        let result = match &mut *self.core.borrow_mut() {
+            Core::Book(book) => Some(act(book, Date::now())),
+            Core::Engine(_) => None,
+        };
+        self.flush();
+        result
+    }
+
+    /// Whether a coordinator keeps the budget (answers then carry their
+    /// rate-limit fields to it).
+    pub(crate) fn coordinated(&self) -> bool {
+        self.coordinated.is_some()
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.core.borrow_mut().engine().snapshot(Date::now())
+    }
+
+    /// Wake the calls the engine named, send its messages and emit its
+    /// events (outside any borrow: a listener may call the throttler).
+    fn flush(&self) {
+        loop {
+            let (woken, tells, events) = {
+                let mut core = self.core.borrow_mut();
+                let engine = core.engine();
+                if !engine.has_output() {
+                    break;
+                }
+                (engine.take_woken(), engine.take_tells(), engine.take_events())
+            };
+            let alarms: Vec<Alarm> = {
+                let mut sleeping = self.alarms.borrow_mut();
+                woken.iter().filter_map(|id| sleeping.remove(id)).collect()
+            };
+            // Waking only queues the sleeper's continuation.
+            alarms.iter().for_each(Alarm::wake);
+            if let Some(coordinated) = &self.coordinated {
+                tells.into_iter().for_each(|tell| coordinated.tell(tell));
+            }
+            events.iter().for_each(|event| self.events.emit(event));
+        }
+        self.set_ticker();
+    }
+
+    /// Keep one timer for the engine's next tick (a pause that ends with no
+    /// call waiting). It does not keep the process alive.
+    fn set_ticker(&self) {
+        let next = self.core.borrow_mut().engine().next_tick();
+        let mut ticker = self.ticker.borrow_mut();
+        if ticker.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        if let Some((_, timer)) = ticker.take() {
+            wake::clear(&timer);
+        }
+        let Some(at) = next else { return };
+        let this = self.this.clone();
+        let tick = Closure::once_into_js(move || {
+            if let Some(shared) = this.upgrade() {
+                shared.ticker.borrow_mut().take();
+                shared.with(|engine, now| engine.tick(now));
+            }
+        });
+        *ticker = Some((at, wake::background(tick.unchecked_ref(), at - Date::now())));
+    }
+
+    /// Queue a call now, in call order. With a `signal` already aborted it
+    /// is not queued.
+    pub(crate) fn enqueue(&self, spec: CallSpec, signal: Option<&AbortSignal>) -> Result<CallId, Stop> {
+        if let Some(signal) = signal.filter(|s| s.aborted()) {
+            return Err(Stop::Aborted(signal.reason()));
+        }
+        self.with(|engine, now| {
+            if engine.wants_seed() {
+                engine.seed((js_sys::Math::random() * 9_007_199_254_740_992.0) as u64);
+            }
+            engine.enqueue(spec, now)
+        })
+        .map_err(Stop::Refused)
+    }
+
+    /// Carry out a call's steps until the engine says to send it (the
+    /// attempt's number) or it stops. `answer` is the last answer, whose
+    /// body the engine may ask to read.
+    pub(crate) async fn until_sent(&self, id: CallId, signal: Option<&AbortSignal>, answer: Option<&JsValue>) -> Result<u32, Stop> {
+        loop {
+            let aborted = signal.filter(|s| s.aborted());
+            let step = match aborted {
+                // Given up: unless it holds an answer to return, it goes no further.
+                Some(signal) if !self.core.borrow_mut().engine().holds_answer(id) => {
+                    self.with(|engine, now| engine.abort(id, now));
+                    return Err(Stop::Aborted(signal.reason()));
+                }
+                _ => self.with(|engine, now| engine.step(id, now)),
+            };
+            match step {
+                Step::Return => return Err(Stop::Returned),
+                Step::Refuse(refusal) => return Err(Stop::Refused(refusal)),
+                _ if aborted.is_some() => {
+                    self.with(|engine, now| engine.abort(id, now));
+                    return Err(Stop::Aborted(signal.map(AbortSignal::reason).unwrap_or_default()));
+                }
+                Step::Send { attempt } => return Ok(attempt),
+                Step::Wait { until } => {
+                    let (sleeping, alarm) = wake::sleep(until - Date::now(), signal);
+                    self.alarms.borrow_mut().extend(alarm.map(|alarm| (id, alarm)));
+                    sleeping.await;
+                    self.alarms.borrow_mut().remove(&id);
+                }
+                Step::Ask(ask) => self.ask(ask),
+                Step::ReadBody { bytes, ms } => {
+                    let text = match answer {
+                        Some(response) => read_body(response, bytes, ms).await,
+                        None => String::new(),
+                    };
+                    self.with(|engine, _| engine.body_read(id, &text));
+                }
+            }
+        }
+    }
+
+    /// Send a request for grants; its answer goes to the engine when it comes.
+    fn ask(&self, ask: Ask) {
+        let id = ask.id;
+        let Some(asked) = self.coordinated.as_ref().map(|c| c.ask(&ask)) else { return };
+        let this = self.this.clone();
+        spawn_local(async move {
+            let answer = asked.await;
+            if let Some(shared) = this.upgrade() {
+                shared.with(|engine, now| engine.coordinator_answered(id, answer, now));
+            }
+        });
+    }
+
+    /// The error a call that stopped rejects with.
+    pub(crate) fn error(stop: Stop) -> JsValue {
+        match stop {
+            Stop::Refused(refusal) => convert::refusal_error(&refusal),
+            Stop::Aborted(error) | Stop::Failed(error) => error,
+            Stop::Returned => convert::type_error("the call ended without an answer".into()),
+        }
+    }
+}
+
+/// Read at most `bytes` of a copy of a response's body within `ms`, then
+/// let the copy go: a body that never ends does not hold the call.
+async fn read_body(response: &JsValue, bytes: usize, ms: f64) -> String {
+    let Some(response) = response.dyn_ref::<web_sys::Response>() else { return String::new() };
+    let Some(body) = response.clone().ok().and_then(|copy| copy.body()) else { return String::new() };
+    let reader = body.get_reader();
+    let read: Option<Function> = get(&reader, "read").dyn_into().ok();
+    let mut read_bytes = Vec::new();
+    let deadline = Date::now() + ms;
+    while let Some(read) = read.as_ref().filter(|_| read_bytes.len() < bytes) {
+        let Ok(chunk) = read.call0(&reader) else { break };
+        let Some(Ok(chunk)) = wake::within(&Promise::resolve(&chunk), deadline - Date::now()).await else { break };
+        let Ok(value) = get(&chunk, "value").dyn_into::<Uint8Array>() else { break };
+        read_bytes.extend(value.to_vec());
+    }
+    // Done with the copy, whatever is left of it.
+    if let Ok(cancel) = get(&reader, "cancel").dyn_into::<Function>() {
+        let _ = cancel.call0(&reader);
+    }
+    read_bytes.truncate(bytes);
+    String::from_utf8_lossy(&read_bytes).into_owned()
+}
