@@ -378,3 +378,86 @@ fn a_saved_bucket_that_is_not_sane_is_dropped_alone() {
     let names: Vec<String> = fresh.snapshot(T0 + 1_000.0).partitions[1].dimensions.iter().map(|d| d.name.clone()).collect();
     assert_eq!(names, ["requests"]);
 }
+
+mod book {
+    use super::*;
+    use crate::engine::{Settings, Step};
+    use crate::schedule::Refusal;
+
+    fn book_with_window(remaining: u32) -> Book {
+        let mut book = Book::new(Settings::default(), None, T0);
+        book.engine().observe("api", &window(remaining, T0), T0);
+        book
+    }
+
+    fn request(count: u32) -> Request {
+        Request { key: "api".into(), cost: Cost::ONE_REQUEST, guessed: 0.0, count, lease_ms: LEASE_MS }
+    }
+
+    /// Make a request and step it until it may go; its grants.
+    fn granted(book: &mut Book, count: u32, now: f64) -> Vec<GrantId> {
+        let call = book.request(request(count), now).unwrap();
+        assert_eq!(book.engine().step(call, now), Step::Send { attempt: 1 });
+        book.grant(call, now)
+    }
+
+    #[test]
+    fn spare_grants_are_made_only_as_far_as_they_fit_at_that_moment_and_count_nothing_as_cancelled() {
+        let mut book = book_with_window(3);
+        assert_eq!(granted(&mut book, 5, T0), [1, 2, 3], "three fit; nothing is queued for the other two");
+        let counters = book.engine_ref().snapshot(T0).counters;
+        assert_eq!((counters.dispatched, counters.cancelled, counters.refused), (3, 0, 0));
+        assert_eq!(book.engine_ref().scheduler().queued(), 0);
+        assert_eq!(book.outstanding(), 3);
+        // The next request waits: none is left.
+        let waiting = book.request(request(1), T0).unwrap();
+        assert!(matches!(book.engine().step(waiting, T0), Step::Wait { .. }));
+    }
+
+    #[test]
+    fn spares_never_pass_a_request_that_waits() {
+        let mut book = book_with_window(3);
+        assert_eq!(granted(&mut book, 1, T0), [1]);
+        book.complete(1, Some(200), Some(&window(2, T0 + 1.0)), T0 + 1.0);
+        // Two left: a request for five waits for the window to turn.
+        let big = Request { cost: Cost::new(5.0, 0.0, 0.0, None), ..request(1) };
+        let waiting = book.request(big, T0 + 2.0).unwrap();
+        assert!(matches!(book.engine().step(waiting, T0 + 2.0), Step::Wait { .. }));
+        // A small request passes it (it fits before the reset), but takes no spares.
+        let small = granted(&mut book, 5, T0 + 2.0);
+        assert_eq!(small.len(), 1, "no spare grant ahead of a waiting request: {small:?}");
+        assert_eq!(book.engine_ref().scheduler().queued(), 1);
+    }
+
+    #[test]
+    fn an_expired_grant_is_charged_without_counting_as_a_success() {
+        let mut book = book_with_window(10);
+        let ids = granted(&mut book, 1, T0);
+        assert_eq!(ids.len(), 1);
+        let later = T0 + REPORT_TIMEOUT_MS;
+        assert_eq!(book.expire(later), None);
+        assert_eq!(book.outstanding(), 0);
+        assert_eq!(book.engine_ref().scheduler().in_flight(), 0);
+        assert_eq!(remaining(book.engine_ref().scheduler(), later), 9.0, "charged at its estimate");
+        assert_eq!(book.engine_ref().snapshot(later).partitions[0].max_in_flight, Config::default().max_concurrent);
+    }
+
+    #[test]
+    fn a_refusal_crosses_to_another_isolate_and_back_unchanged() {
+        let refusals = [
+            Refusal::CostExceedsLimit { dimension: "inputTokens".into(), cost: 5.0, limit: 2.0 },
+            Refusal::QueueFull { max_queue: 7 },
+            Refusal::QueueTimeout { waited_ms: 1_500.0 },
+            Refusal::RateLimited { retry_after_ms: 60_000.0 },
+        ];
+        for refusal in refusals {
+            let numbers = refusal.numbers();
+            let back = Refusal::from_parts(refusal.code(), refusal.dimension().map(String::from), |name| {
+                numbers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+            });
+            assert_eq!(back, Some(refusal));
+        }
+        assert_eq!(Refusal::from_parts("SOMETHING_ELSE", None, |_| Some(1.0)), None);
+        assert_eq!(Refusal::from_parts("QUEUE_TIMEOUT", None, |_| None), None, "a number missing");
+    }
+}
