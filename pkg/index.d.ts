@@ -222,7 +222,7 @@ export interface PartitionSnapshot {
   inFlight: number;
   /** Calls it may have in flight now: lowered after an overload (503, 529), raised again by successes. */
   maxInFlight: number;
-  /** Set while a 429 has paused the partition. */
+  /** Set while an answer (a 429, or an overload 503 or 529) has paused the partition. */
   pausedUntilMs?: number;
   dimensions: BudgetDimension[];
 }

@@ -138,6 +138,34 @@ test("retries go back through the budget: a 429 pauses the partition for every w
   assert.ok(events.includes("pause") && events.includes("resume"), events.join());
 });
 
+test("a pause's end is announced when it ends, with no call waiting, and its timer keeps no process alive", async () => {
+  const { fetch } = scripted({ status: 429, headers: { "retry-after-ms": "300", "x-should-retry": "false" } });
+  const events = [];
+  const throttler = new Throttler({ fetch, onEvent: (e) => events.push({ ...e, at: Date.now() }) });
+  assert.equal((await throttler.fetch(URL_)).status, 429);
+  const pause = events.find((e) => e.type === "pause");
+  assert.ok(pause, events.map((e) => e.type).join());
+  await sleep(500);
+  const resume = events.find((e) => e.type === "resume");
+  assert.ok(resume, "resume came without another call");
+  assert.ok(resume.at >= pause.untilMs && resume.at < pause.untilMs + 150, `resumed at ${resume.at - pause.untilMs} ms from the pause's end`);
+  // A week-long pause must not hold a process that has nothing else to do
+  // (in Node, where a pending timer would).
+  if (globalThis.Deno) return;
+  const script = `
+    import { Throttler } from "headroom";
+    const fetch = async () => new Response("", { status: 429, headers: { "retry-after": "604800" } });
+    const response = await new Throttler({ fetch }).fetch("http://127.0.0.1:9/");
+    console.log(response.status);`;
+  const { execFile } = await import("node:child_process");
+  const started = Date.now();
+  const output = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ["--input-type=module", "-e", script], { timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+  );
+  assert.equal(output.trim(), "429");
+  assert.ok(Date.now() - started < 5_000, "the process exited on its own");
+});
+
 test("aborting a waiting call removes it at once and rejects with the signal's reason", async () => {
   const never = () => new Promise(() => {});
   const throttler = new Throttler({ fetch: never, maxConcurrent: 1 });
