@@ -1,5 +1,6 @@
-//! Prints the figures of the scheduler's simulation scenarios and a scale
-//! benchmark: `cargo run --release --example simulate`.
+//! Prints the figures of the simulation's scenarios (the shipped engine
+//! against a simulated API, see `headroom::schedule::simulation`) and a scale
+//! benchmark of the scheduler: `cargo run --release --features simulation --example simulate`.
 
 use headroom::budget::Cost;
 use headroom::schedule::simulation::scenarios::{self, Figures};
@@ -16,11 +17,16 @@ fn row(f: &Figures) {
         .map_or("—".into(), |t| format!("{} (min {}, {:+.2}%)", seconds(f.limit_bound_ms), seconds(t), (f.limit_bound_ms / t - 1.0) * 100.0));
     let goodput = f.goodput_of_left.map_or("—".into(), |g| format!("{:.1}%", g * 100.0));
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         f.name,
         f.calls,
+        f.answered,
         f.rate_limited,
         f.rate_limited_after_first_answer,
+        f.overloaded,
+        f.retries,
+        f.gave_up,
+        f.fallbacks,
         if f.theoretical_ms.is_some() { ratio } else { seconds(f.limit_bound_ms) },
         goodput,
         seconds(f.max_wait_ms),
@@ -135,18 +141,49 @@ impl Random {
 
 fn main() {
     println!(
-        "| scenario | calls | 429s | 429s after first answer | time to last accepted call | goodput of what is left | longest wait | backfilled |"
+        "| scenario | calls | answered | 429s | 429s after first answer | 529s | retries | gave up | fallbacks | time to last accepted call \
+         | goodput of what is left | longest wait | backfilled |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     row(&scenarios::burst().0);
     row(&scenarios::shared().0);
     row(&scenarios::unknown_limits().0);
     row(&scenarios::window().0);
     row(&scenarios::huge_among_small(32).0);
     row(&scenarios::huge_among_small(0).0);
-    let (aborts, outcome) = scenarios::aborts();
+    let (aborts, aborted) = scenarios::aborts();
     row(&aborts);
-    println!("\naborted {} waiters; budget back to full when idle: {}", aborts.aborted, scenarios::budget_returns_to_full(&outcome));
+    let (storm, stormed) = scenarios::storm();
+    row(&storm);
+    let (outage, outaged) = scenarios::coordinator_outage(0.25);
+    row(&outage);
+    let (half, halved) = scenarios::coordinator_outage(0.5);
+    row(&half);
+    println!("\naborted {} waiters; budget back to full when idle: {}", aborts.aborted, scenarios::budget_returns_to_full(&aborted));
+    let pauses = scenarios::pauses(&stormed);
+    println!(
+        "429 storm: {} pauses announced, {} resumed on time, {} sent while paused; {} answered, {} gave up after {} retries",
+        pauses.announced,
+        pauses.resumed,
+        pauses.sent_while_paused,
+        storm.answered,
+        storm.gave_up,
+        scenarios::STORM_RETRIES,
+    );
+    for (name, outcome) in [("share 0.25", &outaged), ("share 0.5", &halved)] {
+        let [during, recovering, after] = scenarios::rate_limited_around_outage(outcome);
+        let book = outcome.book.as_ref();
+        let back: Vec<String> = scenarios::back_to_coordinator_ms(outcome).iter().map(|ms| ms.map_or("never".into(), seconds)).collect();
+        println!(
+            "coordinator out ({name}): 429s during the outage {during}, in the {} s after it {recovering}, later {after}; \
+             {} messages lost; at most {} grants outstanding, {} at the end; each isolate asked it again {} after it was back",
+            scenarios::RECOVERY_MS / 1000.0,
+            outcome.lost_tells,
+            outcome.most_grants,
+            book.map_or(0, |b| b.outstanding()),
+            back.join(", "),
+        );
+    }
 
     println!("\n| waiters in one partition | enqueue | dispatch (poll + complete) | cancel a recent waiter | cancel a random waiter |");
     println!("|---|---|---|---|---|");

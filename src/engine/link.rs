@@ -41,11 +41,15 @@ pub(super) struct Linked {
     /// (`None` once that call stopped waiting for it).
     asks: HashMap<AskId, Option<CallId>>,
     next_ask: AskId,
+    /// While falling back: when to stop using the local budget and ask the
+    /// coordinator again (the queued calls then go and ask, whatever the
+    /// local budget would have let go by then).
+    pub(super) fallback_until: Option<f64>,
 }
 
 impl Linked {
     pub(super) fn new(settings: Coordination) -> Linked {
-        Linked { link: Link::new(settings.retry_ms), settings, pool: LeasePool::default(), asks: HashMap::new(), next_ask: 0 }
+        Linked { link: Link::new(settings.retry_ms), settings, pool: LeasePool::default(), asks: HashMap::new(), next_ask: 0, fallback_until: None }
     }
 
     /// Whether to ask the coordinator at `now` (else the local budget rules).
@@ -69,6 +73,16 @@ impl Linked {
 }
 
 impl Engine {
+    /// At the end of a fallback, the budget is the coordinator's again: the
+    /// calls waiting go and ask it.
+    pub(super) fn end_fallback(&mut self, now: f64) {
+        let Some(link) = self.link.as_mut() else { return };
+        if link.fallback_until.is_some_and(|until| until <= now) {
+            link.fallback_until = None;
+            self.scheduler.set_budget(false, 1.0);
+        }
+    }
+
     /// The coordinator answered a request for grants (or it failed).
     pub fn coordinator_answered(&mut self, ask: AskId, answer: Grants, now: f64) {
         let Some(link) = self.link.as_mut() else { return };
@@ -93,6 +107,7 @@ impl Engine {
                 let (first, spares) = ids.split_first().expect("not empty");
                 link.pool.put(&call.key, spares, call.cost, now + link.settings.lease_ms);
                 call.phase = Phase::Cleared { ticket, grant: Some(*first) };
+                link.fallback_until = None;
                 if link.link.succeeded() {
                     self.scheduler.set_budget(false, 1.0);
                     self.events.push(Event::Coordinated { partition: call.key.clone() });
@@ -110,6 +125,7 @@ impl Engine {
                     call.phase = Phase::AskAgain { ticket, tries, at: now + pause };
                 } else {
                     if let Some(until) = link.link.failed(now) {
+                        link.fallback_until = Some(until);
                         self.scheduler.set_budget(true, link.settings.share);
                         // Spare grants cannot be given back now; the coordinator lets them expire.
                         link.pool.drain();

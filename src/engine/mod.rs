@@ -5,7 +5,7 @@
 //! it is given calls, answers, coordinator replies and the time, and says
 //! what to do next. The JS layer carries its words out (sleep, send, ask
 //! the coordinator, read a body, settle the call) and reports back; the
-//! simulation ([`crate::schedule::simulation`]) drives the same engine on a
+//! simulation (`src/schedule/simulation/`, built for tests only) drives the same engine on a
 //! virtual clock, so the proofs run the code that ships.
 //!
 //! A call's life:
@@ -311,10 +311,11 @@ impl Engine {
         self.pump(now);
     }
 
-    /// When time alone next produces an event with no call waiting for it:
-    /// the end of an announced pause.
+    /// When time alone next changes something with no call waiting for it:
+    /// the end of an announced pause, or of a fallback.
     pub fn next_tick(&self) -> Option<f64> {
-        self.pauses.values().copied().reduce(f64::min)
+        let fallback = self.link.as_ref().and_then(|link| link.fallback_until);
+        self.pauses.values().copied().chain(fallback).reduce(f64::min)
     }
 
     /// Calls whose next step may have changed: each should [`Engine::step`].
@@ -388,6 +389,7 @@ impl Engine {
     /// Let the scheduler decide what it can now; wake the calls it decided
     /// and the call its next time concerns; announce pauses that ended.
     fn pump(&mut self, now: f64) {
+        self.end_fallback(now);
         let poll = self.scheduler.poll(now);
         for ticket in poll.granted {
             let Some(id) = self.by_ticket.get(&ticket).copied() else { continue };

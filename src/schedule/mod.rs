@@ -58,6 +58,8 @@ mod jitter;
 mod partition;
 mod refusal;
 mod scheduler;
+// Dev-only: the lib's tests, and `--features simulation` for the example.
+#[cfg(any(test, feature = "simulation"))]
 pub mod simulation;
 mod views;
 

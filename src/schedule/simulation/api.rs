@@ -11,6 +11,10 @@
 //! `Date`. `GitHub`: one fixed window of requests aligned to the epoch, with
 //! `x-ratelimit-{limit,remaining,used,reset,resource}` (reset in epoch
 //! seconds) and 429 without `retry-after` when the window is spent.
+//!
+//! A server made `quiet` sends neither family of headers: only a `Date`,
+//! and `retry-after` on a 429 (as many APIs do), so a client learns nothing
+//! of its limits but its refusals.
 
 /// Which kind of server to simulate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -86,6 +90,8 @@ pub struct SimulatedApi {
     pub accepted_ours: [f64; 3],
     /// Background calls accepted: when, and units per family.
     pub background_log: Vec<(f64, [f64; 3])>,
+    /// Send no rate-limit headers (see the module's docs).
+    pub quiet: bool,
 }
 
 impl SimulatedApi {
@@ -114,7 +120,7 @@ impl SimulatedApi {
                 refill: Refill::Window { window_ms },
             }],
         };
-        SimulatedApi { style, buckets, accepted_ours: [0.0; 3], background_log: Vec::new() }
+        SimulatedApi { style, buckets, accepted_ours: [0.0; 3], background_log: Vec::new(), quiet: false }
     }
 
     /// The families, limits per minute and starting levels, in the order
@@ -158,6 +164,7 @@ impl SimulatedApi {
             out.push(("retry-after".to_string(), format!("{}", (ms / 1000.0).ceil().max(1.0))));
         }
         match self.style {
+            _ if self.quiet => {}
             Style::Anthropic { .. } => {
                 let fields = |family: &str, b: &ServerBucket| {
                     let level = b.level_at(t).max(0.0);
