@@ -16,7 +16,9 @@ impl Engine {
             match call.phase {
                 Phase::Queued { ticket, .. } => {
                     let holds_alarm = self.scheduler.next_wake(now).filter(|(holder, _)| *holder == ticket);
-                    let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(call.deadline.unwrap_or(f64::INFINITY));
+                    // A fallback's end lets waiting calls go and ask the coordinator.
+                    let fallback_ends = self.link.as_ref().and_then(|link| link.fallback_until).unwrap_or(f64::INFINITY);
+                    let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(call.deadline.unwrap_or(f64::INFINITY)).min(fallback_ends);
                     call.phase = Phase::Queued { ticket, sleeps_until: until };
                     return Step::Wait { until };
                 }
