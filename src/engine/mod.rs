@@ -51,6 +51,7 @@
 //! `share` of each limit, and asks again `retry_ms` later.
 
 mod answer;
+mod handover;
 mod io;
 mod link;
 mod step;
@@ -353,29 +354,6 @@ impl Engine {
     /// Calls the engine knows (waiting, asking, in flight or backing off).
     pub fn calls(&self) -> usize {
         self.calls.len()
-    }
-
-    /// A call that was just told to send leaves the engine, its reservation
-    /// staying in flight under its ticket (a coordinator's grant: the book
-    /// of grants completes it).
-    pub fn hand_over(&mut self, id: CallId) -> Option<Ticket> {
-        let Phase::InFlight { ticket, .. } = self.calls.get(&id)?.phase else { return None };
-        self.calls.remove(&id);
-        self.by_ticket.remove(&ticket);
-        Some(ticket)
-    }
-
-    /// Dispatch a call of `cost` in `key` only if it may go at this moment;
-    /// nothing is queued or counted otherwise (a lease's spare grants).
-    pub fn grant_now(&mut self, key: &str, cost: Cost, guessed: f64, now: f64) -> Option<Ticket> {
-        self.scheduler.dispatch_now(key, cost, guessed, now)
-    }
-
-    /// A handed-over call ended (see [`Engine::hand_over`]).
-    pub fn complete_ticket(&mut self, ticket: Ticket, key: &str, answer: Completion, now: f64) {
-        self.scheduler.finish(ticket, answer, now);
-        self.announce_pause(key, now);
-        self.pump(now);
     }
 
     /// Announce a pause of `key` that began or grew.

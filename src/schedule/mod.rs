@@ -58,6 +58,7 @@ mod jitter;
 mod partition;
 mod refusal;
 mod scheduler;
+mod shared_budget;
 // Dev-only: the lib's tests, and `--features simulation` for the example.
 #[cfg(any(test, feature = "simulation"))]
 pub mod simulation;

@@ -25,7 +25,7 @@ pub struct Scheduler {
     pub(super) keys: Vec<Arc<str>>,
     /// Every call waiting or in flight, found by its ticket in one step.
     pub(super) entries: Calls<Entry>,
-    next_ticket: Ticket,
+    pub(super) next_ticket: Ticket,
     pub(super) next_sequence: u64,
     pub(super) in_flight: u32,
     pub(super) queued: usize,
@@ -147,24 +147,9 @@ impl Scheduler {
     /// Whether a call would be dispatched by a poll at `now_ms`, were it
     /// queued: nothing waits ahead of it in its partition, a slot is free,
     /// and its cost fits now.
-    fn goes_at_once(&self, entry: &Entry, now_ms: f64) -> bool {
+    pub(super) fn goes_at_once(&self, entry: &Entry, now_ms: f64) -> bool {
         let Some(p) = self.partitions.get(&entry.partition) else { return false };
         self.in_flight < self.config.max_concurrent && p.waiting == 0 && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
-    }
-
-    /// Dispatch a call of `cost` in `partition` if it may go at this moment
-    /// (nothing waits ahead of it, a slot is free, its cost fits); otherwise
-    /// nothing is queued or counted. A coordinator's spare grants of a lease.
-    pub fn dispatch_now(&mut self, partition: &str, cost: Cost, guessed: f64, now_ms: f64) -> Option<Ticket> {
-        let key = self.partitions.get_key_value(partition)?.0.clone();
-        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
-        let entry = Entry { partition: key, cost: cost.cleaned(), guessed, priority: 0, state: State::Waiting, enqueued_at: now_ms, deadline: None };
-        if !self.goes_at_once(&entry, now_ms) {
-            return None;
-        }
-        let ticket = self.enqueue_until(partition, cost, f64::from(guessed), 0, None, now_ms).ok()?;
-        self.dispatch(partition, ticket, now_ms, &mut Poll::default());
-        Some(ticket)
     }
 
     /// The input tokens of a call's cost that are a guess (0 for a call not
@@ -260,7 +245,7 @@ impl Scheduler {
     }
 
     /// Move a waiting call to in flight and reserve its cost.
-    fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
+    pub(super) fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
         if self.leave_queue(ticket).is_none() {
             return;
         }
@@ -279,88 +264,6 @@ impl Scheduler {
         self.counters.total_wait_ms += (now_ms - entry.enqueued_at).max(0.0);
         entry.state = State::Dispatched { sequence };
         poll.granted.push(ticket);
-    }
-
-    /// Keep or stop keeping the local budget, and set the share of each
-    /// limit it may use (see [`Config::local_budget`] and [`Config::share`]).
-    pub fn set_budget(&mut self, local_budget: bool, share: f64) {
-        self.config.local_budget = local_budget;
-        self.config.share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
-    }
-
-    /// A dispatched call will be sent later than now (a spare grant of a
-    /// lease): until [`Scheduler::sent`], no response covers its reservation.
-    pub fn hold(&mut self, ticket: Ticket) {
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
-            if let Some(p) = self.partitions.get_mut(partition) {
-                p.budget.hold(*sequence);
-            }
-        }
-    }
-
-    /// A held call is being sent now: it takes its place in the dispatch
-    /// order as of now.
-    pub fn sent(&mut self, ticket: Ticket) {
-        let now_sequence = self.next_sequence;
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
-            let moved = self.partitions.get_mut(&*partition).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
-            if moved {
-                *sequence = now_sequence;
-                self.next_sequence += 1;
-            }
-        }
-    }
-
-    /// Send a granted call back to its place in the queue (its ticket keeps
-    /// its order), giving back its reservation: it was granted while the
-    /// budget was kept elsewhere and must now wait for the local one.
-    /// Returns false, changing nothing, for a call not in flight.
-    pub fn requeue(&mut self, ticket: Ticket) -> bool {
-        let Some(entry) = self.entries.get_mut(ticket) else { return false };
-        let State::Dispatched { sequence } = entry.state else { return false };
-        entry.state = State::Waiting;
-        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
-        p.budget.release(sequence);
-        p.in_flight -= 1;
-        p.queue.insert((Reverse(entry.priority), ticket));
-        p.waiting += 1;
-        let waiting = tag(p.index, true, entry.deadline.is_some());
-        if let Some(at) = entry.deadline {
-            self.deadlines.insert((at.to_bits(), ticket));
-        }
-        self.entries.set_tag(ticket, waiting);
-        self.in_flight -= 1;
-        self.queued += 1;
-        self.counters.dispatched -= 1;
-        true
-    }
-
-    /// Put back a call that was in flight before this scheduler was made
-    /// (granted by a coordinator before it restarted): it is dispatched at
-    /// once, whatever the budget, because it may already be at the server.
-    pub fn restore_in_flight(&mut self, partition: &str, cost: Cost, now_ms: f64) -> Ticket {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        let cost = cost.cleaned();
-        let hold = self.config.hold_until_answered;
-        let p = self.partition_mut(partition, now_ms);
-        let index = p.index;
-        p.budget.reserve(sequence, cost, now_ms);
-        if hold {
-            p.budget.hold(sequence);
-        }
-        p.in_flight += 1;
-        self.in_flight += 1;
-        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
-        let state = State::Dispatched { sequence };
-        self.entries.insert(
-            ticket,
-            tag(index, false, false),
-            Entry { partition: key, cost, guessed: 0.0, priority: 0, state, enqueued_at: now_ms, deadline: None },
-        );
-        ticket
     }
 
     /// Remove a call: from the queue if waiting, or give back its reservation
