@@ -9,6 +9,9 @@ use crate::headers::Observation;
 use crate::schedule::{Completion, Refusal};
 use std::collections::HashMap;
 
+/// The most grants one request asks for (`leaseSize`).
+pub const MAX_LEASE: u32 = 64;
+
 /// A coordinator's whole state.
 #[derive(Debug)]
 pub struct Book {
@@ -56,11 +59,12 @@ impl Book {
         &self.engine
     }
 
-    /// A request for grants joins the queue (its count is taken from 1 to 64).
+    /// A request for grants joins the queue (its count is taken from 1 to
+    /// [`MAX_LEASE`]).
     pub fn request(&mut self, request: Request, now: f64) -> Result<CallId, Refusal> {
         let spec = CallSpec { key: request.key.clone(), cost: request.cost, guessed: request.guessed, priority: 0, retries: false };
         let call = self.engine.enqueue(spec, now)?;
-        self.requests.insert(call, Request { count: request.count.clamp(1, 64), ..request });
+        self.requests.insert(call, Request { count: request.count.clamp(1, MAX_LEASE), ..request });
         Ok(call)
     }
 

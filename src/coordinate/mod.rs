@@ -71,7 +71,7 @@ use serde::{Deserialize, Serialize};
 mod book;
 mod saved;
 
-pub use book::{Book, Request};
+pub use book::{Book, Request, MAX_LEASE};
 pub use saved::{Saved, SAVED_VERSION};
 
 /// Identifies one grant across the coordinator's restarts.

@@ -4,6 +4,7 @@
 
 use super::convert::{describe, get, type_error};
 use crate::budget::Limits;
+use crate::coordinate::MAX_LEASE;
 use crate::engine::{Coordination, Settings};
 use crate::estimate::PartitionBy;
 use js_sys::{Function, Object};
@@ -30,8 +31,6 @@ const KNOWN: [&str; 18] = [
     "fallbackShare",
     "fallbackRetryMs",
 ];
-/// The most grants one request to a coordinator asks for.
-const MAX_LEASE: u32 = 64;
 const COORDINATION: [&str; 5] = ["coordinatorName", "leaseSize", "leaseMs", "fallbackShare", "fallbackRetryMs"];
 const LIMIT_KEYS: [&str; 4] = ["requestsPerMinute", "tokensPerMinute", "inputTokensPerMinute", "outputTokensPerMinute"];
 const PARTITION_MODES: [&str; 3] = ["origin-and-model", "origin", "none"];
@@ -158,7 +157,7 @@ fn read_coordination(value: &JsValue) -> Result<Option<(Binding, Coordination)>,
         binding.name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?;
     }
     match count(value, "leaseSize", false)? {
-        Some(n) if n > MAX_LEASE => return Err(expected("leaseSize", "a whole number from 1 to 64", &get(value, "leaseSize"))),
+        Some(n) if n > MAX_LEASE => return Err(expected("leaseSize", &format!("a whole number from 1 to {MAX_LEASE}"), &get(value, "leaseSize"))),
         Some(n) => c.lease_size = n,
         None => {}
     }
