@@ -11,11 +11,19 @@
 //!
 //! - [`api`]: the server, with the buckets and headers of a real one
 //!   (Anthropic-style continuous token buckets, or GitHub-style windows);
-//! - [`run`]: the client, the engine stepped through the same steps as the
-//!   JS layer takes them (wait, send, ask the coordinator, read a body,
-//!   return), with headers parsed from strings by [`crate::headers::parse`];
-//!   with a coordinator, several isolates share one
-//!   [`Book`](crate::coordinate::Book) over a simulated RPC;
+//! - [`run`]: the client, [`run::run`] playing a [`run::Setup`] to its
+//!   [`run::Outcome`]; its parts, in files of their own, private (what the
+//!   scenarios use is re-exported from [`run`]):
+//!   - `workload`: our calls ([`run::Call`], drawn by [`run::offered`]),
+//!     another client's background traffic, an overload of the server;
+//!   - `queue`: the events of the virtual clock, earliest first;
+//!   - `driver`: the engine stepped through the same steps as the JS layer
+//!     takes them (wait, send, ask the coordinator, read a body, return);
+//!   - `wire`: a call's trip to the server and back, with headers parsed
+//!     from strings by [`crate::headers::parse`];
+//!   - `coordinator`: with a coordinator, several isolates share one
+//!     [`Book`](crate::coordinate::Book) over a simulated RPC;
+//!   - `outcome`: what a run did, and the log of its events;
 //! - [`scenarios`]: the scenarios of the proof and the figures each is
 //!   judged by. `cargo test` asserts them; `cargo run --release --features
 //!   simulation --example simulate` prints them as a table.
@@ -24,8 +32,14 @@
 //! only: the library never carries it.
 
 pub mod api;
+mod coordinator;
+mod driver;
+mod outcome;
+mod queue;
 pub mod run;
 pub mod scenarios;
+mod wire;
+mod workload;
 
 #[cfg(test)]
 mod tests;
