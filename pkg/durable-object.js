@@ -50,9 +50,13 @@ export class HeadroomCoordinator extends DurableObject {
     this.#changed();
   }
 
-  /** The answer to a granted call: its status (null without a response) and rate-limit header fields. */
-  complete(id, status, headers) {
-    this.#core.complete(id, status ?? undefined, headers ?? null);
+  /**
+   * The answer to a granted call: its status (null without a response), its
+   * rate-limit header fields (null: none), and whether it ended unreported
+   * (its estimate is charged).
+   */
+  complete(id, status, headers, unreported) {
+    this.#core.complete(id, status ?? undefined, headers ?? null, unreported === true);
     this.#changed();
   }
 

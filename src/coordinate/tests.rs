@@ -432,14 +432,20 @@ mod book {
     #[test]
     fn an_expired_grant_is_charged_without_counting_as_a_success() {
         let mut book = book_with_window(10);
-        let ids = granted(&mut book, 1, T0);
+        // A 529 halves the window first, so that a success would show.
+        let overloaded = granted(&mut book, 1, T0);
+        book.complete(overloaded[0], Some(529), Some(&window(10, T0)), T0);
+        let halved = book.engine_ref().snapshot(T0).partitions[0].max_in_flight;
+        assert!(halved < Config::default().max_concurrent);
+        // After the overload's pause (at most its first base, 1 s).
+        let ids = granted(&mut book, 1, T0 + 2_000.0);
         assert_eq!(ids.len(), 1);
-        let later = T0 + REPORT_TIMEOUT_MS;
+        let later = T0 + 2_000.0 + REPORT_TIMEOUT_MS;
         assert_eq!(book.expire(later), None);
         assert_eq!(book.outstanding(), 0);
         assert_eq!(book.engine_ref().scheduler().in_flight(), 0);
         assert_eq!(remaining(book.engine_ref().scheduler(), later), 9.0, "charged at its estimate");
-        assert_eq!(book.engine_ref().snapshot(later).partitions[0].max_in_flight, Config::default().max_concurrent);
+        assert_eq!(book.engine_ref().snapshot(later).partitions[0].max_in_flight, halved, "no success grew it");
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl Linked {
         id
     }
 
+    /// Requests for grants not yet answered.
+    #[cfg(test)]
+    pub(super) fn asks_pending(&self) -> usize {
+        self.asks.len()
+    }
+
     /// The call stopped waiting for `ask`: what it grants is given back.
     pub(super) fn abandon(&mut self, ask: AskId) {
         if let Some(owner) = self.asks.get_mut(&ask) {
@@ -115,7 +121,7 @@ impl Engine {
             }
             Grants::Refused(refusal) => {
                 self.by_ticket.remove(&ticket);
-                self.scheduler.cancel(ticket);
+                self.scheduler.refuse(ticket);
                 self.events.push(Event::Rejected { partition: call.key.clone(), code: refusal.code() });
                 call.phase = Phase::Refused(refusal);
             }

@@ -5,7 +5,8 @@
 //! it is given calls, answers, coordinator replies and the time, and says
 //! what to do next. The JS layer carries its words out (sleep, send, ask
 //! the coordinator, read a body, settle the call) and reports back; the
-//! simulation (`src/schedule/simulation/`, built for tests only) drives the same engine on a
+//! simulation (`src/schedule/simulation/`, compiled only for tests and with
+//! the `simulation` feature) drives the same engine on a
 //! virtual clock, so the proofs run the code that ships.
 //!
 //! A call's life:
@@ -64,7 +65,7 @@ pub use link::{Coordination, ASK_PAUSES_MS};
 
 use crate::budget::Cost;
 use crate::headers::Observation;
-use crate::retry::RetryPolicy;
+use crate::retry::{self, Attempt, Decision, RetryPolicy};
 use crate::schedule::{Completion, Config, Refusal, Scheduler, Snapshot, Ticket};
 use link::Linked;
 use std::collections::{BTreeMap, HashMap};
@@ -289,10 +290,25 @@ impl Engine {
         self.pump(now);
     }
 
-    /// Whether the call holds an answer not yet decided on (a caller whose
-    /// signal aborts then still steps it: an answer to return is returned).
-    pub fn holds_answer(&self, id: CallId) -> bool {
-        matches!(self.calls.get(&id), Some(Call { phase: Phase::Answered(_), .. }))
+    /// The caller gave up on a call (its signal aborted). It leaves the
+    /// engine as [`Engine::abort`] says, with no retry, no event and no
+    /// count of one. Returns true when the caller should still hand back
+    /// the answer it holds: one that would be returned anyway, or the error
+    /// of an attempt that ended without an answer (the abort's own).
+    pub fn give_up(&mut self, id: CallId, now: f64) -> bool {
+        let Some(Call { phase: Phase::Answered(outcome), retries, retries_allowed, .. }) = self.calls.get(&id) else {
+            self.abort(id, now);
+            return false;
+        };
+        let keep = match outcome.as_ref() {
+            Outcome::NoAnswer | Outcome::Unreported => true,
+            Outcome::Heard { status, observation, spend_limit_reached } => {
+                let attempt = Attempt::Answered { status: *status, observation, spend_limit_reached: spend_limit_reached.unwrap_or(false) };
+                retry::decide(&self.retry, attempt, *retries, *retries_allowed, 0.0) == Decision::Return
+            }
+        };
+        self.calls.remove(&id);
+        keep
     }
 
     fn cancel(&mut self, ticket: Ticket) {
@@ -358,6 +374,8 @@ impl Engine {
 
     /// Announce a pause of `key` that began or grew.
     fn announce_pause(&mut self, key: &str, now: f64) {
+        // A pause that ended is announced as over before a new one begins.
+        self.end_pauses(now);
         let Some(until) = self.scheduler.paused_until(key, now) else { return };
         if self.pauses.insert(key.to_string(), until) != Some(until) {
             self.events.push(Event::Pause { partition: key.to_string(), until_ms: until });
@@ -392,6 +410,11 @@ impl Engine {
                 }
             }
         }
+        self.end_pauses(now);
+    }
+
+    /// Announce the end of every pause that is over at `now`.
+    fn end_pauses(&mut self, now: f64) {
         while let Some((key, _)) = self.pauses.iter().find(|(_, until)| **until <= now) {
             let key = key.clone();
             self.pauses.remove(&key);

@@ -28,17 +28,26 @@ impl Engine {
                     }
                 }
                 Phase::Asking { ticket, ask, .. } if expired => {
-                    self.cancel(ticket);
+                    self.by_ticket.remove(&ticket);
+                    self.scheduler.refuse(ticket);
                     if let Some(link) = &mut self.link {
                         link.abandon(ask);
                     }
                     self.time_out(id, now);
                 }
                 Phase::AskAgain { ticket, .. } if expired => {
-                    self.cancel(ticket);
+                    self.by_ticket.remove(&ticket);
+                    self.scheduler.refuse(ticket);
                     self.time_out(id, now);
                 }
                 Phase::Asking { .. } => return Step::Wait { until: (now + KEEPALIVE_MS).min(call.deadline.unwrap_or(f64::INFINITY)) },
+                // The coordinator is known to be down (another call fell
+                // back meanwhile): back to the queue, under the local budget.
+                Phase::AskAgain { ticket, .. } if self.link.as_ref().is_some_and(|link| !link.up(now)) => {
+                    self.scheduler.requeue(ticket);
+                    call.phase = Phase::Queued { ticket, sleeps_until: f64::INFINITY };
+                    self.pump(now);
+                }
                 Phase::AskAgain { ticket, tries, at } if at <= now => return self.ask(id, ticket, tries),
                 Phase::AskAgain { at, .. } => return Step::Wait { until: at.min(call.deadline.unwrap_or(f64::INFINITY)) },
                 Phase::Cleared { ticket, grant } => {

@@ -33,6 +33,15 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(Event::kind).collect()
 }
 
+/// Nothing left behind: no call, no ticket, no request for grants, nothing
+/// waiting or in flight in the scheduler.
+fn assert_clean(e: &Engine) {
+    assert_eq!(e.calls.len(), 0, "calls left: {:?}", e.calls.keys().collect::<Vec<_>>());
+    assert!(e.by_ticket.is_empty(), "tickets left: {:?}", e.by_ticket);
+    assert!(e.link.as_ref().is_none_or(|link| link.asks_pending() == 0), "requests for grants left");
+    assert_eq!((e.scheduler.queued(), e.scheduler.in_flight()), (0, 0));
+}
+
 #[test]
 fn a_call_that_fits_is_sent_at_once_and_returns_its_answer() {
     let mut e = engine(with_limits());
@@ -55,7 +64,8 @@ fn a_429_pauses_its_partition_with_events_at_the_moments_the_pause_begins_and_en
     assert_eq!(e.step(second, T0 + 5.0), Step::Send { attempt: 1 });
     e.answered(first, heard(429, &[("retry-after", "2")], T0 + 100.0), T0 + 100.0);
     let events = e.take_events();
-    assert!(events.contains(&Event::Pause { partition: "api".into(), until_ms: T0 + 2_100.0 }), "{events:?}");
+    let pauses: Vec<&Event> = events.iter().filter(|e| e.kind() == "pause").collect();
+    assert_eq!(pauses, [&Event::Pause { partition: "api".into(), until_ms: T0 + 2_100.0 }], "{events:?}");
     // The first call retries after the server's wait, then joins the queue
     // behind the pause; a new call waits for the pause too.
     assert_eq!(e.step(first, T0 + 100.0), Step::Wait { until: T0 + 2_100.0 });
@@ -327,4 +337,100 @@ fn events_serialize_with_their_documented_names() {
     let pause = serde_json::to_value(Event::Pause { partition: "p".into(), until_ms: 1.0 }).unwrap();
     assert_eq!(pause["untilMs"], 1.0);
     assert_eq!(pause["type"], "pause");
+}
+
+#[test]
+fn an_aborted_call_that_holds_a_retryable_answer_is_dropped_without_a_retry() {
+    let mut e = engine(with_limits());
+    let id = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+    e.answered(id, heard(503, &[], T0), T0);
+    e.take_events();
+    assert!(!e.give_up(id, T0), "a 503 would be retried: the abort wins");
+    assert!(!kinds(&e.take_events()).contains(&"retry"));
+    assert_eq!(e.snapshot(T0).counters.retried, 0);
+    assert_clean(&e);
+    // An answer that would be returned anyway is handed back; so is the
+    // error of an attempt the abort cut short.
+    // (Another partition: the 503 paused this one.)
+    let ok = e.enqueue(spec("b"), T0).unwrap();
+    assert_eq!(e.step(ok, T0), Step::Send { attempt: 1 });
+    e.answered(ok, heard(200, &[], T0), T0);
+    assert!(e.give_up(ok, T0));
+    let cut = e.enqueue(spec("c"), T0).unwrap();
+    assert_eq!(e.step(cut, T0), Step::Send { attempt: 1 });
+    e.answered(cut, Answer::NoAnswer, T0);
+    assert!(e.give_up(cut, T0));
+    assert_clean(&e);
+}
+
+#[test]
+fn an_abort_in_any_phase_leaves_nothing_behind() {
+    // Waiting in the queue.
+    let mut e = engine(Settings { schedule: Config { max_concurrent: 1, ..with_limits().schedule }, ..Settings::default() });
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let b = e.enqueue(spec("api"), T0).unwrap();
+    assert_eq!(e.step(a, T0), Step::Send { attempt: 1 });
+    assert!(matches!(e.step(b, T0), Step::Wait { .. }));
+    e.abort(b, T0);
+    // Backing off before a retry.
+    e.answered(a, Answer::NoAnswer, T0);
+    assert!(matches!(e.step(a, T0), Step::Wait { .. }));
+    assert!(!e.give_up(a, T0 + 1.0));
+    assert_clean(&e);
+    assert_eq!(e.snapshot(T0).counters.cancelled, 1, "the waiting call");
+
+    // With a coordinator: asking, waiting to ask again, and holding a spare grant.
+    let mut e = coordinated();
+    let asking = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(asking, T0));
+    e.abort(asking, T0);
+    e.coordinator_answered(ask.id, Grants::Granted(vec![1, 2, 3]), T0 + 1.0);
+    assert_eq!(e.take_tells(), [Tell::Release(vec![1, 2, 3])]);
+    let again = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(again, T0));
+    e.coordinator_answered(ask.id, Grants::Failed, T0 + 1.0);
+    assert!(matches!(e.step(again, T0 + 1.0), Step::Wait { .. }), "waits to ask again");
+    e.abort(again, T0 + 2.0);
+    assert_clean(&e);
+    let first = e.enqueue(spec("api"), T0).unwrap();
+    let ask = ask_of(e.step(first, T0));
+    e.coordinator_answered(ask.id, Grants::Granted(vec![7, 8]), T0 + 1.0);
+    assert_eq!(e.step(first, T0 + 1.0), Step::Send { attempt: 1 });
+    let spare = e.enqueue(spec("api"), T0 + 2.0).unwrap();
+    e.take_tells();
+    // Told to send on the spare grant, then given up before it went.
+    assert_eq!(e.step(spare, T0 + 2.0), Step::Send { attempt: 1 });
+    e.abort(spare, T0 + 2.0);
+    assert_eq!(e.take_tells(), [Tell::Sent(vec![8]), Tell::Release(vec![8])]);
+    e.answered(first, heard(200, &[], T0 + 3.0), T0 + 3.0);
+    assert_eq!(e.step(first, T0 + 3.0), Step::Return);
+    assert_clean(&e);
+}
+
+#[test]
+fn a_request_that_failed_is_not_made_again_once_another_call_has_fallen_back() {
+    let mut e = coordinated();
+    let a = e.enqueue(spec("api"), T0).unwrap();
+    let b = e.enqueue(spec("api"), T0).unwrap();
+    let ask_a = ask_of(e.step(a, T0));
+    let ask_b = ask_of(e.step(b, T0));
+    // b's request fails once; a's fails to the end and falls back.
+    e.coordinator_answered(ask_b.id, Grants::Failed, T0 + 1.0);
+    let mut now = T0 + 1.0;
+    let mut ask = ask_a;
+    for _ in 0..ASK_PAUSES_MS.len() {
+        e.coordinator_answered(ask.id, Grants::Failed, now);
+        match e.step(a, now) {
+            Step::Wait { until } => {
+                now = until;
+                ask = ask_of(e.step(a, now));
+            }
+            Step::Send { .. } => break,
+            step => panic!("unexpected {step:?}"),
+        }
+    }
+    assert!(kinds(&e.take_events()).contains(&"fallback"));
+    // b does not ask a coordinator known to be down: the local budget rules.
+    assert_eq!(e.step(b, now + 100.0), Step::Send { attempt: 1 });
 }

@@ -49,11 +49,16 @@ impl Coordinated {
         let (method, args) = match tell {
             Tell::Sent(granted) => ("sent", vec![ids(&granted)]),
             Tell::Release(granted) => ("release", vec![ids(&granted)]),
+            // `complete(id, status, fields, unreported)`: a status without
+            // fields is an answer whose headers said nothing of limits,
+            // unless `unreported` says the call ended without a report.
             Tell::Complete { grant, status, fields } => {
+                let unreported = status.is_some() && fields.is_none();
                 let fields = fields.map_or(JsValue::NULL, |fields| {
                     fields.iter().map(|(n, v)| JsValue::from(Array::of2(&n.into(), &v.into()))).collect::<Array>().into()
                 });
-                ("complete", vec![JsValue::from_f64(grant as f64), status.map_or(JsValue::NULL, JsValue::from), fields])
+                let status = status.map_or(JsValue::NULL, JsValue::from);
+                ("complete", vec![JsValue::from_f64(grant as f64), status, fields, JsValue::from_bool(unreported)])
             }
         };
         if let Ok(promise) = self.stub().and_then(|stub| call(&stub, method, &args)) {

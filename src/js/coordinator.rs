@@ -7,6 +7,7 @@ use super::heard;
 use super::options;
 use super::shared::{Core, Shared, Stop};
 use crate::coordinate::{Book, GrantId, Request, Saved};
+use crate::headers::Observation;
 use js_sys::{Date, Object, Promise};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -53,7 +54,14 @@ impl Coordinator {
         Ok(future_to_promise(async move {
             let answer = Object::new();
             let sent = match queued {
-                Some(Ok(call)) => shared.until_sent(call, None, None).await.map(|_| call),
+                Some(Ok(call)) => {
+                    let sent = shared.until_sent(call, None, None).await.map(|_| call);
+                    if sent.is_err() {
+                        // Refused while it waited: the book forgets it.
+                        shared.with_book(|book, now| book.forget(call, now));
+                    }
+                    sent
+                }
                 Some(Err(refusal)) => Err(Stop::Refused(refusal)),
                 None => Err(Stop::Returned),
             };
@@ -75,14 +83,20 @@ impl Coordinator {
         self.shared.with_book(|book, now| book.sent(&ids, now));
     }
 
-    /// `complete(id, status, headers)`: the answer to a granted call
-    /// (`status` null when no response came; `headers` the rate-limit
-    /// fields of the response as `[name, value]` pairs, or null when the
-    /// call ended unreported: its estimate is charged).
-    pub fn complete(&self, id: f64, status: Option<f64>, headers: JsValue) -> Result<(), JsValue> {
+    /// `complete(id, status, headers, unreported?)`: the answer to a granted
+    /// call: `status` null when no response came; `headers` the rate-limit
+    /// fields of the response as `[name, value]` pairs (null: none);
+    /// `unreported` true when the call ended without saying how (its
+    /// estimate is charged, and it counts as no success).
+    pub fn complete(&self, id: f64, status: Option<f64>, headers: JsValue, unreported: Option<bool>) -> Result<(), JsValue> {
         let observation = if headers.is_null() || headers.is_undefined() { None } else { Some(heard::read(&headers, "headers", false)?.observation) };
         let Some(id) = grant_id(id) else { return Ok(()) };
         let status = status.map(heard::status);
+        // A status without headers (from a throttler of an earlier version too) is an answer.
+        let observation = match (&status, observation, unreported.unwrap_or(false)) {
+            (Some(_), None, false) => Some(Observation::default()),
+            (_, observation, _) => observation,
+        };
         self.shared.with_book(|book, now| book.complete(id, status, observation.as_ref(), now));
         Ok(())
     }

@@ -16,7 +16,7 @@ use crate::engine::{Ask, CallId, CallSpec, Engine, Step};
 use crate::schedule::{Refusal, Snapshot};
 use js_sys::{Date, Function, Promise, Uint8Array};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -53,12 +53,18 @@ pub(crate) struct Shared {
     core: RefCell<Core>,
     /// How to wake each sleeping call.
     alarms: RefCell<HashMap<CallId, Alarm>>,
+    /// Calls woken while not asleep (between their step and their sleep,
+    /// when a listener called back into the throttler): they step again
+    /// instead of sleeping.
+    early: RefCell<HashSet<CallId>>,
     pub(crate) options: Options,
     pub(crate) events: Events,
     /// The coordinator asked for grants, when one is given.
     coordinated: Option<Coordinated>,
     /// The timer set for [`Engine::next_tick`]: its time and id.
     ticker: RefCell<Option<(f64, JsValue)>>,
+    /// What that timer calls (one function for the throttler's life).
+    tick: Function,
     this: Weak<Shared>,
 }
 
@@ -66,14 +72,25 @@ impl Shared {
     pub(crate) fn new(core: Core, mut options: Options) -> Result<Rc<Shared>, JsValue> {
         let coordinated = options.coordinator.take().map(Coordinated::new);
         let meter = options.meter.take();
-        let shared = Rc::new_cyclic(|this| Shared {
-            core: RefCell::new(core),
-            alarms: RefCell::default(),
-            events: Events::new(options.on_event.clone()),
-            options,
-            coordinated,
-            ticker: RefCell::default(),
-            this: this.clone(),
+        let shared = Rc::new_cyclic(|this: &Weak<Shared>| {
+            let weak = this.clone();
+            let tick = Closure::<dyn Fn()>::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.ticker.borrow_mut().take();
+                    shared.with(|engine, now| engine.tick(now));
+                }
+            });
+            Shared {
+                core: RefCell::new(core),
+                alarms: RefCell::default(),
+                early: RefCell::default(),
+                tick: tick.into_js_value().unchecked_into(),
+                events: Events::new(options.on_event.clone()),
+                options,
+                coordinated,
+                ticker: RefCell::default(),
+                this: this.clone(),
+            }
         });
         if let Some(meter) = meter {
             shared.events.set_metrics(Metrics::new(&meter, Rc::downgrade(&shared))?);
@@ -122,7 +139,17 @@ impl Shared {
             };
             let alarms: Vec<Alarm> = {
                 let mut sleeping = self.alarms.borrow_mut();
-                woken.iter().filter_map(|id| sleeping.remove(id)).collect()
+                let mut early = self.early.borrow_mut();
+                woken
+                    .iter()
+                    .filter_map(|id| {
+                        let alarm = sleeping.remove(id);
+                        if alarm.is_none() {
+                            early.insert(*id);
+                        }
+                        alarm
+                    })
+                    .collect()
             };
             // Waking only queues the sleeper's continuation.
             alarms.iter().for_each(Alarm::wake);
@@ -146,14 +173,7 @@ impl Shared {
             wake::clear(&timer);
         }
         let Some(at) = next else { return };
-        let this = self.this.clone();
-        let tick = Closure::once_into_js(move || {
-            if let Some(shared) = this.upgrade() {
-                shared.ticker.borrow_mut().take();
-                shared.with(|engine, now| engine.tick(now));
-            }
-        });
-        *ticker = Some((at, wake::background(tick.unchecked_ref(), at - Date::now())));
+        *ticker = Some((at, wake::background(&self.tick, at - Date::now())));
     }
 
     /// Queue a call now, in call order. With a `signal` already aborted it
@@ -176,26 +196,30 @@ impl Shared {
     /// body the engine may ask to read.
     pub(crate) async fn until_sent(&self, id: CallId, signal: Option<&AbortSignal>, answer: Option<&JsValue>) -> Result<u32, Stop> {
         loop {
-            let aborted = signal.filter(|s| s.aborted());
-            let step = match aborted {
-                // Given up: unless it holds an answer to return, it goes no further.
-                Some(signal) if !self.core.borrow_mut().engine().holds_answer(id) => {
-                    self.with(|engine, now| engine.abort(id, now));
-                    return Err(Stop::Aborted(signal.reason()));
-                }
-                _ => self.with(|engine, now| engine.step(id, now)),
-            };
+            if let Some(signal) = signal.filter(|s| s.aborted()) {
+                // Given up: it goes no further, and hands back only an
+                // answer the engine would return anyway.
+                self.early.borrow_mut().remove(&id);
+                let keep = self.with(|engine, now| engine.give_up(id, now));
+                return Err(if keep { Stop::Returned } else { Stop::Aborted(signal.reason()) });
+            }
+            self.early.borrow_mut().remove(&id);
+            let step = self.with(|engine, now| engine.step(id, now));
             match step {
                 Step::Return => return Err(Stop::Returned),
                 Step::Refuse(refusal) => return Err(Stop::Refused(refusal)),
-                _ if aborted.is_some() => {
-                    self.with(|engine, now| engine.abort(id, now));
-                    return Err(Stop::Aborted(signal.map(AbortSignal::reason).unwrap_or_default()));
-                }
                 Step::Send { attempt } => return Ok(attempt),
                 Step::Wait { until } => {
                     let (sleeping, alarm) = wake::sleep(until - Date::now(), signal);
-                    self.alarms.borrow_mut().extend(alarm.map(|alarm| (id, alarm)));
+                    // Woken, or aborted, by a listener of its own step: no sleep.
+                    let now_due = self.early.borrow_mut().remove(&id) || signal.is_some_and(AbortSignal::aborted);
+                    match alarm {
+                        Some(alarm) if now_due => alarm.wake(),
+                        Some(alarm) => {
+                            self.alarms.borrow_mut().insert(id, alarm);
+                        }
+                        None => {}
+                    }
                     sleeping.await;
                     self.alarms.borrow_mut().remove(&id);
                 }

@@ -105,4 +105,16 @@ impl Scheduler {
         );
         ticket
     }
+
+    /// Remove a call let go by this scheduler that another refused (a
+    /// coordinator, or its deadline while it waited for a grant): as
+    /// [`Scheduler::cancel`], counted as refused.
+    pub fn refuse(&mut self, ticket: Ticket) -> bool {
+        if !self.cancel(ticket) {
+            return false;
+        }
+        self.counters.cancelled -= 1;
+        self.counters.refused += 1;
+        true
+    }
 }
