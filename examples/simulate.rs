@@ -3,6 +3,7 @@
 //! benchmark of the scheduler: `cargo run --release --features simulation --example simulate`.
 
 use headroom::budget::Cost;
+use headroom::schedule::simulation::real::{self, Real, Spread};
 use headroom::schedule::simulation::scenarios::{self, Figures};
 use headroom::schedule::{Config, Scheduler, Ticket};
 use std::time::Instant;
@@ -31,6 +32,30 @@ fn row(f: &Figures) {
         goodput,
         seconds(f.max_wait_ms),
         f.backfilled,
+    );
+}
+
+fn spread_row(s: &Spread, single: &Figures) {
+    let [low, median, high] = s.times_minimum;
+    let meets = low.is_finite() && high <= real::TARGET_TIMES_MINIMUM && s.worst_per_thousand <= real::TARGET_PER_THOUSAND;
+    println!(
+        "| {} | {} | {}/{} | {:.3} / {:.3} / {:.3} | {} ({:.1} per 1,000; worst run {}) | {} / {} | {} (min {} + latency {}) | {} |",
+        s.name,
+        s.seeds.end - s.seeds.start,
+        s.answered,
+        s.calls,
+        low,
+        median,
+        high,
+        s.rate_limited_after_first_answer,
+        s.per_thousand(),
+        s.worst_run,
+        s.cache_reads,
+        s.cache_writes,
+        seconds(single.answered_ms),
+        seconds(single.theoretical_ms.unwrap_or(f64::NAN)),
+        seconds(single.mean_latency_ms),
+        if meets { "yes" } else { "no" },
     );
 }
 
@@ -183,6 +208,24 @@ fn main() {
             book.map_or(0, |b| b.outstanding()),
             back.join(", "),
         );
+    }
+
+    println!(
+        "\nUnder real conditions: bursts of {} calls at 5x the limit over seeds {}..{}; the time until the last answer \
+         over its minimum (limit-bound, of what the server charged, plus the mean latency); target <= {} and <= {} 429 per 1,000 calls.\n",
+        real::CALLS,
+        real::SEEDS.start,
+        real::SEEDS.end - 1,
+        real::TARGET_TIMES_MINIMUM,
+        real::TARGET_PER_THOUSAND,
+    );
+    println!(
+        "| scenario | seeds | answered | x minimum (min / median / max) | 429s after first answer | cache reads / writes \
+         | seed 1: last answer (minimum) | meets the target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for which in Real::ALL {
+        spread_row(&real::spread(which, real::SEEDS), &real::real(which, real::SEEDS.start).0);
     }
 
     println!("\n| waiters in one partition | enqueue | dispatch (poll + complete) | cancel a recent waiter | cancel a random waiter |");

@@ -1,20 +1,37 @@
 //! The simulated API: server-side buckets and the headers a real server sends.
 //!
 //! Two styles. `Anthropic`: token buckets per model for requests, input and
-//! output tokens, refilled continuously at `limit` per minute; a call is
-//! charged when it arrives (output at its `max_tokens`, which the simulated
-//! model always writes), refused with 429 and `retry-after` (whole seconds)
-//! when a bucket would go negative. Its answers carry
-//! `anthropic-ratelimit-*` headers as the API documents them: resets in
-//! RFC 3339 whole seconds, token `remaining` rounded to the nearest
-//! thousand, `tokens-*` repeating the most restrictive token limit, and a
-//! `Date`. `GitHub`: one fixed window of requests aligned to the epoch, with
-//! `x-ratelimit-{limit,remaining,used,reset,resource}` (reset in epoch
+//! output tokens, refilled continuously at `limit` per minute, as
+//! Anthropic's rate-limit page documents them. A call is charged when it is
+//! admitted, output at its `max_tokens`, and refused with 429 and
+//! `retry-after` (whole seconds) when a bucket would go negative; when the
+//! model has written its answer ([`SimulatedApi::give_back`]) the output it
+//! did not write (`max_tokens` less the tokens written) goes back to the
+//! output bucket. Its answers carry `anthropic-ratelimit-*` headers as the
+//! API documents them: resets in RFC 3339 whole seconds, token `remaining`
+//! rounded to the nearest thousand, `tokens-*` repeating the most
+//! restrictive token limit, and a `Date`. Whether they describe the server
+//! as it admits the call or as it answers is the caller's choice (see
+//! `wire`). `GitHub`: one fixed window of requests aligned to the epoch,
+//! with `x-ratelimit-{limit,remaining,used,reset,resource}` (reset in epoch
 //! seconds) and 429 without `retry-after` when the window is spent.
+//!
+//! Prompt caching: a call may begin with a [`Prefix`] marked for caching.
+//! The server keeps, per prefix, when it becomes readable and when it was
+//! last written or read; an entry lives [`CACHE_TTL_MS`] after its last use.
+//! A call admitted while its prefix is readable is a cache read: charged
+//! only its uncached input tokens against input tokens per minute (reads
+//! are free for current models). Any other call with a prefix (the first,
+//! or one admitted when the entry is absent, expired or not yet readable)
+//! is a cache write, charged in full. A written entry is readable from the
+//! writer's admission plus its time to first token: concurrent first
+//! requests miss the cache, as documented.
 //!
 //! A server made `quiet` sends neither family of headers: only a `Date`,
 //! and `retry-after` on a 429 (as many APIs do), so a client learns nothing
 //! of its limits but its refusals.
+
+use std::collections::HashMap;
 
 /// Which kind of server to simulate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,11 +91,48 @@ impl ServerBucket {
     }
 }
 
+/// How long a prompt-cache entry lives after it was last written or read
+/// (Anthropic's default TTL).
+pub const CACHE_TTL_MS: f64 = 300_000.0;
+
 /// What one call asks of the server.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Demand {
+    /// Every input token of the call, its cacheable prefix included.
     pub input_tokens: f64,
+    /// Its `max_tokens`: the output charged at admission.
     pub output_tokens: f64,
+    /// The first input tokens, marked for caching.
+    pub prefix: Option<Prefix>,
+}
+
+/// A prefix of a call's input marked for caching (a system prompt, say):
+/// calls with the same `id` share it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prefix {
+    pub id: u32,
+    pub tokens: f64,
+}
+
+/// How the server took a call it admitted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cached {
+    /// No prefix marked for caching.
+    No,
+    /// Its prefix was read from the cache: not charged.
+    Read,
+    /// Its prefix was written to the cache: charged in full.
+    Written,
+}
+
+/// A cached prefix at the server.
+#[derive(Clone, Copy, Debug)]
+struct CacheEntry {
+    /// From when it can be read (its first writer's time to first token
+    /// after its admission).
+    readable_from: f64,
+    /// When it was last written or read.
+    used_at: f64,
 }
 
 /// The server: its buckets, and totals of what it accepted.
@@ -86,12 +140,17 @@ pub struct Demand {
 pub struct SimulatedApi {
     style: Style,
     buckets: Vec<ServerBucket>,
-    /// Units accepted per family, from the calls of the client under test.
+    /// Units charged per family for the calls of the client under test, net
+    /// of the output given back.
     pub accepted_ours: [f64; 3],
     /// Background calls accepted: when, and units per family.
     pub background_log: Vec<(f64, [f64; 3])>,
     /// Send no rate-limit headers (see the module's docs).
     pub quiet: bool,
+    cache: HashMap<u32, CacheEntry>,
+    /// Our calls admitted with a cache read, and with a cache write.
+    pub cache_reads: u32,
+    pub cache_writes: u32,
 }
 
 impl SimulatedApi {
@@ -120,7 +179,16 @@ impl SimulatedApi {
                 refill: Refill::Window { window_ms },
             }],
         };
-        SimulatedApi { style, buckets, accepted_ours: [0.0; 3], background_log: Vec::new(), quiet: false }
+        SimulatedApi {
+            style,
+            buckets,
+            accepted_ours: [0.0; 3],
+            background_log: Vec::new(),
+            quiet: false,
+            cache: HashMap::new(),
+            cache_reads: 0,
+            cache_writes: 0,
+        }
     }
 
     /// The families, limits per minute and starting levels, in the order
@@ -129,32 +197,78 @@ impl SimulatedApi {
         self.buckets.iter().map(|b| (b.family, b.limit)).collect()
     }
 
-    fn need(family: &str, demand: &Demand) -> f64 {
+    fn need(family: &str, input_tokens: f64, demand: &Demand) -> f64 {
         match family {
-            "input-tokens" => demand.input_tokens,
+            "input-tokens" => input_tokens,
             "output-tokens" => demand.output_tokens,
             _ => 1.0,
         }
     }
 
+    /// Whether a call with `prefix` admitted at `t` reads it from the cache.
+    fn readable(&self, prefix: Option<Prefix>, t: f64) -> Cached {
+        match prefix.map(|p| self.cache.get(&p.id)) {
+            None => Cached::No,
+            Some(Some(e)) if e.readable_from <= t && t < e.used_at + CACHE_TTL_MS => Cached::Read,
+            Some(_) => Cached::Written,
+        }
+    }
+
     /// A call arrives at `t`: charged and accepted, or refused with the
-    /// time until every bucket has room.
-    pub fn receive(&mut self, demand: &Demand, t: f64, ours: bool) -> Result<(), f64> {
-        let wait = self.buckets.iter().map(|b| b.wait_for(Self::need(b.family, demand), t)).fold(0.0, f64::max);
+    /// time until every bucket has room. `first_token_ms` after its
+    /// admission, the prefix it writes to the cache becomes readable.
+    pub fn receive(&mut self, demand: &Demand, t: f64, ours: bool, first_token_ms: f64) -> Result<Cached, f64> {
+        let cached = self.readable(demand.prefix, t);
+        let input_tokens = match (cached, demand.prefix) {
+            (Cached::Read, Some(p)) => demand.input_tokens - p.tokens,
+            _ => demand.input_tokens,
+        };
+        let wait = self.buckets.iter().map(|b| b.wait_for(Self::need(b.family, input_tokens, demand), t)).fold(0.0, f64::max);
         if wait > 0.0 {
             return Err(wait);
         }
         let mut amounts = [0.0; 3];
         for (i, b) in self.buckets.iter_mut().enumerate() {
-            amounts[i] = Self::need(b.family, demand);
+            amounts[i] = Self::need(b.family, input_tokens, demand);
             b.charge(amounts[i], t);
+        }
+        if let Some(p) = demand.prefix {
+            let readable_from = t + first_token_ms;
+            let entry = self.cache.entry(p.id).or_insert(CacheEntry { readable_from, used_at: t });
+            if cached == Cached::Written && t >= entry.used_at + CACHE_TTL_MS {
+                // Expired: written anew.
+                entry.readable_from = readable_from;
+            }
+            entry.readable_from = entry.readable_from.min(readable_from);
+            entry.used_at = t;
         }
         if ours {
             self.accepted_ours.iter_mut().zip(amounts).for_each(|(total, a)| *total += a);
+            match cached {
+                Cached::Read => self.cache_reads += 1,
+                Cached::Written => self.cache_writes += 1,
+                Cached::No => {}
+            }
         } else {
             self.background_log.push((t, amounts));
         }
-        Ok(())
+        Ok(cached)
+    }
+
+    /// A call of ours admitted with `max_tokens` has been written at `t`,
+    /// `written` tokens of it: the rest goes back to the output bucket.
+    pub fn give_back(&mut self, max_tokens: f64, written: f64, t: f64) {
+        let unused = (max_tokens - written).max(0.0);
+        if unused <= 0.0 {
+            return;
+        }
+        for (i, b) in self.buckets.iter_mut().enumerate() {
+            if b.family == "output-tokens" {
+                b.charge(-unused, t);
+                b.level = b.level.min(b.limit);
+                self.accepted_ours[i] -= unused;
+            }
+        }
     }
 
     /// The response headers of an answer generated at `t`.

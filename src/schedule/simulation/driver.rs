@@ -19,6 +19,7 @@ use super::api::SimulatedApi;
 use super::coordinator::Coordinator;
 use super::outcome::{Record, What};
 use super::queue::{Due, Queue};
+use super::wire::Reported;
 use super::workload::{Call, Overload, PARTITION};
 use crate::budget::Cost;
 use crate::engine::{CallId, CallSpec, Engine, Step};
@@ -57,11 +58,13 @@ pub(super) struct Driver {
     pub(super) isolates: Vec<Isolate>,
     pub(super) coordinator: Option<Coordinator>,
     pub(super) overload: Option<Overload>,
-    /// Our calls being processed at the server.
+    /// Our calls being processed at the server (a streamed answer's body
+    /// may still be written after the engine has returned it).
     pub(super) processing: usize,
     pub(super) dues: Queue,
     pub(super) random: Jitter,
     pub(super) estimate_factor: f64,
+    pub(super) reported: Reported,
     pub(super) outstanding: usize,
     pub(super) answered: bool,
     pub(super) spent_until: f64,
@@ -92,7 +95,11 @@ impl Driver {
 
     fn arrive(&mut self, call: usize, now: f64) {
         let c = &self.calls[call];
-        let cost = Cost::new(1.0, c.demand.input_tokens * self.estimate_factor, c.demand.output_tokens, None);
+        // The client knows nothing of caching: it estimates a cached prefix
+        // at full size, and the rest of the input at `estimate_factor`.
+        let prefix = c.demand.prefix.map_or(0.0, |p| p.tokens);
+        let input_tokens = (c.demand.input_tokens - prefix) * self.estimate_factor + prefix;
+        let cost = Cost::new(1.0, input_tokens, c.demand.output_tokens, None);
         let spec = CallSpec { key: PARTITION.to_string(), cost, guessed: 0.0, priority: 0, retries: true };
         let isolate = c.isolate;
         let abort_at = c.abort_at;
@@ -234,7 +241,7 @@ impl Driver {
                 }
             }
             Due::Receive(call) => self.receive(call, now),
-            Due::Answer { call, status } => self.answer(call, status, now),
+            Due::Answer { call, status, report } => self.answer(call, status, report, now),
             Due::Deliver { call, status, headers } => self.deliver(call, status, headers, now),
             Due::BackgroundCall(demand) => self.background_call(demand, now),
             Due::AskArrives { isolate, ask } => self.ask_arrives(isolate, ask, now),

@@ -17,9 +17,11 @@ pub(super) enum Due {
     Tick(usize),
     Abort(usize),
     Receive(usize),
+    /// The server has written a call's answer.
     Answer {
         call: usize,
         status: u16,
+        report: Report,
     },
     Deliver {
         call: usize,
@@ -48,6 +50,17 @@ pub(super) enum Due {
     BookExpire,
     OutageBegins,
     OutageEnds,
+}
+
+/// The rate-limit headers of an answer the server has written.
+#[derive(Debug)]
+pub(super) enum Report {
+    /// Computed now, sent with the answer.
+    Now,
+    /// Computed at admission, sent with the answer.
+    Ready(Vec<(String, String)>),
+    /// Sent at the first token, before the body.
+    Sent,
 }
 
 struct Queued {

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 
 pub use super::coordinator::Coordinated;
 pub use super::outcome::{Outcome, Record, What};
-pub use super::workload::{offered, Background, Call, Overload, Sizes, PARTITION, T0};
+pub use super::wire::Reported;
+pub use super::workload::{offered, Background, Call, Conditions, Overload, Sizes, PARTITION, T0};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -36,8 +37,12 @@ pub struct Setup {
     pub quiet: bool,
     /// Share of each token bucket already spent when the run starts.
     pub drained: f64,
-    /// Reserved input tokens per true input token (1: exact costs given).
+    /// Reserved input tokens per true input token (1: exact costs given),
+    /// a cached prefix aside: the client estimates it at its full size.
     pub estimate_factor: f64,
+    /// When the server computes an admitted call's headers, and when they
+    /// reach the client.
+    pub reported: Reported,
     pub seed: u64,
     /// Isolates sharing a coordinator; `None`: one client on its own budget.
     pub coordinated: Option<Coordinated>,
@@ -71,6 +76,7 @@ pub fn run(setup: Setup) -> Outcome {
         dues: Queue::default(),
         random: Jitter::new(setup.seed ^ 0xB4C6_0000),
         estimate_factor: setup.estimate_factor,
+        reported: setup.reported,
         answered: false,
         spent_until: f64::NEG_INFINITY,
         rate_limited: 0,
@@ -100,7 +106,9 @@ pub fn run(setup: Setup) -> Outcome {
     // a day of virtual time, or a step loop that stops the clock.
     let give_up = T0 + 24.0 * 3_600_000.0;
     let mut handled = 0_u64;
-    while (driver.outstanding > 0 || driver.coordinator_busy()) && now < give_up && handled < 50_000_000 {
+    // A streamed answer is returned before its body is written: the run
+    // goes on until every body is.
+    while (driver.outstanding > 0 || driver.processing > 0 || driver.coordinator_busy()) && now < give_up && handled < 50_000_000 {
         handled += 1;
         if let Some(bg) = setup.background {
             while next_background <= driver.dues.next_at().unwrap_or(now) && next_background < background_ends {

@@ -20,9 +20,19 @@
 //!   pauses and the concurrency window;
 //! - [`coordinator_outage`]: four isolates sharing a coordinator that
 //!   cannot be reached for 30 s.
+//!
+//! These scenarios are kind to the client: the server computes a call's
+//! headers as it answers ([`Reported::AtAnswer`]), every call writes its
+//! whole `max_tokens`, answers take 300 ms plus 10 to 20 ms per output
+//! token, and nothing is cached. Their figures stay as they were measured
+//! with that server. The family of [`super::real`] takes the same API and
+//! sizes under real conditions (headers computed at admission, shorter
+//! answers whose unused output goes back, drawn latencies, biased
+//! estimates, a cached prompt, streaming) and judges each over ten seeds by
+//! the time until the last answer (see [`Figures::with_answer_minimum`]).
 
 use super::api::{Demand, Style};
-use super::run::{offered, run, Background, Call, Coordinated, Outcome, Overload, Setup, Sizes, What, PARTITION, T0};
+use super::run::{offered, run, Background, Call, Coordinated, Outcome, Overload, Reported, Setup, Sizes, What, PARTITION, T0};
 use crate::budget::Limits;
 use crate::engine::{Coordination, Event};
 use crate::retry::RetryPolicy;
@@ -45,6 +55,19 @@ pub struct Figures {
     pub limit_bound_ms: f64,
     /// The least that time can be, given the limits and the work.
     pub theoretical_ms: Option<f64>,
+    /// From the first arrival to the last byte of the last answer at the
+    /// client.
+    pub answered_ms: f64,
+    /// The mean time of an answer once sent: uplink, the server's time for
+    /// the whole answer, and downlink, over the calls of the run.
+    pub mean_latency_ms: f64,
+    /// `answered_ms` over the least it can be: `theoretical_ms` plus
+    /// `mean_latency_ms` (see [`Figures::with_answer_minimum`]).
+    pub times_minimum: Option<f64>,
+    /// Our calls admitted with a read of their cached prefix, and with a
+    /// write of it.
+    pub cache_reads: u32,
+    pub cache_writes: u32,
     /// Our accepted units of the binding limit over what was left of it.
     pub goodput_of_left: Option<f64>,
     pub max_wait_ms: f64,
@@ -64,10 +87,12 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn of(name: &'static str, outcome: &Outcome) -> Figures {
+    pub(super) fn of(name: &'static str, outcome: &Outcome) -> Figures {
         let calls = &outcome.calls;
         let last_accept = calls.iter().filter_map(|c| c.accepted_at).fold(T0, f64::max);
         let waits = calls.iter().filter_map(|c| Some(c.first_dispatch? - c.arrive_at));
+        let last_byte = calls.iter().filter_map(|c| c.completed_at).fold(T0, f64::max);
+        let latency: f64 = calls.iter().map(|c| c.uplink_ms + c.processing_ms + c.downlink_ms).sum();
         Figures {
             name,
             calls: calls.len(),
@@ -76,6 +101,10 @@ impl Figures {
             rate_limited: outcome.rate_limited,
             rate_limited_after_first_answer: outcome.rate_limited_after_first_answer,
             limit_bound_ms: last_accept - T0,
+            answered_ms: last_byte - T0,
+            mean_latency_ms: latency / calls.len().max(1) as f64,
+            cache_reads: outcome.api.cache_reads,
+            cache_writes: outcome.api.cache_writes,
             max_wait_ms: waits.fold(0.0, f64::max),
             backfilled: outcome.engines.iter().map(|e| e.snapshot(outcome.end_ms).counters.backfilled).sum(),
             sent_into_spent_window: outcome.sent_into_spent_window,
@@ -99,6 +128,22 @@ impl Figures {
         self
     }
 
+    /// `theoretical_ms` as above, counting what the server charged (input
+    /// tokens but cache reads, output tokens written), and `times_minimum`:
+    /// the time until the last answer reached the client over that minimum
+    /// plus the mean latency of an answer (the last call accepted is still
+    /// to be answered).
+    pub fn with_answer_minimum(self, outcome: &Outcome) -> Figures {
+        let mut figures = self.with_theoretical_minimum(outcome);
+        figures.times_minimum = figures.theoretical_ms.map(|t| figures.answered_ms / (t + figures.mean_latency_ms));
+        figures
+    }
+
+    /// 429s after the first answer, per 1,000 calls.
+    pub fn rate_limited_per_thousand(&self) -> f64 {
+        f64::from(self.rate_limited_after_first_answer) * 1000.0 / self.calls.max(1) as f64
+    }
+
     /// `goodput_of_left`: of the binding limit (input tokens), what we got
     /// over what a full bucket plus refill, less the background's use, left.
     fn with_goodput(mut self, outcome: &Outcome) -> Figures {
@@ -116,7 +161,7 @@ fn config() -> Config {
 }
 
 /// Calls a minute the binding limit sustains, for calls of `sizes`.
-fn sustainable(sizes: &Sizes) -> f64 {
+pub(super) fn sustainable(sizes: &Sizes) -> f64 {
     400_000.0 / sizes.mean().input_tokens
 }
 
@@ -126,7 +171,7 @@ fn patient() -> RetryPolicy {
     RetryPolicy { max_retries: 10, ..RetryPolicy::default() }
 }
 
-fn setup(calls: Vec<super::run::Call>) -> Setup {
+pub(super) fn setup(calls: Vec<super::run::Call>) -> Setup {
     Setup {
         style: API,
         config: config(),
@@ -137,6 +182,7 @@ fn setup(calls: Vec<super::run::Call>) -> Setup {
         quiet: false,
         drained: 0.0,
         estimate_factor: 1.0,
+        reported: Reported::AtAnswer,
         seed: 1,
         coordinated: None,
     }
@@ -183,7 +229,7 @@ pub const SMALL: Sizes = Sizes { input_tokens: (300.0, 3_000.0), max_tokens: (64
 /// tokens of 400,000), with backfill scanning `backfill_scan` waiters.
 pub fn huge_among_small(backfill_scan: usize) -> (Figures, Outcome) {
     let mut calls = offered(400, 2.0 * sustainable(&SMALL), &SMALL, 15);
-    calls[HUGE].demand = Demand { input_tokens: 300_000.0, output_tokens: 4_096.0 };
+    calls[HUGE].demand = Demand { input_tokens: 300_000.0, output_tokens: 4_096.0, prefix: None };
     let mut setup = setup(calls);
     setup.config.backfill_scan = backfill_scan;
     let outcome = run(setup);

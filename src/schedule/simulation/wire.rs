@@ -2,20 +2,44 @@
 //! charged or refused at the server (or turned away by an overload), and
 //! answered after processing and a downlink delay. Its headers are parsed
 //! by [`crate::headers::parse`] from strings and reported with
-//! [`Engine::answered`](crate::engine::Engine::answered). Whether and when a
-//! refused call is sent again (the server's `retry-after`, backoff,
-//! `maxRetries`), and the pause of its partition, are the engine's
-//! decisions.
+//! [`Engine::answered`](crate::engine::Engine::answered) when they reach
+//! the client. Whether and when a refused call is sent again (the server's
+//! `retry-after`, backoff, `maxRetries`), and the pause of its partition,
+//! are the engine's decisions.
+//!
+//! When the server computes an admitted call's headers, and when they
+//! leave it, is a setup's choice ([`Reported`]): as it answers (the kind
+//! case, no lag), or at admission and sent either with the answer (not
+//! streamed) or at the first token (streamed, the body following). When
+//! the whole answer is written, the output it did not use goes back to the
+//! server's output bucket.
 //!
 //! Another client's background calls reach the same server, unseen by ours.
 
 use super::api::Demand;
 use super::driver::Driver;
 use super::outcome::{Record, What};
-use super::queue::Due;
+use super::queue::{Due, Report};
 use super::workload::T0;
 use crate::engine::Answer;
 use crate::headers::{parse, Refill};
+
+/// When the server computes an admitted call's rate-limit headers, and
+/// when they leave it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Reported {
+    /// As it answers, sent with the answer: they are never older than the
+    /// answer's downlink (kinder than a real server).
+    #[default]
+    AtAnswer,
+    /// At admission (the limits in effect when the call was counted), sent
+    /// with the answer once it is written: a non-streamed answer.
+    AtAdmission,
+    /// At admission, sent at once after the time to first token, the body
+    /// following: a streamed answer. The engine hears of the call (and
+    /// returns it) when the headers arrive.
+    Streamed,
+}
 
 impl Driver {
     /// Send attempt `attempt` of a call: it reaches the server after its
@@ -38,7 +62,7 @@ impl Driver {
     /// A call reaches the server.
     pub(super) fn receive(&mut self, call: usize, now: f64) {
         let c = &self.calls[call];
-        let (demand, processing) = (c.demand, c.processing_ms);
+        let (demand, processing, first_token) = (c.demand, c.processing_ms, c.first_token_ms);
         let overloaded = self.overload.is_some_and(|o| {
             let (from, until) = o.during;
             (T0 + from..T0 + until).contains(&now) && self.processing >= o.capacity
@@ -49,11 +73,21 @@ impl Driver {
             self.at(now + 5.0, Due::Deliver { call, status: 529, headers });
             return;
         }
-        match self.api.receive(&demand, now, true) {
-            Ok(()) => {
+        match self.api.receive(&demand, now, true, first_token) {
+            Ok(_) => {
                 self.calls[call].accepted_at = Some(now);
                 self.processing += 1;
-                self.at(now + processing, Due::Answer { call, status: 200 });
+                let report = match self.reported {
+                    Reported::AtAnswer => Report::Now,
+                    Reported::AtAdmission => Report::Ready(self.api.headers(now, None)),
+                    Reported::Streamed => {
+                        let headers = self.api.headers(now, None);
+                        let downlink = self.calls[call].downlink_ms;
+                        self.at(now + first_token + downlink, Due::Deliver { call, status: 200, headers });
+                        Report::Sent
+                    }
+                };
+                self.at(now + processing, Due::Answer { call, status: 200, report });
             }
             Err(wait) => {
                 self.rate_limited_at.push(now);
@@ -63,12 +97,22 @@ impl Driver {
         }
     }
 
-    /// The server has processed a call.
-    pub(super) fn answer(&mut self, call: usize, status: u16, now: f64) {
+    /// The server has written a call's whole answer: the output it did not
+    /// write goes back, and the answer leaves (with its headers, unless they
+    /// left at the first token).
+    pub(super) fn answer(&mut self, call: usize, status: u16, report: Report, now: f64) {
         self.processing -= 1;
-        // The headers describe the server as it answers.
-        let headers = self.api.headers(now, None);
-        let downlink = self.calls[call].downlink_ms;
+        let c = &mut self.calls[call];
+        let (max_tokens, downlink) = (c.demand.output_tokens, c.downlink_ms);
+        let written = c.written_tokens.unwrap_or(max_tokens);
+        c.completed_at = Some(now + downlink);
+        self.api.give_back(max_tokens, written, now);
+        let headers = match report {
+            // The headers describe the server as it answers.
+            Report::Now => self.api.headers(now, None),
+            Report::Ready(headers) => headers,
+            Report::Sent => return,
+        };
         self.at(now + downlink, Due::Deliver { call, status, headers });
     }
 
@@ -105,7 +149,7 @@ impl Driver {
 
     /// A call of the other client reaches the server.
     pub(super) fn background_call(&mut self, demand: Demand, now: f64) {
-        if let Err(wait) = self.api.receive(&demand, now, false) {
+        if let Err(wait) = self.api.receive(&demand, now, false, 0.0) {
             // The other client retries after the server's retry-after.
             let again = now + (wait / 1000.0).ceil().max(1.0) * 1000.0;
             self.at(again, Due::BackgroundCall(demand));
