@@ -75,6 +75,21 @@ pub enum Answer {
     NoAnswer,
 }
 
+impl Answer {
+    /// How a call its caller sent (`run`, `acquire`) ended, from the
+    /// caller's own report: headers, with their status (200 when none is
+    /// given); a status alone; or nothing, when the estimate is charged, or
+    /// nothing is if the work `failed`.
+    pub fn reported(status: Option<u16>, headers: Option<(Observation, Vec<(String, String)>)>, failed: bool) -> Answer {
+        match (status, headers) {
+            (status, Some((observation, fields))) => Answer::Heard { status: status.unwrap_or(200), observation, fields },
+            (Some(status), None) => Answer::Heard { status, observation: Observation::default(), fields: Vec::new() },
+            (None, None) if failed => Answer::NoAnswer,
+            (None, None) => Answer::Unreported,
+        }
+    }
+}
+
 /// A coordinator's answer to an [`Ask`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Grants {

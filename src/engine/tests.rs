@@ -434,3 +434,13 @@ fn a_request_that_failed_is_not_made_again_once_another_call_has_fallen_back() {
     // b does not ask a coordinator known to be down: the local budget rules.
     assert_eq!(e.step(b, now + 100.0), Step::Send { attempt: 1 });
 }
+
+#[test]
+fn a_callers_own_report_reads_as_an_answer() {
+    let heard = |status| matches!(Answer::reported(status, None, false), Answer::Heard { .. });
+    assert!(heard(Some(429)), "a status alone is an answer");
+    assert_eq!(Answer::reported(None, None, false), Answer::Unreported);
+    assert_eq!(Answer::reported(None, None, true), Answer::NoAnswer);
+    let with_headers = Answer::reported(None, Some((Observation::default(), vec![])), true);
+    assert!(matches!(with_headers, Answer::Heard { status: 200, .. }), "headers without a status: 200, even if the work then failed");
+}

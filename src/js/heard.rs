@@ -19,6 +19,10 @@ impl Heard {
     pub(crate) fn answer(self, status: u16) -> Answer {
         Answer::Heard { status, observation: self.observation, fields: self.fields }
     }
+
+    pub(crate) fn parts(self) -> (Observation, Vec<(String, String)>) {
+        (self.observation, self.fields)
+    }
 }
 
 /// Read headers; `keep_fields` keeps their rate-limit fields too (for a

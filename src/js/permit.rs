@@ -1,6 +1,6 @@
 //! The `Permit` class: the right to send one call, from `acquire`.
 
-use super::heard::{self, Heard};
+use super::heard;
 use super::shared::Shared;
 use crate::engine::{Answer, CallId};
 use std::cell::Cell;
@@ -29,11 +29,11 @@ impl Permit {
     pub fn release(&self, headers: JsValue, status: Option<f64>) -> Result<(), JsValue> {
         let Some(id) = self.id.get() else { return Ok(()) };
         let keep_fields = self.shared.coordinated();
-        let answer = match (headers.is_undefined() || headers.is_null(), status) {
-            (true, None) => Answer::Unreported,
-            (true, Some(status)) => Heard::default().answer(heard::status(status)),
-            (false, status) => heard::read(&headers, "headers", keep_fields)?.answer(status.map_or(200, heard::status)),
+        let headers = match headers.is_undefined() || headers.is_null() {
+            true => None,
+            false => Some(heard::read(&headers, "headers", keep_fields)?.parts()),
         };
+        let answer = Answer::reported(status.map(heard::status), headers, false);
         self.id.set(None);
         self.shared.with(|engine, now| {
             engine.answered(id, answer, now);

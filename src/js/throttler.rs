@@ -134,13 +134,11 @@ async fn run(shared: &Rc<Shared>, id: CallId, work: Function) -> Result<JsValue,
         Err(error) => Err(error),
     };
     let reported = reported.borrow_mut().take();
-    let answer = match (&result, reported) {
-        (_, Some((status, heard))) => heard.answer(status),
-        // Done without a report: its estimate is charged.
-        (Ok(_), None) => Answer::Unreported,
-        // Failed without a report: assume nothing was spent.
-        (Err(_), None) => Answer::NoAnswer,
+    let (status, headers) = match reported {
+        Some((status, heard)) => (Some(status), Some(heard.parts())),
+        None => (None, None),
     };
+    let answer = Answer::reported(status, headers, result.is_err());
     shared.with(|engine, now| {
         engine.answered(id, answer, now);
         engine.step(id, now)
