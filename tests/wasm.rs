@@ -230,7 +230,7 @@ async fn a_coordinator_carries_its_grants_across_a_restart_and_drops_a_state_it_
     assert_eq!(path(&snapshot, &["grants"]), JsValue::from(1), "the grant is still outstanding");
     assert_eq!(path(&snapshot, &["inFlight"]), JsValue::from(1));
     let id = path(&answer, &["grants", "0"]).as_f64().unwrap();
-    restarted.complete(id, Some(200.0), JsValue::NULL).unwrap();
+    restarted.complete(id, Some(200.0), JsValue::NULL, None).unwrap();
     assert_eq!(path(&restarted.snapshot().unwrap(), &["inFlight"]), JsValue::from(0), "its report found it");
 
     for unreadable in [JsValue::from_str("garbage"), object(&[("partitions", JsValue::from(7))])] {
