@@ -224,6 +224,11 @@ export interface PartitionSnapshot {
   maxInFlight: number;
   /** Set while an answer (a 429, or an overload 503 or 529) has paused the partition. */
   pausedUntilMs?: number;
+  /**
+   * Input tokens the server charges per token estimated, learnt from the
+   * `usage` of answers read with `response.json()` (1 until one says otherwise).
+   */
+  inputScale: number;
   dimensions: BudgetDimension[];
 }
 

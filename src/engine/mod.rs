@@ -316,6 +316,13 @@ impl Engine {
         self.scheduler.cancel(ticket);
     }
 
+    /// What an answer said the server charged for a call's input tokens,
+    /// against the estimate it was queued with (see
+    /// [`crate::schedule::Scheduler::learn_input`]).
+    pub fn usage(&mut self, key: &str, estimated_input: f64, charged_input: f64) {
+        self.scheduler.learn_input(key, estimated_input, charged_input);
+    }
+
     /// Headers seen outside a call, for a partition.
     pub fn observe(&mut self, key: &str, observation: &Observation, now: f64) {
         self.scheduler.observe(key, observation, now);

@@ -38,6 +38,7 @@ mod pdf;
 mod source;
 #[cfg(test)]
 mod tests;
+pub mod usage;
 
 pub use content::{DOCUMENT_GUESS_PAGES, PDF_PAGE_TEXT_TOKENS};
 pub use image::{anthropic_tokens, openai_tokens, Detail};

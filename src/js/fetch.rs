@@ -8,18 +8,22 @@ use super::request::{read_request_body, Body, RequestInfo};
 use super::shared::{Shared, Stop};
 use crate::budget::Cost;
 use crate::engine::{rate_limited_answer, CallId, CallSpec};
+use crate::estimate::usage::prompt_tokens;
 use crate::estimate::{estimate_from, partition_key, Source};
-use js_sys::Promise;
+use js_sys::{Function, Promise};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::AbortSignal;
 
-/// A `fetch` call in the engine, and its signal.
+/// A `fetch` call in the engine, its signal, and what its answer's usage
+/// is compared with: its partition and estimated input tokens (none when
+/// part of the estimate is a guess).
 pub(crate) struct FetchCall {
     id: CallId,
     signal: Option<AbortSignal>,
+    estimated: Option<(String, f64)>,
 }
 
 impl Shared {
@@ -28,9 +32,10 @@ impl Shared {
     pub(crate) fn queue_fetch(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, Stop> {
         let signal = options::read_signal(&get(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
         let (cost, guessed, key) = self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
+        let estimated = (guessed == 0.0 && cost.input_tokens > 0.0).then(|| (key.clone(), cost.input_tokens));
         let spec = CallSpec { key, cost, guessed, priority: 0, retries: request.replayable };
         let id = self.enqueue(spec, signal.as_ref())?;
-        Ok(FetchCall { id, signal })
+        Ok(FetchCall { id, signal, estimated })
     }
 
     /// The whole call: wait, send, and again as long as the engine says.
@@ -42,7 +47,7 @@ impl Shared {
                 Err(error) => Err(Stop::Failed(error)),
             },
         };
-        let FetchCall { id, signal } = match queued {
+        let FetchCall { id, signal, estimated } = match queued {
             Ok(call) => call,
             Err(stop) => return settle(stop, None),
         };
@@ -55,12 +60,43 @@ impl Shared {
             }
             let result = self.send(&input, &init).await;
             let answer = match &result {
-                Ok(response) => heard::response(response, keep_fields),
+                Ok(response) => {
+                    if let Some((key, input)) = &estimated {
+                        self.watch_usage(response, key, *input);
+                    }
+                    heard::response(response, keep_fields)
+                }
                 Err(_) => crate::engine::Answer::NoAnswer,
             };
             self.with(|engine, now| engine.answered(id, answer, now));
             last = Some(result);
         }
+    }
+
+    /// When the caller reads a successful answer with `response.json()`,
+    /// its `usage` tells the engine what the call's prompt really was (see
+    /// [`crate::estimate::usage`]). The body is neither held nor copied:
+    /// the answer's own `json` is wrapped, and only the caller reads it.
+    fn watch_usage(&self, response: &JsValue, key: &str, estimated: f64) {
+        let status = get(response, "status").as_f64().unwrap_or(0.0);
+        let Ok(json) = get(response, "json").dyn_into::<Function>() else { return };
+        if !(200.0..300.0).contains(&status) {
+            return;
+        }
+        let (this, target, key) = (self.this(), response.clone(), key.to_string());
+        let wrapped = Closure::<dyn Fn() -> Promise>::new(move || {
+            let parsing = json.call0(&target);
+            let (this, key) = (this.clone(), key.clone());
+            future_to_promise(async move {
+                let value = JsFuture::from(Promise::resolve(&parsing?)).await?;
+                let usage = get(&value, "usage");
+                if let (Some(shared), Some(used)) = (this.upgrade(), prompt_tokens(|field| get(&usage, field).as_f64())) {
+                    shared.with(|engine, _| engine.usage(&key, estimated, used));
+                }
+                Ok(value)
+            })
+        });
+        convert::set(response.unchecked_ref(), "json", &wrapped.into_js_value());
     }
 
     /// Call the user's `fetch` (or the global one) once.

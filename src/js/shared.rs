@@ -115,6 +115,11 @@ impl Shared {
         result
     }
 
+    /// A weak handle on this state, for callbacks that must not keep it alive.
+    pub(crate) fn this(&self) -> Weak<Shared> {
+        self.this.clone()
+    }
+
     /// Whether a coordinator keeps the budget (answers then carry their
     /// rate-limit fields to it).
     pub(crate) fn coordinated(&self) -> bool {

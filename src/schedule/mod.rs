@@ -50,6 +50,7 @@
 //! randomness as an input, as it takes time.
 mod answers;
 mod backfill;
+mod calibrate;
 mod calls;
 mod config;
 #[cfg(test)]

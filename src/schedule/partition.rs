@@ -38,6 +38,9 @@ pub(super) struct Partition {
     /// Calls dispatched from this sequence on were sent after the last
     /// overload: their answers start a new episode or end the old one.
     pub(super) recovery_sequence: u64,
+    /// What the server charges for a call's input tokens per token of its
+    /// estimate, as learnt from answers (see [`super::calibrate`]).
+    pub(super) input_scale: f64,
 }
 
 impl Partition {
@@ -57,6 +60,7 @@ impl Partition {
             window,
             overload_backoff_ms: FIRST_BACKOFF_MS,
             recovery_sequence: 0,
+            input_scale: 1.0,
         }
     }
 

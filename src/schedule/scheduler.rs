@@ -107,7 +107,10 @@ impl Scheduler {
     ) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
         let cost = cost.cleaned();
-        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
+        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
+        let scale = self.partitions.get(partition).map_or(1.0, |p| p.input_scale);
+        let (cost, guessed) = super::calibrate::scaled(cost, guessed, scale);
+        let guessed = guessed as f32;
         let full = self.queued >= self.config.max_queue;
         // A full queue refuses only a call that would have to wait in it.
         if full && self.config.max_queue > 0 {

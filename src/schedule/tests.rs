@@ -479,3 +479,43 @@ fn cancelled_waiters_are_skipped_and_swept_in_order() {
     }
     assert_eq!(granted, order);
 }
+
+#[test]
+fn answers_that_say_their_usage_calibrate_the_next_estimates_of_their_partition() {
+    let mut s = Scheduler::new(Config { max_concurrent: 100, ..Config::default() });
+    let estimate = Cost::new(1.0, 1_000.0, 10.0, None);
+    s.enqueue("p", estimate, 0, T0).unwrap();
+    let scale = |s: &Scheduler| s.snapshot(T0).partitions[0].input_scale;
+    assert_eq!(scale(&s), 1.0);
+    // The server charges a third more than estimated, answer after answer.
+    for _ in 0..20 {
+        s.learn_input("p", 1_000.0, 1_333.0);
+    }
+    assert!((scale(&s) - 1.333).abs() < 0.01, "{}", scale(&s));
+    // Too small to teach anything, or not a number: nothing changes.
+    s.learn_input("p", 10.0, 1_000.0);
+    s.learn_input("p", 1_000.0, f64::NAN);
+    assert!((scale(&s) - 1.333).abs() < 0.01);
+    // A far-off answer moves it only so far.
+    s.learn_input("p", 1_000.0, 100_000.0);
+    assert!(scale(&s) <= 2.0);
+}
+
+#[test]
+fn a_calibrated_estimate_never_makes_a_call_too_large_to_send() {
+    let mut s = open_scheduler(10);
+    let opener = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
+    s.poll(T0);
+    // A limit of 1,000 tokens; estimates have run at half what was charged.
+    let obs = reported((50, 49, T0 + 1_200.0), (1_000, 1_000, T0), T0);
+    s.complete(opener, Some(200), Some(&obs), T0);
+    for _ in 0..20 {
+        s.learn_input("p", 1_000.0, 2_000.0);
+    }
+    // 800 estimated is 1,600 calibrated, over the limit by its calibration
+    // alone: it waits for a full bucket and goes, it is not refused.
+    let call = s.enqueue("p", tokens(800.0), 0, T0 + 1.0).unwrap();
+    assert_eq!(s.poll(T0 + 1.0).granted, vec![call]);
+    // 1,200 counted is over the limit whatever the scale.
+    assert!(matches!(s.enqueue("p", tokens(1_200.0), 0, T0 + 2.0), Err(Refusal::CostExceedsLimit { .. })));
+}

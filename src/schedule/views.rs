@@ -46,6 +46,9 @@ pub struct PartitionView {
     pub max_in_flight: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused_until_ms: Option<f64>,
+    /// Input tokens the server charges per token estimated, as learnt
+    /// from answers (1 until one says otherwise).
+    pub input_scale: f64,
     pub dimensions: Vec<BucketView>,
 }
 
@@ -92,6 +95,7 @@ impl Scheduler {
                 in_flight: p.in_flight,
                 max_in_flight: p.max_in_flight().min(self.config.max_concurrent),
                 paused_until_ms: (p.paused_until > now_ms).then_some(p.paused_until),
+                input_scale: p.input_scale,
                 dimensions: p.budget.views(now_ms),
             })
             .collect();

@@ -166,6 +166,38 @@ test("a pause's end is announced when it ends, with no call waiting, and its tim
   assert.ok(Date.now() - started < 5_000, "the process exited on its own");
 });
 
+test("the usage of answers the caller reads calibrates the next estimates of their partition", async () => {
+  const body = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "word ".repeat(800) }] });
+  let used = 0;
+  const fetch = async () => new Response(JSON.stringify({ content: [], usage: { input_tokens: used, cache_read_input_tokens: 0, output_tokens: 3 } }), { status: 200 });
+  const throttler = new Throttler({ fetch });
+  const scale = () => throttler.snapshot().partitions[0].inputScale;
+  // An answer nobody reads teaches nothing.
+  used = 100_000;
+  await throttler.fetch(URL_, { method: "POST", body });
+  assert.equal(scale(), 1);
+  // Answers read with json(): the scale follows what they say, and a
+  // prompt half as large again moves it half as far again.
+  const readAll = async (tokens) => {
+    used = tokens;
+    for (let i = 0; i < 30; i++) {
+      const parsed = await (await throttler.fetch(URL_, { method: "POST", body })).json();
+      assert.equal(parsed.usage.output_tokens, 3, "the caller still gets the parsed answer");
+    }
+    return scale();
+  };
+  const first = await readAll(1_000);
+  const second = await readAll(1_500);
+  assert.notEqual(first, 1, "the scale moved");
+  assert.ok(Math.abs(second / first - 1.5) < 0.02, `${first} then ${second}`);
+  // A failed answer's body is not read for usage.
+  const before = scale();
+  const failing = new Throttler({ fetch: async () => new Response(JSON.stringify({ usage: { input_tokens: 1 } }), { status: 400 }) });
+  await (await failing.fetch(URL_, { method: "POST", body })).json();
+  assert.equal(failing.snapshot().partitions[0].inputScale, 1);
+  assert.equal(scale(), before);
+});
+
 test("aborting a waiting call removes it at once and rejects with the signal's reason", async () => {
   const never = () => new Promise(() => {});
   const throttler = new Throttler({ fetch: never, maxConcurrent: 1 });

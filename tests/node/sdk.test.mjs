@@ -36,6 +36,22 @@ test("the Anthropic SDK sends through throttler.fetch and parses the answers, wi
   }
 });
 
+test("the answers the Anthropic SDK parses calibrate the estimate with their usage", async () => {
+  const api = await startMockApi({ limits: { requestsPerMinute: 1000 }, latencyMs: 1 });
+  try {
+    const throttler = new Throttler();
+    const client = new Anthropic({ apiKey: "sk-ant-test", baseURL: api.url, fetch: throttler.fetch, maxRetries: 0 });
+    const content = "Summarise the following notes in one line. ".repeat(60);
+    for (let i = 0; i < 5; i++) await client.messages.create({ model: "claude-test", max_tokens: 16, messages: [{ role: "user", content }] });
+    const [partition] = throttler.snapshot().partitions;
+    // The mock counts tokens its own way: the scale moves towards its count.
+    assert.notEqual(partition.inputScale, 1);
+    assert.ok(partition.inputScale > 0.5 && partition.inputScale < 2, `${partition.inputScale}`);
+  } finally {
+    await api.close();
+  }
+});
+
 test("an Anthropic stream reaches the SDK as it is sent, not buffered", async () => {
   let release;
   const held = new Promise((resolve) => (release = resolve));

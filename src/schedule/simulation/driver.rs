@@ -93,12 +93,18 @@ impl Driver {
         self.outstanding -= 1;
     }
 
-    fn arrive(&mut self, call: usize, now: f64) {
+    /// The client's estimate of a call's input tokens. It knows nothing of
+    /// caching: it estimates a cached prefix at full size, and the rest of
+    /// the input at `estimate_factor`.
+    pub(super) fn estimated_input(&self, call: usize) -> f64 {
         let c = &self.calls[call];
-        // The client knows nothing of caching: it estimates a cached prefix
-        // at full size, and the rest of the input at `estimate_factor`.
         let prefix = c.demand.prefix.map_or(0.0, |p| p.tokens);
-        let input_tokens = (c.demand.input_tokens - prefix) * self.estimate_factor + prefix;
+        (c.demand.input_tokens - prefix) * self.estimate_factor + prefix
+    }
+
+    fn arrive(&mut self, call: usize, now: f64) {
+        let input_tokens = self.estimated_input(call);
+        let c = &self.calls[call];
         let cost = Cost::new(1.0, input_tokens, c.demand.output_tokens, None);
         let spec = CallSpec { key: PARTITION.to_string(), cost, guessed: 0.0, priority: 0, retries: true };
         let isolate = c.isolate;

@@ -1,0 +1,54 @@
+//! A self-calibrating estimate: what the server charges for a call's input
+//! tokens, per token of its estimate, learnt per partition from answers
+//! that say what they used, and applied to the calls queued after.
+//!
+//! An estimate 25 % low overdraws the budget by a quarter of every call in
+//! flight until reports catch up; one 25 % high holds back budget the
+//! server would give. Each answer whose usage is known (the `usage` of a
+//! JSON answer, or the simulation's server) moves the scale a quarter of
+//! the way (in log terms) towards its own ratio; the scale stays between
+//! [`MIN_SCALE`] and [`MAX_SCALE`]. Only the counted part of an estimate is
+//! scaled, and what scaling adds counts as guessed: it never makes a call
+//! too large to send ([`crate::budget::Budget::admission`]).
+
+use super::Scheduler;
+use crate::budget::Cost;
+
+/// The scale stays within these bounds: an answer far off (a cache read,
+/// a tool's output counted elsewhere) moves it only so far.
+pub const MIN_SCALE: f64 = 0.5;
+pub const MAX_SCALE: f64 = 2.0;
+
+/// How far each answer moves the scale towards its own ratio (in log terms).
+const WEIGHT: f64 = 0.25;
+
+/// Estimates below this many input tokens teach nothing (the request's
+/// framing dominates them).
+const LEAST_ESTIMATE: f64 = 100.0;
+
+impl Scheduler {
+    /// An answer said the server charged `charged` input tokens for a call
+    /// of `partition` whose estimate (before scaling) was `estimated`.
+    pub fn learn_input(&mut self, partition: &str, estimated: f64, charged: f64) {
+        if !(estimated.is_finite() && charged.is_finite() && estimated >= LEAST_ESTIMATE && charged >= 0.0) {
+            return;
+        }
+        let Some(p) = self.partitions.get_mut(partition) else { return };
+        let ratio = (charged / estimated).clamp(MIN_SCALE, MAX_SCALE);
+        let scale = (p.input_scale.ln() * (1.0 - WEIGHT) + ratio.ln() * WEIGHT).exp();
+        p.input_scale = scale.clamp(MIN_SCALE, MAX_SCALE);
+    }
+}
+
+/// `cost` with the counted part of its input tokens (all but `guessed`)
+/// scaled; the guessed part grows by what scaling up adds.
+pub(super) fn scaled(mut cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
+    if scale == 1.0 || !scale.is_finite() {
+        return (cost, guessed);
+    }
+    let counted = (cost.input_tokens - guessed).max(0.0);
+    let added = counted * (scale - 1.0);
+    cost.input_tokens += added;
+    cost.tokens = (cost.tokens + added).max(0.0);
+    (cost, guessed + added.max(0.0))
+}
