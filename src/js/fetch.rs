@@ -9,6 +9,7 @@ use super::shared::{Shared, Stop};
 use crate::budget::Cost;
 use crate::engine::{rate_limited_answer, CallId, CallSpec};
 use crate::estimate::usage::prompt_tokens;
+use crate::schedule::LEAST_ESTIMATE;
 use crate::estimate::{estimate_from, partition_key, Source};
 use js_sys::{Function, Promise};
 use std::rc::Rc;
@@ -32,7 +33,8 @@ impl Shared {
     pub(crate) fn queue_fetch(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, Stop> {
         let signal = options::read_signal(&get(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
         let (cost, guessed, key) = self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
-        let estimated = (guessed == 0.0 && cost.input_tokens > 0.0).then(|| (key.clone(), cost.input_tokens));
+        // Only an estimate that can teach the calibration is watched.
+        let estimated = (guessed == 0.0 && cost.input_tokens >= LEAST_ESTIMATE).then(|| (key.clone(), cost.input_tokens));
         let spec = CallSpec { key, cost, guessed, priority: 0, retries: request.replayable };
         let id = self.enqueue(spec, signal.as_ref())?;
         Ok(FetchCall { id, signal, estimated })

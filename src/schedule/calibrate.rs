@@ -24,7 +24,7 @@ const WEIGHT: f64 = 0.25;
 
 /// Estimates below this many input tokens teach nothing (the request's
 /// framing dominates them).
-const LEAST_ESTIMATE: f64 = 100.0;
+pub const LEAST_ESTIMATE: f64 = 100.0;
 
 impl Scheduler {
     /// An answer said the server charged `charged` input tokens for a call

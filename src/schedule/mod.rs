@@ -66,6 +66,7 @@ pub mod simulation;
 mod views;
 
 pub use answers::Completion;
+pub use calibrate::LEAST_ESTIMATE;
 pub use config::Config;
 pub use refusal::Refusal;
 pub use scheduler::{Scheduler, Ticket};
