@@ -132,6 +132,11 @@ impl Book {
         self.grants.next_expiry()
     }
 
+    /// Requests waiting in the engine for their grants.
+    pub fn requests(&self) -> usize {
+        self.requests.len()
+    }
+
     /// Grants made and not yet reported.
     pub fn outstanding(&self) -> usize {
         self.grants.len()

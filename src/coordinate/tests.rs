@@ -466,4 +466,19 @@ mod book {
         assert_eq!(Refusal::from_parts("SOMETHING_ELSE", None, |_| Some(1.0)), None);
         assert_eq!(Refusal::from_parts("QUEUE_TIMEOUT", None, |_| None), None, "a number missing");
     }
+
+    #[test]
+    fn a_request_refused_while_it_waited_is_forgotten_by_the_book() {
+        let settings = Settings { max_wait_ms: Some(1_000.0), ..Settings::default() };
+        let mut book = Book::new(settings, None, T0);
+        book.engine().observe("api", &window(0, T0), T0);
+        // Nothing left until the window turns a minute later: it times out.
+        let call = book.request(request(1), T0).unwrap();
+        assert!(matches!(book.engine().step(call, T0), Step::Wait { .. }));
+        assert!(matches!(book.engine().step(call, T0 + 1_000.0), Step::Refuse(Refusal::QueueTimeout { .. })));
+        assert_eq!(book.requests(), 1, "until its caller says so");
+        book.forget(call, T0 + 1_000.0);
+        assert_eq!(book.requests(), 0);
+        assert_eq!(book.engine_ref().calls(), 0);
+    }
 }

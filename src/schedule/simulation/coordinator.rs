@@ -98,6 +98,8 @@ impl Driver {
             Step::Refuse(refusal) => {
                 coordinator.waiting.remove(&call);
                 coordinator.wake_at.remove(&call);
+                // As the Coordinator class does: the book forgets it.
+                coordinator.book.forget(call, now);
                 self.reply(isolate, ask, Grants::Refused(refusal), now);
             }
             step => panic!("a request for grants at {now} stepped to {step:?}"),

@@ -123,7 +123,7 @@ fn a_coordinator_that_drops_out_is_fallen_back_from_and_returned_to_without_429s
     // Messages were lost while it was out; the grants they concerned
     // expired on the coordinator's alarm, and none is left.
     assert!(outcome.lost_tells > 0, "{figures:?}");
-    assert_eq!(outcome.book.as_ref().map(|b| b.outstanding()), Some(0));
+    assert_eq!(outcome.book.as_ref().map(|b| (b.outstanding(), b.requests())), Some((0, 0)));
     let pauses = scenarios::pauses(&outcome);
     assert_eq!((pauses.resumed_early, pauses.never_resumed, pauses.sent_while_paused), (0, 0, 0), "{pauses:?}");
 }
