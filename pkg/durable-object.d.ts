@@ -17,7 +17,7 @@ export declare class HeadroomCoordinator<Env = unknown> extends DurableObject<En
   /** Spare grants are being used now. */
   sent(ids: number[]): void;
   /** The answer to a granted call: its status (null without a response) and its rate-limit header fields. */
-  complete(id: number, status: number | null, headers: [string, string][] | null): void;
+  complete(id: number, status: number | null, headers: [string, string][] | null, unreported?: boolean): void;
   /** Grants that were never used. */
   release(ids: number[]): void;
   /** The shared budget as plain JSON, as `Throttler.snapshot()`, with the number of grants outstanding. */

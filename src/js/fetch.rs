@@ -85,8 +85,14 @@ impl Shared {
         if !(200.0..300.0).contains(&status) {
             return;
         }
-        let (this, target, key) = (self.this(), response.clone(), key.to_string());
-        let wrapped = Closure::<dyn Fn() -> Promise>::new(move || {
+        // Wrapped once (a `fetch` may hand out the same object again).
+        if !js_sys::Object::get_own_property_descriptor(response.unchecked_ref::<js_sys::Object>(), &JsValue::from_str("json")).is_undefined() {
+            return;
+        }
+        // The answer is bound in JS, not held by the closure, so that the
+        // answer and its wrapper are collected together.
+        let (this, key) = (self.this(), key.to_string());
+        let wrapped = Closure::<dyn Fn(JsValue) -> Promise>::new(move |target: JsValue| {
             let parsing = json.call0(&target);
             let (this, key) = (this.clone(), key.clone());
             future_to_promise(async move {
@@ -98,7 +104,8 @@ impl Shared {
                 Ok(value)
             })
         });
-        convert::set(response.unchecked_ref(), "json", &wrapped.into_js_value());
+        let wrapped: Function = wrapped.into_js_value().unchecked_into();
+        convert::set(response.unchecked_ref(), "json", &wrapped.bind1(&JsValue::NULL, response));
     }
 
     /// Call the user's `fetch` (or the global one) once.

@@ -200,6 +200,13 @@ impl Shared {
     /// attempt's number) or it stops. `answer` is the last answer, whose
     /// body the engine may ask to read.
     pub(crate) async fn until_sent(&self, id: CallId, signal: Option<&AbortSignal>, answer: Option<&JsValue>) -> Result<u32, Stop> {
+        let result = self.steps(id, signal, answer).await;
+        // Woken by its own last step: nothing is left to wake.
+        self.early.borrow_mut().remove(&id);
+        result
+    }
+
+    async fn steps(&self, id: CallId, signal: Option<&AbortSignal>, answer: Option<&JsValue>) -> Result<u32, Stop> {
         loop {
             if let Some(signal) = signal.filter(|s| s.aborted()) {
                 // Given up: it goes no further, and hands back only an

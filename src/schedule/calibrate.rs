@@ -6,7 +6,7 @@
 //! flight until reports catch up; one 25 % high holds back budget the
 //! server would give. Each answer whose usage is known (the `usage` of a
 //! JSON answer, or the simulation's server) moves the scale a quarter of
-//! the way (in log terms) towards its own ratio; the scale stays between
+//! the way (in log terms) towards its own ratio, if that is between
 //! [`MIN_SCALE`] and [`MAX_SCALE`]. Only the counted part of an estimate is
 //! scaled, and what scaling adds counts as guessed: it never makes a call
 //! too large to send ([`crate::budget::Budget::admission`]).
@@ -14,8 +14,8 @@
 use super::Scheduler;
 use crate::budget::Cost;
 
-/// The scale stays within these bounds: an answer far off (a cache read,
-/// a tool's output counted elsewhere) moves it only so far.
+/// The scale stays within these bounds, and an answer whose ratio is past
+/// them teaches nothing.
 pub const MIN_SCALE: f64 = 0.5;
 pub const MAX_SCALE: f64 = 2.0;
 
@@ -34,7 +34,13 @@ impl Scheduler {
             return;
         }
         let Some(p) = self.partitions.get_mut(partition) else { return };
-        let ratio = (charged / estimated).clamp(MIN_SCALE, MAX_SCALE);
+        let ratio = charged / estimated;
+        // A ratio past the bounds is another matter than the estimate's
+        // error (state the server keeps, a tool's output counted as input):
+        // it teaches nothing.
+        if !(MIN_SCALE..=MAX_SCALE).contains(&ratio) {
+            return;
+        }
         let scale = (p.input_scale.ln() * (1.0 - WEIGHT) + ratio.ln() * WEIGHT).exp();
         p.input_scale = scale.clamp(MIN_SCALE, MAX_SCALE);
     }

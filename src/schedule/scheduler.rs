@@ -155,6 +155,11 @@ impl Scheduler {
         self.in_flight < self.config.max_concurrent && p.waiting == 0 && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
     }
 
+    /// A call's cost as it was queued (calibrated), if the call is known.
+    pub fn cost(&self, ticket: Ticket) -> Option<Cost> {
+        self.entries.get(ticket).map(|entry| entry.cost)
+    }
+
     /// The input tokens of a call's cost that are a guess (0 for a call not
     /// known).
     pub fn guessed(&self, ticket: Ticket) -> f64 {

@@ -66,6 +66,37 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
   assert.ok(after.rss <= before.rss * 1.1, `rss grew from ${before.rss} to ${after.rss}`);
 });
 
+test("answers watched for their usage are collected with their wrapper, read or not", async () => {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc");
+  // A prompt large enough to be watched, and answers of 20 KB each: 10,000
+  // of them kept alive would hold 200 MB.
+  const body = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "word ".repeat(400) }] });
+  const payload = "x".repeat(20_000);
+  const fetch = async () => new Response(JSON.stringify({ usage: { input_tokens: 500 }, payload }), { status: 200 });
+  const throttler = new Throttler({ fetch, maxConcurrent: 64 });
+  const round = (n) =>
+    Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const response = await throttler.fetch(URL_, { method: "POST", body });
+        if (i % 2 === 0) await response.json();
+      }),
+    );
+  const heap = async () => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return process.memoryUsage().heapUsed;
+  };
+  await round(2_000);
+  const before = await heap();
+  for (let k = 0; k < 5; k++) await round(2_000);
+  const after = await heap();
+  assert.notEqual(throttler.snapshot().partitions[0].inputScale, 1, "the answers read were watched");
+  assert.ok(after - before < 20 * 2 ** 20, `heap grew by ${((after - before) / 2 ** 20).toFixed(1)} MiB over 10,000 answers`);
+});
+
 test("listeners on a caller's AbortSignal are removed when its call settles", async () => {
   const throttler = new Throttler({ fetch: ok, maxConcurrent: 1 });
   const controller = new AbortController();
