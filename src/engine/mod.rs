@@ -116,6 +116,20 @@ enum Outcome {
     NoAnswer,
 }
 
+impl Outcome {
+    /// The attempt as [`retry::decide`] weighs it; `None` for a call that
+    /// ended unreported (it is never retried).
+    fn attempt(&self) -> Option<Attempt<'_>> {
+        match self {
+            Outcome::Heard { status, observation, spend_limit_reached } => {
+                Some(Attempt::Answered { status: *status, observation, spend_limit_reached: spend_limit_reached.unwrap_or(false) })
+            }
+            Outcome::NoAnswer => Some(Attempt::NetworkError),
+            Outcome::Unreported => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Call {
     key: String,
@@ -300,12 +314,9 @@ impl Engine {
             self.abort(id, now);
             return false;
         };
-        let keep = match outcome.as_ref() {
-            Outcome::NoAnswer | Outcome::Unreported => true,
-            Outcome::Heard { status, observation, spend_limit_reached } => {
-                let attempt = Attempt::Answered { status: *status, observation, spend_limit_reached: spend_limit_reached.unwrap_or(false) };
-                retry::decide(&self.retry, attempt, *retries, *retries_allowed, 0.0) == Decision::Return
-            }
+        let keep = match outcome.attempt() {
+            None | Some(Attempt::NetworkError) => true,
+            Some(attempt) => retry::decide(&self.retry, attempt, *retries, *retries_allowed, 0.0) == Decision::Return,
         };
         self.calls.remove(&id);
         keep
@@ -314,6 +325,12 @@ impl Engine {
     fn cancel(&mut self, ticket: Ticket) {
         self.by_ticket.remove(&ticket);
         self.scheduler.cancel(ticket);
+    }
+
+    /// [`Engine::cancel`] for a call refused after the scheduler let it go.
+    fn refuse(&mut self, ticket: Ticket) {
+        self.by_ticket.remove(&ticket);
+        self.scheduler.refuse(ticket);
     }
 
     /// What an answer said the server charged for a call's input tokens,

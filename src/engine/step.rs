@@ -28,16 +28,14 @@ impl Engine {
                     }
                 }
                 Phase::Asking { ticket, ask, .. } if expired => {
-                    self.by_ticket.remove(&ticket);
-                    self.scheduler.refuse(ticket);
+                    self.refuse(ticket);
                     if let Some(link) = &mut self.link {
                         link.abandon(ask);
                     }
                     self.time_out(id, now);
                 }
                 Phase::AskAgain { ticket, .. } if expired => {
-                    self.by_ticket.remove(&ticket);
-                    self.scheduler.refuse(ticket);
+                    self.refuse(ticket);
                     self.time_out(id, now);
                 }
                 Phase::Asking { .. } => return Step::Wait { until: (now + KEEPALIVE_MS).min(call.deadline.unwrap_or(f64::INFINITY)) },
@@ -128,19 +126,14 @@ impl Engine {
     fn decide(&mut self, id: CallId, now: f64) -> Option<Step> {
         let call = self.calls.get_mut(&id)?;
         let Phase::Answered(outcome) = &call.phase else { return None };
-        let attempt = match outcome.as_ref() {
-            Outcome::Heard { status, observation, spend_limit_reached } => {
-                let replayable = call.retries_allowed;
-                if spend_limit_reached.is_none() && retry::needs_body(&self.retry, *status, observation, call.retries, replayable) {
-                    return Some(Step::ReadBody { bytes: retry::SPEND_LIMIT_READ_BYTES, ms: retry::SPEND_LIMIT_READ_MS });
-                }
-                Attempt::Answered { status: *status, observation, spend_limit_reached: spend_limit_reached.unwrap_or(false) }
+        if let Outcome::Heard { status, observation, spend_limit_reached: None } = outcome.as_ref() {
+            if retry::needs_body(&self.retry, *status, observation, call.retries, call.retries_allowed) {
+                return Some(Step::ReadBody { bytes: retry::SPEND_LIMIT_READ_BYTES, ms: retry::SPEND_LIMIT_READ_MS });
             }
-            Outcome::NoAnswer => Attempt::NetworkError,
-            Outcome::Unreported => {
-                self.calls.remove(&id);
-                return Some(Step::Return);
-            }
+        }
+        let Some(attempt) = outcome.attempt() else {
+            self.calls.remove(&id);
+            return Some(Step::Return);
         };
         let status = match attempt {
             Attempt::Answered { status, .. } => Some(status),
