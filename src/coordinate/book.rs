@@ -4,13 +4,29 @@
 
 use super::{GrantId, Grants, Saved, REPORT_TIMEOUT_MS};
 use crate::budget::Cost;
-use crate::engine::{CallId, CallSpec, Engine, Settings};
+use crate::engine::{CallId, CallSpec, Engine, Settings, Step};
 use crate::headers::Observation;
 use crate::schedule::{Completion, Refusal};
 use std::collections::HashMap;
 
 /// The most grants one request asks for (`leaseSize`).
 pub const MAX_LEASE: u32 = 64;
+
+/// How long a request that [`Book::attempt`] could not grant waits before it
+/// is tried again when nothing in the book says when it may go (it waits for
+/// calls in flight to end, and their reports reach another copy of the book).
+pub const RETRY_ATTEMPT_MS: f64 = 100.0;
+
+/// What [`Book::attempt`] decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Attempt {
+    /// Granted: the first id is the call's, the others spare.
+    Granted(Vec<GrantId>),
+    /// Nothing granted; try again at `until` (nothing was queued).
+    Wait { until: f64 },
+    /// It can never go.
+    Refused(Refusal),
+}
 
 /// A coordinator's whole state.
 #[derive(Debug)]
@@ -44,7 +60,7 @@ impl Book {
         let mut engine = Engine::new(settings);
         let grants = match saved {
             Some(saved) => saved.restore(engine.scheduler_mut(), REPORT_TIMEOUT_MS, now),
-            None => Grants::new(REPORT_TIMEOUT_MS),
+            None => Grants::new(REPORT_TIMEOUT_MS).first_id(fresh_id(now)),
         };
         Book { engine, grants, requests: HashMap::new() }
     }
@@ -81,6 +97,29 @@ impl Book {
             granted.push(self.grants.issue(self.engine.scheduler_mut(), ticket, &key, cost, false, lease_ms, now));
         }
         granted
+    }
+
+    /// A request that does not wait in this book: granted at once when it
+    /// may go, else told when to try again. For a book kept where no request
+    /// can wait (a state shared in Redis, made afresh by whichever process
+    /// holds it): queue order between requests is then not kept.
+    pub fn attempt(&mut self, request: Request, now: f64) -> Attempt {
+        self.expire(now);
+        let call = match self.request(request, now) {
+            Ok(call) => call,
+            Err(refusal) => return Attempt::Refused(refusal),
+        };
+        match self.engine.step(call, now) {
+            Step::Send { .. } => Attempt::Granted(self.grant(call, now)),
+            step => {
+                self.forget(call, now);
+                match step {
+                    Step::Refuse(refusal) => Attempt::Refused(refusal),
+                    Step::Wait { until } => Attempt::Wait { until: until.clamp(now, now + RETRY_ATTEMPT_MS) },
+                    _ => Attempt::Wait { until: now + RETRY_ATTEMPT_MS },
+                }
+            }
+        }
     }
 
     /// A request that ended without a grant (refused, or its caller gone).
@@ -145,5 +184,18 @@ impl Book {
     /// What to save after a change.
     pub fn save(&self, now: f64) -> Saved {
         Saved::new(self.engine.scheduler(), &self.grants, now)
+    }
+}
+
+/// The first grant id of a book made without a saved state: the millisecond
+/// it starts at, times a thousand. A book whose state was lost (a store
+/// restarted) then never hands out again an id that a report still in
+/// flight names, unless the lost one made a thousand grants per millisecond
+/// it lived. It stays below 2^53, as ids cross into JS as numbers.
+fn fresh_id(now: f64) -> GrantId {
+    if now.is_finite() && now > 0.0 {
+        (now.min(8.0e12) as GrantId) * 1000 + 1
+    } else {
+        1
     }
 }

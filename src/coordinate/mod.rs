@@ -71,7 +71,7 @@ use serde::{Deserialize, Serialize};
 mod book;
 mod saved;
 
-pub use book::{Book, Request, MAX_LEASE};
+pub use book::{Attempt, Book, Request, MAX_LEASE, RETRY_ATTEMPT_MS};
 pub use saved::{Saved, SAVED_VERSION};
 
 /// Identifies one grant across the coordinator's restarts.
@@ -125,6 +125,12 @@ impl Grants {
     /// Grants whose report may take `report_timeout_ms` after they are sent.
     pub fn new(report_timeout_ms: f64) -> Grants {
         Grants { outstanding: Vec::new(), next_id: 1, report_timeout_ms }
+    }
+
+    /// The same book, its first id `id`.
+    pub fn first_id(mut self, id: GrantId) -> Grants {
+        self.next_id = id.max(1);
+        self
     }
 
     pub fn report_timeout_ms(&self) -> f64 {

@@ -404,7 +404,9 @@ mod book {
     #[test]
     fn spare_grants_are_made_only_as_far_as_they_fit_at_that_moment_and_count_nothing_as_cancelled() {
         let mut book = book_with_window(3);
-        assert_eq!(granted(&mut book, 5, T0), [1, 2, 3], "three fit; nothing is queued for the other two");
+        let ids = granted(&mut book, 5, T0);
+        assert_eq!(ids.len(), 3, "three fit; nothing is queued for the other two");
+        assert_eq!(ids, [ids[0], ids[0] + 1, ids[0] + 2]);
         let counters = book.engine_ref().snapshot(T0).counters;
         assert_eq!((counters.dispatched, counters.cancelled, counters.refused), (3, 0, 0));
         assert_eq!(book.engine_ref().scheduler().queued(), 0);
@@ -417,8 +419,9 @@ mod book {
     #[test]
     fn spares_never_pass_a_request_that_waits() {
         let mut book = book_with_window(3);
-        assert_eq!(granted(&mut book, 1, T0), [1]);
-        book.complete(1, Some(200), Some(&window(2, T0 + 1.0)), T0 + 1.0);
+        let first = granted(&mut book, 1, T0);
+        assert_eq!(first.len(), 1);
+        book.complete(first[0], Some(200), Some(&window(2, T0 + 1.0)), T0 + 1.0);
         // Two left: a request for five waits for the window to turn.
         let big = Request { cost: Cost::new(5.0, 0.0, 0.0, None), ..request(1) };
         let waiting = book.request(big, T0 + 2.0).unwrap();
@@ -480,5 +483,54 @@ mod book {
         book.forget(call, T0 + 1_000.0);
         assert_eq!(book.requests(), 0);
         assert_eq!(book.engine_ref().calls(), 0);
+    }
+
+    /// A book saved and taken back, as each process sharing a state in a
+    /// store does for every change.
+    fn reopened(book: &Book, now: f64) -> Book {
+        let saved = book.save(now).check().expect("a state this build reads");
+        Book::new(Settings::default(), Some(saved), now)
+    }
+
+    #[test]
+    fn an_attempt_grants_what_fits_and_otherwise_says_when_to_try_again_without_queueing() {
+        let mut book = book_with_window(3);
+        let Attempt::Granted(ids) = book.attempt(request(2), T0) else { panic!("two fit") };
+        assert_eq!(ids.len(), 2);
+        // Another process takes the state: one is left for it, then none.
+        let mut other = reopened(&book, T0 + 1.0);
+        assert!(matches!(other.attempt(request(1), T0 + 1.0), Attempt::Granted(ref g) if g.len() == 1 && g[0] > ids[1]));
+        let Attempt::Wait { until } = other.attempt(request(1), T0 + 2.0) else { panic!("nothing is left") };
+        assert!(until > T0 + 2.0 && until <= T0 + 2.0 + RETRY_ATTEMPT_MS, "{until}");
+        assert_eq!((other.requests(), other.engine_ref().calls(), other.engine_ref().scheduler().queued()), (0, 0, 0), "nothing waits in the book");
+        // The first process's call is answered through the shared state: its
+        // report (none left) frees nothing, and the window turns at T0 + 60 s.
+        let mut third = reopened(&other, T0 + 3.0);
+        third.complete(ids[0], Some(200), Some(&window(0, T0 + 3.0)), T0 + 3.0);
+        assert_eq!(third.outstanding(), 2);
+        assert!(matches!(third.attempt(request(1), T0 + 4.0), Attempt::Wait { .. }));
+        assert!(matches!(third.attempt(request(1), T0 + 60_001.0), Attempt::Granted(_)));
+    }
+
+    #[test]
+    fn an_attempt_is_refused_when_it_can_never_go() {
+        let mut book = book_with_window(3);
+        let big = Request { cost: Cost::new(11.0, 0.0, 0.0, None), ..request(1) };
+        assert!(matches!(book.attempt(big, T0), Attempt::Refused(Refusal::CostExceedsLimit { .. })));
+        assert_eq!(book.requests(), 0);
+    }
+
+    #[test]
+    fn a_book_made_afresh_after_its_state_was_lost_never_reuses_an_id_still_in_flight() {
+        let mut lost = book_with_window(10);
+        let Attempt::Granted(old) = lost.attempt(request(5), T0) else { panic!() };
+        // The store restarts a millisecond later: the state is gone.
+        let mut fresh = Book::new(Settings::default(), None, T0 + 1.0);
+        let Attempt::Granted(new) = fresh.attempt(request(5), T0 + 1.0) else { panic!() };
+        assert!(new.iter().all(|id| !old.contains(id)), "{old:?} {new:?}");
+        // A report of an old grant is not taken for a new one.
+        fresh.complete(old[0], Some(200), None, T0 + 2.0);
+        assert_eq!(fresh.outstanding(), new.len());
+        assert!(new.iter().all(|id| (*id as f64) < 9_007_199_254_740_992.0), "ids stay exact as JS numbers");
     }
 }

@@ -1,4 +1,5 @@
-//! A throttler's messages to its coordinator (a Durable Object): requests
+//! A throttler's messages to its coordinator (a Durable Object, or one
+//! given directly such as the Redis one): requests
 //! for grants and the reports that need no answer. When to ask, what to do
 //! with the answer and when to fall back are the engine's
 //! ([`crate::engine`]); this file only talks to the object.
@@ -69,11 +70,16 @@ impl Coordinated {
     }
 
     /// A stub of the coordinator object, made afresh for each request: a
-    /// stub belongs to the Worker request that made it.
+    /// stub belongs to the Worker request that made it. A coordinator given
+    /// directly is its own stub.
     fn stub(&self) -> Result<JsValue, JsValue> {
-        let namespace = &self.binding.namespace;
-        let id = call_sync(namespace, "idFromName", &[JsValue::from_str(&self.binding.name)])?;
-        call_sync(namespace, "get", &[id])
+        match &self.binding {
+            Binding::Direct(coordinator) => Ok(coordinator.clone()),
+            Binding::Namespace { namespace, name } => {
+                let id = call_sync(namespace, "idFromName", &[JsValue::from_str(name)])?;
+                call_sync(namespace, "get", &[id])
+            }
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use super::convert::{self, set, to_plain};
 use super::heard;
 use super::options;
 use super::shared::{Core, Shared, Stop};
-use crate::coordinate::{Book, GrantId, Request, Saved};
+use crate::coordinate::{Attempt, Book, GrantId, Request, Saved};
 use crate::headers::Observation;
 use js_sys::{Date, Object, Promise};
 use std::rc::Rc;
@@ -75,6 +75,29 @@ impl Coordinator {
             }
             Ok(answer.into())
         }))
+    }
+
+    /// `tryAcquire(key, cost, count, leaseMs)`: as `acquire`, for a budget
+    /// kept where no request can wait (a state shared through Redis): grants
+    /// at once what may go now, else nothing. Returns `{ grants: [id, …] }`,
+    /// `{ refused: { code, … } }`, or `{ retryAt }` (epoch ms) when nothing
+    /// could be granted; nothing is queued.
+    #[wasm_bindgen(js_name = tryAcquire)]
+    pub fn try_acquire(&self, key: String, cost: JsValue, count: Option<u32>, lease_ms: Option<f64>) -> Result<JsValue, JsValue> {
+        let (cost, guessed) = options::read_cost(&cost, "cost")?;
+        let lease_ms = lease_ms.filter(|ms| ms.is_finite() && *ms >= 0.0).unwrap_or(0.0);
+        let request = Request { key, cost, guessed, count: count.unwrap_or(1), lease_ms };
+        let attempt = self.shared.with_book(|book, now| book.attempt(request, now));
+        let answer = Object::new();
+        match attempt {
+            Some(Attempt::Granted(granted)) => {
+                set(&answer, "grants", &granted.iter().map(|&id| JsValue::from_f64(id as f64)).collect::<js_sys::Array>())
+            }
+            Some(Attempt::Refused(refusal)) => set(&answer, "refused", &convert::refusal_plain(&refusal)),
+            Some(Attempt::Wait { until }) => set(&answer, "retryAt", &JsValue::from_f64(until)),
+            None => return Err(convert::type_error("this coordinator has no book".into())),
+        }
+        Ok(answer.into())
     }
 
     /// `sent(ids)`: spare grants are being used now.

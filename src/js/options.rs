@@ -55,12 +55,14 @@ pub(crate) struct Options {
     pub coordinator: Option<Binding>,
 }
 
-/// The coordinator a throttler asks: a Durable Object namespace binding
-/// and the name of the object (one budget per name).
-pub(crate) struct Binding {
-    /// An object with `idFromName` and `get`.
-    pub namespace: JsValue,
-    pub name: String,
+/// The coordinator a throttler asks.
+pub(crate) enum Binding {
+    /// A Durable Object namespace binding (an object with `idFromName` and
+    /// `get`) and the name of the object (one budget per name).
+    Namespace { namespace: JsValue, name: String },
+    /// An object with the methods of a coordinator (`acquire`, `sent`,
+    /// `complete`, `release`), such as `redisCoordinator` makes.
+    Direct(JsValue),
 }
 
 fn expected(option: &str, allowed: &str, got: &JsValue) -> JsValue {
@@ -146,16 +148,23 @@ fn read_coordination(value: &JsValue) -> Result<Option<(Binding, Coordination)>,
         }
         return Ok(None);
     }
-    let binding = "a Durable Object namespace binding (with `idFromName` and `get`), such as env.HEADROOM";
-    if !["idFromName", "get"].iter().all(|m| get(&namespace, m).is_function()) {
-        return Err(expected("coordinator", binding, &namespace));
-    }
-    let mut binding = Binding { namespace, name: "headroom".into() };
-    let mut c = Coordination::default();
     let name = get(value, "coordinatorName");
-    if !name.is_undefined() {
-        binding.name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?;
-    }
+    let binding = if ["acquire", "sent", "complete", "release"].iter().all(|m| get(&namespace, m).is_function()) {
+        if !name.is_undefined() {
+            return Err(type_error("`coordinatorName` applies only to a Durable Object binding; this coordinator was named when it was made".into()));
+        }
+        Binding::Direct(namespace)
+    } else if ["idFromName", "get"].iter().all(|m| get(&namespace, m).is_function()) {
+        let name = match name.is_undefined() {
+            true => "headroom".to_string(),
+            false => name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| expected("coordinatorName", "a non-empty string", &name))?,
+        };
+        Binding::Namespace { namespace, name }
+    } else {
+        let allowed = "a Durable Object namespace binding (with `idFromName` and `get`), such as env.HEADROOM, or a coordinator such as `redisCoordinator(client)` makes";
+        return Err(expected("coordinator", allowed, &namespace));
+    };
+    let mut c = Coordination::default();
     match count(value, "leaseSize", false)? {
         Some(n) if n > MAX_LEASE => return Err(expected("leaseSize", &format!("a whole number from 1 to {MAX_LEASE}"), &get(value, "leaseSize"))),
         Some(n) => c.lease_size = n,

@@ -288,8 +288,9 @@ impl Scheduler {
             p.budget.release(sequence);
             p.in_flight -= 1;
             self.in_flight -= 1;
-            // It was never sent: `dispatched` counts calls that went out.
-            self.counters.dispatched -= 1;
+            // It was never sent: `dispatched` counts calls that went out
+            // (one restored in flight from a saved state was not counted).
+            self.counters.dispatched = self.counters.dispatched.saturating_sub(1);
         }
         self.counters.cancelled += 1;
         true
