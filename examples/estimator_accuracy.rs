@@ -5,15 +5,17 @@
 //! provider's documented rule, and against what weighing their base64 as
 //! text, as headroom did before, made of them.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use headroom::engine::{Engine, Settings};
 use headroom::estimate::{anthropic_tokens, estimate, openai_tokens, Detail};
+use headroom::headers::Observation;
 use serde_json::Value;
 
 fn main() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/estimator-corpus.json");
     let rows: Vec<Value> = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-    println!("| text | estimate | cl100k | Claude | error vs Claude |");
-    println!("|---|---|---|---|---|");
+    println!("| text | estimate | cl100k | Claude | error vs Claude | calibrated, after 1 / 8 answers (prompts of 10 such texts) |");
+    println!("|---|---|---|---|---|---|");
     let mut errors = Vec::new();
     for row in &rows {
         let (Some(name), Some(text), Some(cl100k), Some(claude)) =
@@ -25,13 +27,34 @@ fn main() {
         let estimated = estimate(Some(&body)).cost.input_tokens;
         let error = estimated / claude - 1.0;
         errors.push(error);
-        println!("| {name} | {estimated} | {cl100k} | {claude} | {:+.0}% |", error * 100.0);
+        // A prompt of ten such texts (estimates under 100 tokens teach nothing).
+        let [one, eight] = calibrated(estimated * 10.0, claude * 10.0).map(|scaled| (scaled / (claude * 10.0) - 1.0) * 100.0);
+        println!("| {name} | {estimated} | {cl100k} | {claude} | {:+.0}% | {one:+.0}% / {eight:+.0}% |", error * 100.0);
     }
     let mean_abs = errors.iter().map(|e| e.abs()).sum::<f64>() / errors.len().max(1) as f64;
     let worst = errors.iter().copied().fold(0.0_f64, |w, e| if e.abs() > w.abs() { e } else { w });
     let high = errors.iter().filter(|e| **e >= 0.0).count();
     println!("\nmean |error| {:.0}%, worst {:+.0}%, errs high on {high} of {}", mean_abs * 100.0, worst * 100.0, errors.len());
     media();
+}
+
+/// The estimate of the same prompt once its partition's calibration has
+/// read the usage of 1 and of 8 answers of such prompts (each saying the
+/// server charged `charged`): the engine that ships learns it.
+fn calibrated(estimated: f64, charged: f64) -> [f64; 2] {
+    let mut engine = Engine::new(Settings::default());
+    engine.observe("p", &Observation::default(), 0.0);
+    let mut scales = [0.0; 2];
+    for n in 1..=8 {
+        engine.usage("p", estimated, charged);
+        let scale = engine.snapshot(0.0).partitions[0].input_scale;
+        match n {
+            1 => scales[0] = scale,
+            8 => scales[1] = scale,
+            _ => {}
+        }
+    }
+    scales.map(|scale| estimated * scale)
 }
 
 /// What one content part adds to a call's input tokens, and how much of it

@@ -115,6 +115,14 @@ export interface ThrottlerOptions {
    */
   onEvent?: (event: ThrottlerEvent) => void;
   /**
+   * Whether prompt-cache reads count against input tokens per minute. On
+   * current Claude models they do not: a call whose prefix marked
+   * `cache_control` is warm is charged without it. `true` for a model on
+   * which they still count: nothing is taken off.
+   * @default false
+   */
+  cacheReadsCount?: boolean;
+  /**
    * An OpenTelemetry `Meter` (from `@opentelemetry/api`) to record metrics
    * with: `headroom.wait.duration`, `headroom.calls.sent`,
    * `headroom.calls.retried`, `headroom.calls.refused`,

@@ -78,7 +78,8 @@ impl Book {
     /// A request for grants joins the queue (its count is taken from 1 to
     /// [`MAX_LEASE`]).
     pub fn request(&mut self, request: Request, now: f64) -> Result<CallId, Refusal> {
-        let spec = CallSpec { key: request.key.clone(), cost: request.cost, guessed: request.guessed, priority: 0, retries: false };
+        let spec =
+            CallSpec { key: request.key.clone(), cost: request.cost, guessed: request.guessed, priority: 0, retries: false, breakpoints: Vec::new() };
         let call = self.engine.enqueue(spec, now)?;
         self.requests.insert(call, Request { count: request.count.clamp(1, MAX_LEASE), ..request });
         Ok(call)

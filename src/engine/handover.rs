@@ -12,7 +12,7 @@ impl Engine {
     /// of grants completes it).
     pub fn hand_over(&mut self, id: CallId) -> Option<Ticket> {
         let Phase::InFlight { ticket, .. } = self.calls.get(&id)?.phase else { return None };
-        self.calls.remove(&id);
+        self.end(id);
         self.by_ticket.remove(&ticket);
         Some(ticket)
     }

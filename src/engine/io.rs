@@ -25,6 +25,9 @@ pub struct CallSpec {
     /// Whether it may be sent again after a retryable answer: a `fetch`
     /// whose body can be sent twice. `run` and `acquire` are sent once.
     pub retries: bool,
+    /// The prefixes of its prompt marked for caching (see
+    /// [`crate::estimate::cache`]); none for most calls.
+    pub breakpoints: Vec<crate::estimate::Breakpoint>,
 }
 
 /// What the caller of a call does next, as [`super::Engine::step`] says.

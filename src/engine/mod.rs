@@ -55,6 +55,7 @@ mod answer;
 mod handover;
 mod io;
 mod link;
+mod prompt_cache;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -62,12 +63,14 @@ mod tests;
 pub use answer::{rate_limited_answer, SynthesizedAnswer};
 pub use io::{Answer, Ask, AskId, CallId, CallSpec, Event, Grants, Step, Tell};
 pub use link::{Coordination, ASK_PAUSES_MS};
+pub use prompt_cache::{MAX_PREFIXES, MIN_CACHED_TOKENS};
 
 use crate::budget::Cost;
 use crate::headers::Observation;
 use crate::retry::{self, Attempt, Decision, RetryPolicy};
 use crate::schedule::{Completion, Config, Refusal, Scheduler, Snapshot, Ticket};
 use link::Linked;
+use prompt_cache::PromptCache;
 use std::collections::{BTreeMap, HashMap};
 
 /// The longest a waiting call sleeps before it looks again by itself.
@@ -83,6 +86,9 @@ pub struct Settings {
     pub max_wait_ms: Option<f64>,
     /// The coordinator that keeps the budget, when there is one.
     pub coordination: Option<Coordination>,
+    /// Prompt-cache reads count against input tokens like any input
+    /// (`cacheReadsCount`): a warm prefix is not taken off a call's cost.
+    pub cache_reads_count: bool,
 }
 
 /// Where a call is in its life.
@@ -163,6 +169,7 @@ pub struct Engine {
     woken: Vec<CallId>,
     tells: Vec<Tell>,
     seeded: bool,
+    prompt_cache: PromptCache,
 }
 
 impl Engine {
@@ -174,6 +181,7 @@ impl Engine {
         schedule.max_pause_wait_ms = settings.retry.max_retry_after_ms;
         Engine {
             scheduler: Scheduler::new(schedule),
+            prompt_cache: PromptCache::new(settings.cache_reads_count),
             retry: settings.retry,
             max_wait_ms: settings.max_wait_ms,
             calls: HashMap::new(),
@@ -216,7 +224,9 @@ impl Engine {
             deadline: None,
             phase: Phase::Backoff { until: now },
         };
+        self.prompt_cache.track(id, spec.breakpoints);
         if let Err(refusal) = self.queue(&mut call, id, now) {
+            self.prompt_cache.forget(id);
             self.events.push(Event::Rejected { partition: call.key, code: refusal.code() });
             return Err(refusal);
         }
@@ -230,7 +240,9 @@ impl Engine {
     /// Put a call (new, or back from a backoff) in its partition's queue.
     fn queue(&mut self, call: &mut Call, id: CallId, now: f64) -> Result<(), Refusal> {
         let deadline = self.max_wait_ms.map(|ms| now + ms);
-        let ticket = self.scheduler.enqueue_until(&call.key, call.cost, f64::from(call.guessed), call.priority, deadline, now)?;
+        let guessed = f64::from(call.guessed);
+        let cost = self.prompt_cache.charged(&call.key, id, call.cost, guessed, now);
+        let ticket = self.scheduler.enqueue_until(&call.key, cost, guessed, call.priority, deadline, now)?;
         self.by_ticket.insert(ticket, id);
         call.since = now;
         call.deadline = deadline;
@@ -265,7 +277,11 @@ impl Engine {
             self.events.push(Event::Response { partition: call.key.clone(), status, attempt: call.retries + 1 });
         }
         let key = call.key.clone();
+        let succeeded = matches!(outcome, Outcome::Heard { status: 200..=299, .. });
         call.phase = Phase::Answered(Box::new(outcome));
+        if succeeded && self.prompt_cache.answered(&key, id, now) {
+            self.charge_anew(&key, now);
+        }
         self.announce_pause(&key, now);
         self.pump(now);
     }
@@ -285,7 +301,7 @@ impl Engine {
     /// sent is reported with [`Engine::answered`] first; one told to send
     /// and given up before it went is given back as never sent.
     pub fn abort(&mut self, id: CallId, now: f64) {
-        let Some(call) = self.calls.remove(&id) else { return };
+        let Some(call) = self.end(id) else { return };
         match call.phase {
             Phase::Queued { ticket, .. } | Phase::Granted { ticket } | Phase::AskAgain { ticket, .. } => self.cancel(ticket),
             Phase::Asking { ticket, ask, .. } => {
@@ -318,8 +334,37 @@ impl Engine {
             None | Some(Attempt::NetworkError) => true,
             Some(attempt) => retry::decide(&self.retry, attempt, *retries, *retries_allowed, 0.0) == Decision::Return,
         };
-        self.calls.remove(&id);
+        self.end(id);
         keep
+    }
+
+    /// A call leaves the engine for good.
+    fn end(&mut self, id: CallId) -> Option<Call> {
+        self.prompt_cache.forget(id);
+        self.calls.remove(&id)
+    }
+
+    /// A prefix of `key` turned warm: the calls queued with breakpoints
+    /// there are charged anew (see [`prompt_cache`]).
+    fn charge_anew(&mut self, key: &str, now: f64) {
+        let ids: Vec<CallId> = self.prompt_cache.calls().collect();
+        for id in ids {
+            let Some(call) = self.calls.get(&id) else { continue };
+            if let (true, Phase::Queued { ticket, .. }) = (call.key == key, &call.phase) {
+                let guessed = f64::from(call.guessed);
+                let cost = self.prompt_cache.charged(key, id, call.cost, guessed, now);
+                self.scheduler.reprice(*ticket, cost, guessed);
+            }
+        }
+    }
+
+    /// An answer's `usage` for a call with these breakpoints said how much
+    /// of its prompt the cache read and wrote: neither means the server
+    /// does not cache these prefixes (see [`prompt_cache`]).
+    pub fn cache_usage(&mut self, key: &str, breakpoints: &[crate::estimate::Breakpoint], read: f64, written: f64, now: f64) {
+        if read == 0.0 && written == 0.0 {
+            self.prompt_cache.cold(key, breakpoints, now);
+        }
     }
 
     fn cancel(&mut self, ticket: Ticket) {

@@ -73,7 +73,7 @@ impl Engine {
                     self.pump(now);
                 }
                 Phase::Refused(_) => {
-                    let Some(Call { phase: Phase::Refused(refusal), .. }) = self.calls.remove(&id) else { unreachable!("matched above") };
+                    let Some(Call { phase: Phase::Refused(refusal), .. }) = self.end(id) else { unreachable!("matched above") };
                     return Step::Refuse(refusal);
                 }
             }
@@ -132,7 +132,7 @@ impl Engine {
             }
         }
         let Some(attempt) = outcome.attempt() else {
-            self.calls.remove(&id);
+            self.end(id);
             return Some(Step::Return);
         };
         let status = match attempt {
@@ -142,7 +142,7 @@ impl Engine {
         let jitter = self.scheduler.jitter();
         match retry::decide(&self.retry, attempt, call.retries, call.retries_allowed, jitter) {
             Decision::Return => {
-                self.calls.remove(&id);
+                self.end(id);
                 Some(Step::Return)
             }
             Decision::RetryAfter(delay_ms) => {

@@ -9,7 +9,7 @@ use crate::headers::parse;
 const T0: f64 = 1_779_141_600_000.0; // 2026-05-18T22:00:00Z
 
 fn spec(key: &str) -> CallSpec {
-    CallSpec { key: key.into(), cost: Cost::ONE_REQUEST, guessed: 0.0, priority: 0, retries: true }
+    CallSpec { key: key.into(), cost: Cost::ONE_REQUEST, guessed: 0.0, priority: 0, retries: true, breakpoints: Vec::new() }
 }
 
 fn engine(settings: Settings) -> Engine {
@@ -443,4 +443,108 @@ fn a_callers_own_report_reads_as_an_answer() {
     assert_eq!(Answer::reported(None, None, true), Answer::NoAnswer);
     let with_headers = Answer::reported(None, Some((Observation::default(), vec![])), true);
     assert!(matches!(with_headers, Answer::Heard { status: 200, .. }), "headers without a status: 200, even if the work then failed");
+}
+
+mod prompt_cache {
+    use super::*;
+    use crate::estimate::cache::TTL_MS;
+    use crate::estimate::Breakpoint;
+
+    const SYSTEM: u64 = 42;
+
+    /// A call of 3,000 input tokens whose first `prefix` are marked for caching.
+    fn cached(prefix: f64) -> CallSpec {
+        let breakpoints = vec![Breakpoint { hash: SYSTEM, tokens: prefix, ttl_ms: TTL_MS }];
+        CallSpec { cost: Cost::new(1.0, 3_000.0, 100.0, None), breakpoints, ..spec("llm") }
+    }
+
+    /// One call at a time, input tokens ample.
+    fn settings(reads_count: bool) -> Settings {
+        let limits = Limits { requests_per_minute: Some(100_000.0), input_tokens_per_minute: Some(100_000_000.0), ..Limits::default() };
+        let schedule = Config { limits: Some(limits), max_concurrent: 1, ..Config::default() };
+        Settings { schedule, cache_reads_count: reads_count, ..Settings::default() }
+    }
+
+    /// The input tokens a call is charged in the scheduler.
+    fn charged(e: &Engine, id: CallId) -> f64 {
+        let ticket = match e.calls[&id].phase {
+            Phase::Queued { ticket, .. } | Phase::InFlight { ticket, .. } | Phase::Granted { ticket } => ticket,
+            ref phase => panic!("not in the scheduler: {phase:?}"),
+        };
+        e.scheduler.cost(ticket).expect("known").input_tokens
+    }
+
+    /// Send `id` and answer it with `status` at `now`.
+    fn answer(e: &mut Engine, id: CallId, status: u16, now: f64) {
+        assert_eq!(e.step(id, now), Step::Send { attempt: 1 });
+        e.answered(id, heard(status, &[], now), now);
+        assert_eq!(e.step(id, now), Step::Return);
+    }
+
+    #[test]
+    fn the_first_call_writes_and_pays_and_calls_queued_behind_it_are_charged_anew_when_its_answer_comes() {
+        let mut e = engine(settings(false));
+        let first = e.enqueue(cached(2_000.0), T0).unwrap();
+        let waiting = e.enqueue(cached(2_000.0), T0).unwrap();
+        let other_partition = e.enqueue(CallSpec { key: "other".into(), ..cached(2_000.0) }, T0).unwrap();
+        assert_eq!((charged(&e, first), charged(&e, waiting)), (3_000.0, 3_000.0), "nothing is warm yet");
+        answer(&mut e, first, 200, T0 + 1_000.0);
+        assert_eq!(charged(&e, waiting), 1_000.0, "its 2,000-token prefix is a cache read now");
+        assert_eq!(charged(&e, other_partition), 3_000.0, "a cache is per partition (per model)");
+        // A call made later, within the time to live, is charged less from the start.
+        let later = e.enqueue(cached(2_000.0), T0 + 2_000.0).unwrap();
+        assert_eq!(charged(&e, later), 1_000.0);
+        // After the time to live, with no use in between, it is cold again.
+        let cold = e.enqueue(cached(2_000.0), T0 + 1_000.0 + TTL_MS + 1.0).unwrap();
+        assert_eq!(charged(&e, cold), 3_000.0);
+    }
+
+    #[test]
+    fn each_use_renews_a_prefix_and_only_successes_warm_it() {
+        let mut e = engine(settings(false));
+        let refused = e.enqueue(CallSpec { retries: false, ..cached(2_000.0) }, T0).unwrap();
+        answer(&mut e, refused, 400, T0 + 10.0);
+        let after = e.enqueue(cached(2_000.0), T0 + 20.0).unwrap();
+        assert_eq!(charged(&e, after), 3_000.0, "a 400 wrote nothing");
+        let mut e = engine(settings(false));
+        let first = e.enqueue(cached(2_000.0), T0).unwrap();
+        answer(&mut e, first, 200, T0);
+        let second = e.enqueue(cached(2_000.0), T0 + TTL_MS - 1.0).unwrap();
+        answer(&mut e, second, 200, T0 + TTL_MS - 1.0);
+        let third = e.enqueue(cached(2_000.0), T0 + TTL_MS + 1_000.0).unwrap();
+        assert_eq!(charged(&e, third), 1_000.0, "renewed by the second call");
+    }
+
+    #[test]
+    fn short_prefixes_prefixes_the_server_did_not_cache_and_counted_reads_are_never_taken_off() {
+        for (reads_count, prefix, cold) in [(false, MIN_CACHED_TOKENS - 1.0, false), (true, 2_000.0, false), (false, 2_000.0, true)] {
+            let mut e = engine(settings(reads_count));
+            let first = e.enqueue(cached(prefix), T0).unwrap();
+            answer(&mut e, first, 200, T0);
+            if cold {
+                let breakpoints = cached(prefix).breakpoints;
+                e.cache_usage("llm", &breakpoints, 0.0, 0.0, T0);
+                // A later success does not warm it again.
+                let again = e.enqueue(cached(prefix), T0).unwrap();
+                answer(&mut e, again, 200, T0);
+            }
+            let next = e.enqueue(cached(prefix), T0 + 1.0).unwrap();
+            assert_eq!(charged(&e, next), 3_000.0, "reads count {reads_count}, prefix {prefix}, cold {cold}");
+            assert!(e.prompt_cache.calls().count() <= 1, "only live calls are kept");
+        }
+    }
+
+    #[test]
+    fn the_prefixes_kept_are_bounded_and_ended_calls_forgotten() {
+        let mut e = engine(settings(false));
+        for i in 0..(MAX_PREFIXES as u64 + 500) {
+            let breakpoints = vec![Breakpoint { hash: i, tokens: 2_000.0, ttl_ms: TTL_MS }];
+            let now = T0 + i as f64 * 100.0;
+            let id = e.enqueue(CallSpec { breakpoints, ..cached(0.0) }, now).unwrap();
+            answer(&mut e, id, 200, now);
+        }
+        assert!(e.prompt_cache.prefixes() <= MAX_PREFIXES, "{}", e.prompt_cache.prefixes());
+        assert_eq!(e.prompt_cache.calls().count(), 0);
+        assert_clean(&e);
+    }
 }

@@ -30,6 +30,7 @@
 //! compares): see the table in the README. The headers correct every
 //! estimate at the next response.
 
+pub mod cache;
 mod content;
 mod image;
 mod json;
@@ -40,6 +41,8 @@ mod source;
 mod tests;
 pub mod usage;
 
+pub use cache::Breakpoint;
+use cache::PrefixHash;
 pub use content::{DOCUMENT_GUESS_PAGES, PDF_PAGE_TEXT_TOKENS};
 pub use image::{anthropic_tokens, openai_tokens, Detail};
 pub use source::Source;
@@ -86,7 +89,6 @@ impl TextWeight {
 /// Tokens added per message for role markers and framing.
 pub const TOKENS_PER_MESSAGE: f64 = 4.0;
 
-const TEXT_FIELDS: [&str; 5] = ["messages", "system", "tools", "prompt", "input"];
 const OUTPUT_FIELDS: [&str; 3] = ["max_tokens", "max_output_tokens", "max_completion_tokens"];
 
 /// The estimate for one request body.
@@ -100,6 +102,9 @@ pub struct Estimate {
     pub guessed_input_tokens: f64,
     /// The body's `model`, which Anthropic and OpenAI limit separately.
     pub model: Option<String>,
+    /// The prefixes marked for prompt caching, shortest first (none for a
+    /// body without `cache_control`): see [`cache`].
+    pub breakpoints: Vec<Breakpoint>,
 }
 
 /// Estimate the cost of a request with this body (`None`: no body).
@@ -107,27 +112,86 @@ pub fn estimate(body: Option<&str>) -> Estimate {
     estimate_from(body.as_ref().map(|body| body as &dyn Source))
 }
 
+/// The fields that make a prompt's cacheable prefix, in the order Anthropic
+/// reads them.
+const CACHED_FIELDS: [&str; 3] = ["tools", "system", "messages"];
+
 /// [`estimate`] of a body read through a [`Source`].
 pub fn estimate_from(body: Option<&dyn Source>) -> Estimate {
     let Some((source, root)) = body.and_then(|source| Some((source, json::parse(source)?))) else {
-        return Estimate { cost: Cost::ONE_REQUEST, guessed_input_tokens: 0.0, model: None };
+        return Estimate { cost: Cost::ONE_REQUEST, guessed_input_tokens: 0.0, model: None, breakpoints: Vec::new() };
     };
     let model = root.get("model").and_then(Value::as_str);
-    let mut tally = content::Tally::new(source, model);
-    let mut messages = 0usize;
-    for name in TEXT_FIELDS {
-        if let Some(value) = root.get(name) {
-            tally.add(value);
-            if let (Value::Array(items), "messages" | "input") = (value, name) {
-                messages += items.len();
+    let mut walk = Walk {
+        source,
+        tally: content::Tally::new(source, model),
+        messages: 0,
+        hash: CACHED_FIELDS.iter().any(|name| root.get(name).is_some_and(cache::marked)).then(PrefixHash::default),
+        breakpoints: Vec::new(),
+    };
+    // In the cache's order: the totals do not depend on it, the prefixes do.
+    for name in CACHED_FIELDS.iter().chain(&["prompt", "input"]) {
+        let Some(value) = root.get(name) else { continue };
+        match (value, *name) {
+            (Value::Array(items), "messages") => items.iter().for_each(|message| walk.message(message)),
+            (Value::Array(items), "tools" | "system") => items.iter().for_each(|block| walk.block(block)),
+            (Value::Array(items), "input") => {
+                walk.messages += items.len();
+                walk.tally.add(value);
+            }
+            _ => walk.block(value),
+        }
+    }
+    let guessed = walk.tally.guessed.ceil();
+    let input = walk.tokens();
+    let output = OUTPUT_FIELDS.iter().find_map(|name| root.get(name)?.as_number()).unwrap_or(0.0);
+    let cost = Cost::new(1.0, input, output, None);
+    Estimate { cost, guessed_input_tokens: guessed, model: model.map(str::to_string), breakpoints: walk.breakpoints }
+}
+
+/// A body's prompt read in order: its tally, and when it is marked for
+/// caching, the running hash of its prefix and the breakpoints met.
+struct Walk<'a> {
+    source: &'a dyn Source,
+    tally: content::Tally<'a>,
+    messages: usize,
+    hash: Option<PrefixHash>,
+    breakpoints: Vec<Breakpoint>,
+}
+
+impl Walk<'_> {
+    /// The input tokens read so far.
+    fn tokens(&self) -> f64 {
+        let t = &self.tally;
+        t.text.ceil() + self.messages as f64 * TOKENS_PER_MESSAGE + t.counted.ceil() + t.guessed.ceil()
+    }
+
+    /// A tool, a system block, a message's content block (or a string).
+    fn block(&mut self, block: &Value) {
+        self.tally.add(block);
+        let Some(hash) = &mut self.hash else { return };
+        hash.add(self.source, block);
+        let hash = hash.value();
+        if let Some(breakpoint) = cache::breakpoint_of(block, hash, self.tokens()) {
+            self.breakpoints.push(breakpoint);
+        }
+    }
+
+    /// A message: its framing, its fields, and its content block by block.
+    fn message(&mut self, message: &Value) {
+        self.messages += 1;
+        let Value::Object(fields) = message else { return self.block(message) };
+        for (key, field) in fields {
+            if let (Some("content"), Value::Array(blocks)) = (key, field) {
+                blocks.iter().for_each(|block| self.block(block));
+            } else {
+                if let Some(hash) = &mut self.hash {
+                    hash.name(key.unwrap_or("?"));
+                }
+                self.block(field);
             }
         }
     }
-    let guessed = tally.guessed.ceil();
-    let input = tally.text.ceil() + messages as f64 * TOKENS_PER_MESSAGE + tally.counted.ceil() + guessed;
-    let output = OUTPUT_FIELDS.iter().find_map(|name| root.get(name)?.as_number()).unwrap_or(0.0);
-    let cost = Cost::new(1.0, input, output, None);
-    Estimate { cost, guessed_input_tokens: guessed, model: model.map(str::to_string) }
 }
 
 /// How calls are grouped into partitions that share one budget.

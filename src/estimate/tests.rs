@@ -234,3 +234,84 @@ fn base64_outside_any_known_block_is_not_weighed_as_text() {
     );
     assert!(estimate(Some(&body)).cost.input_tokens < 20.0);
 }
+
+mod prompt_cache {
+    use super::*;
+
+    /// A body with a cached tool list, a cached system prompt of `system`,
+    /// and a question marked too, its fields in `order`.
+    fn body(system: &str, question: &str, ttl: &str, messages_first: bool) -> String {
+        let tools = r#""tools":[{"name":"a","description":"first tool","input_schema":{"type":"object"}},
+            {"name":"b","description":"second tool","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}}]"#;
+        let system = format!(r#""system":[{{"type":"text","text":"{system}","cache_control":{{"type":"ephemeral"{ttl}}}}}]"#);
+        let messages = format!(
+            r#""messages":[{{"role":"user","content":[{{"type":"text","text":"{question}","cache_control":{{"type":"ephemeral"}}}}]}},
+            {{"role":"assistant","content":"Sure."}},{{"role":"user","content":"And then?"}}]"#
+        );
+        let (first, second) = if messages_first { (&messages, &system) } else { (&system, &messages) };
+        format!(r#"{{"model":"claude-sonnet-4-6","max_tokens":100,{first},{tools},{second}}}"#)
+    }
+
+    #[test]
+    fn each_breakpoint_is_found_in_the_cache_s_order_with_the_tokens_before_it() {
+        let system = "You answer questions about rate limits. ".repeat(100);
+        let e = estimate(Some(&body(&system, "What is a token bucket?", "", false)));
+        let b = &e.breakpoints;
+        assert_eq!(b.len(), 3, "tools, system, first message: {b:?}");
+        assert!(b[0].tokens > 0.0 && b[0].tokens < b[1].tokens && b[1].tokens < b[2].tokens, "{b:?}");
+        // The system prompt alone is 1,000 tokens or so; what follows the last
+        // breakpoint (two messages) is not in any prefix.
+        assert!(b[1].tokens - b[0].tokens > 900.0, "{b:?}");
+        assert!(b[2].tokens < e.cost.input_tokens, "{b:?} {}", e.cost.input_tokens);
+        assert!(b.iter().all(|b| b.ttl_ms == cache::TTL_MS));
+        let long = estimate(Some(&body(&system, "What is a token bucket?", r#","ttl":"1h""#, false)));
+        assert_eq!(long.breakpoints[1].ttl_ms, cache::LONG_TTL_MS);
+        assert_eq!(long.breakpoints[2].ttl_ms, cache::TTL_MS);
+    }
+
+    #[test]
+    fn a_prefix_is_known_by_its_content_whatever_follows_it_or_the_order_of_the_fields() {
+        let system = "You answer questions about rate limits. ".repeat(100);
+        let a = estimate(Some(&body(&system, "What is a token bucket?", "", false))).breakpoints;
+        let b = estimate(Some(&body(&system, "What is a leaky bucket?", "", true))).breakpoints;
+        assert_eq!((a[0].hash, a[1].hash), (b[0].hash, b[1].hash), "the same tools and system prompt");
+        assert_ne!(a[2].hash, b[2].hash, "another question");
+        assert_eq!(a[1].tokens, b[1].tokens);
+        let other = estimate(Some(&body(&system.replace("rate", "token"), "What is a token bucket?", "", false))).breakpoints;
+        assert_eq!(other[0].hash, a[0].hash);
+        assert_ne!(other[1].hash, a[1].hash, "another system prompt");
+        assert_ne!(other[2].hash, a[2].hash, "a prefix holds everything before it");
+    }
+
+    #[test]
+    fn a_body_without_cache_control_has_no_breakpoints_and_the_same_cost() {
+        let system = "You answer questions about rate limits. ".repeat(100);
+        let marked = body(&system, "What is a token bucket?", "", false);
+        let plain = marked.replace(r#","cache_control":{"type":"ephemeral"}"#, "");
+        let (marked, plain) = (estimate(Some(&marked)), estimate(Some(&plain)));
+        assert!(plain.breakpoints.is_empty());
+        // The marks themselves are a few characters of text each.
+        assert!(marked.cost.input_tokens >= plain.cost.input_tokens && marked.cost.input_tokens - plain.cost.input_tokens < 20.0);
+        let openai = r#"{"model":"gpt-5","input":[{"role":"user","content":"Hi"}],"max_output_tokens":10}"#;
+        assert!(estimate(Some(openai)).breakpoints.is_empty());
+    }
+
+    #[test]
+    fn a_cached_image_is_weighed_as_an_image_and_known_without_reading_its_payload_twice() {
+        let png = encode(include_bytes!("../../tests/fixtures/png-1000x1000.png"));
+        let block = |text: &str| {
+            format!(
+                r#"{{"model":"claude-sonnet-4-6","max_tokens":10,"messages":[{{"role":"user","content":[
+                {{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{png}"}},"cache_control":{{"type":"ephemeral"}}}},
+                {{"type":"text","text":"{text}"}}]}}]}}"#
+            )
+        };
+        let (a, b) = (estimate(Some(&block("Describe it."))), estimate(Some(&block("Count the cats."))));
+        assert_eq!(a.breakpoints.len(), 1);
+        assert_eq!(a.breakpoints[0].hash, b.breakpoints[0].hash);
+        // The image as the estimate weighs it alone, plus the message's framing
+        // and the block's few words of text.
+        let (image, _) = part_cost(|data| anthropic_body("claude-sonnet-4-6", &anthropic_image_data(data)), &png);
+        assert!(image > 1_000.0 && (a.breakpoints[0].tokens - image).abs() < 20.0, "{:?} {image}", a.breakpoints);
+    }
+}

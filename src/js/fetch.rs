@@ -9,7 +9,7 @@ use super::shared::{Shared, Stop};
 use crate::budget::Cost;
 use crate::engine::{rate_limited_answer, CallId, CallSpec};
 use crate::estimate::usage::prompt_tokens;
-use crate::estimate::{estimate_from, partition_key, Source};
+use crate::estimate::{estimate_from, partition_key, Breakpoint, Source};
 use crate::schedule::LEAST_ESTIMATE;
 use js_sys::{Function, Promise};
 use std::rc::Rc;
@@ -19,12 +19,20 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::AbortSignal;
 
 /// A `fetch` call in the engine, its signal, and what its answer's usage
-/// is compared with: its partition and estimated input tokens (none when
-/// part of the estimate is a guess).
+/// is compared with (none when nothing can be learnt from it).
 pub(crate) struct FetchCall {
     id: CallId,
     signal: Option<AbortSignal>,
-    estimated: Option<(String, f64)>,
+    watch: Option<Rc<Watch>>,
+}
+
+/// What an answer's `usage` is read for: the call's partition, its estimated
+/// input tokens (when none of them is a guess, for the calibration), and
+/// the prefixes it marked for caching (to learn whether the server caches them).
+struct Watch {
+    key: String,
+    input: Option<f64>,
+    breakpoints: Vec<Breakpoint>,
 }
 
 impl Shared {
@@ -32,12 +40,15 @@ impl Shared {
     /// text serves the estimate here and is not kept.
     pub(crate) fn queue_fetch(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, Stop> {
         let signal = options::read_signal(&get(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
-        let (cost, guessed, key) = self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
+        let (cost, guessed, key, breakpoints) =
+            self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
         // Only an estimate that can teach the calibration is watched.
-        let estimated = (guessed == 0.0 && cost.input_tokens >= LEAST_ESTIMATE).then(|| (key.clone(), cost.input_tokens));
-        let spec = CallSpec { key, cost, guessed, priority: 0, retries: request.replayable };
+        let input_tokens = (guessed == 0.0 && cost.input_tokens >= LEAST_ESTIMATE).then_some(cost.input_tokens);
+        let watch = (input_tokens.is_some() || !breakpoints.is_empty())
+            .then(|| Rc::new(Watch { key: key.clone(), input: input_tokens, breakpoints: breakpoints.clone() }));
+        let spec = CallSpec { key, cost, guessed, priority: 0, retries: request.replayable, breakpoints };
         let id = self.enqueue(spec, signal.as_ref())?;
-        Ok(FetchCall { id, signal, estimated })
+        Ok(FetchCall { id, signal, watch })
     }
 
     /// The whole call: wait, send, and again as long as the engine says.
@@ -49,7 +60,7 @@ impl Shared {
                 Err(error) => Err(Stop::Failed(error)),
             },
         };
-        let FetchCall { id, signal, estimated } = match queued {
+        let FetchCall { id, signal, watch } = match queued {
             Ok(call) => call,
             Err(stop) => return settle(stop, None),
         };
@@ -63,8 +74,8 @@ impl Shared {
             let result = self.send(&input, &init).await;
             let answer = match &result {
                 Ok(response) => {
-                    if let Some((key, input)) = &estimated {
-                        self.watch_usage(response, key, *input);
+                    if let Some(watch) = &watch {
+                        self.watch_usage(response, watch);
                     }
                     heard::response(response, keep_fields)
                 }
@@ -79,7 +90,7 @@ impl Shared {
     /// its `usage` tells the engine what the call's prompt really was (see
     /// [`crate::estimate::usage`]). The body is neither held nor copied:
     /// the answer's own `json` is wrapped, and only the caller reads it.
-    fn watch_usage(&self, response: &JsValue, key: &str, estimated: f64) {
+    fn watch_usage(&self, response: &JsValue, watch: &Rc<Watch>) {
         let status = get(response, "status").as_f64().unwrap_or(0.0);
         let Ok(json) = get(response, "json").dyn_into::<Function>() else { return };
         if !(200.0..300.0).contains(&status) {
@@ -91,15 +102,24 @@ impl Shared {
         }
         // The answer is bound in JS, not held by the closure, so that the
         // answer and its wrapper are collected together.
-        let (this, key) = (self.this(), key.to_string());
+        let (this, watch) = (self.this(), watch.clone());
         let wrapped = Closure::<dyn Fn(JsValue) -> Promise>::new(move |target: JsValue| {
             let parsing = json.call0(&target);
-            let (this, key) = (this.clone(), key.clone());
+            let (this, watch) = (this.clone(), watch.clone());
             future_to_promise(async move {
                 let value = JsFuture::from(Promise::resolve(&parsing?)).await?;
                 let usage = get(&value, "usage");
-                if let (Some(shared), Some(used)) = (this.upgrade(), prompt_tokens(|field| get(&usage, field).as_f64())) {
-                    shared.with(|engine, _| engine.usage(&key, estimated, used));
+                let field = |name: &str| get(&usage, name).as_f64().filter(|n| n.is_finite() && *n >= 0.0);
+                if let Some(shared) = this.upgrade() {
+                    let Watch { key, input, breakpoints } = watch.as_ref();
+                    if let (Some(estimated), Some(used)) = (input, prompt_tokens(field)) {
+                        shared.with(|engine, _| engine.usage(key, *estimated, used));
+                    }
+                    if let (false, Some(read), Some(written)) =
+                        (breakpoints.is_empty(), field("cache_read_input_tokens"), field("cache_creation_input_tokens"))
+                    {
+                        shared.with(|engine, now| engine.cache_usage(key, breakpoints, read, written, now));
+                    }
                 }
                 Ok(value)
             })
@@ -126,11 +146,22 @@ impl Shared {
     /// The cost (with its guessed input tokens) and partition of a `fetch`
     /// call: the caller's `estimate` and `partitionBy` functions where given,
     /// else the core's estimate.
-    fn cost_and_key(&self, input: &JsValue, init: &JsValue, origin: &str, body: Option<&dyn Source>) -> Result<(Cost, f64, String), JsValue> {
+    /// A call's cost, the part of it that is a guess, its partition, and its
+    /// prefixes marked for caching (none with the caller's own `estimate`).
+    fn cost_and_key(
+        &self,
+        input: &JsValue,
+        init: &JsValue,
+        origin: &str,
+        body: Option<&dyn Source>,
+    ) -> Result<(Cost, f64, String, Vec<Breakpoint>), JsValue> {
         let estimated = estimate_from(body);
-        let (cost, guessed) = match &self.options.estimate {
-            Some(f) => options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?,
-            None => (estimated.cost, estimated.guessed_input_tokens),
+        let (cost, guessed, breakpoints) = match &self.options.estimate {
+            Some(f) => {
+                let (cost, guessed) = options::read_cost(&f.call2(&JsValue::UNDEFINED, input, init)?, "the result of `estimate`")?;
+                (cost, guessed, Vec::new())
+            }
+            None => (estimated.cost, estimated.guessed_input_tokens, estimated.breakpoints),
         };
         let key = match &self.options.partition_by {
             Partitioning::Mode(mode) => partition_key(*mode, origin, estimated.model.as_deref()),
@@ -139,7 +170,7 @@ impl Shared {
                 key.as_string().ok_or_else(|| type_error(format!("expected `partitionBy` to return a string, got {}", convert::describe(&key))))?
             }
         };
-        Ok((cost, guessed, key))
+        Ok((cost, guessed, key, breakpoints))
     }
 }
 

@@ -11,7 +11,7 @@ use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-const KNOWN: [&str; 18] = [
+const KNOWN: [&str; 19] = [
     "maxConcurrent",
     "maxRetries",
     "maxQueue",
@@ -30,6 +30,7 @@ const KNOWN: [&str; 18] = [
     "leaseMs",
     "fallbackShare",
     "fallbackRetryMs",
+    "cacheReadsCount",
 ];
 const COORDINATION: [&str; 5] = ["coordinatorName", "leaseSize", "leaseMs", "fallbackShare", "fallbackRetryMs"];
 const LIMIT_KEYS: [&str; 4] = ["requestsPerMinute", "tokensPerMinute", "inputTokensPerMinute", "outputTokensPerMinute"];
@@ -105,6 +106,10 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     }
     if let Some(ms) = milliseconds(value, "maxWaitMs")? {
         options.settings.max_wait_ms = Some(ms);
+    }
+    let reads_count = get(value, "cacheReadsCount");
+    if !reads_count.is_undefined() {
+        options.settings.cache_reads_count = reads_count.as_bool().ok_or_else(|| expected("cacheReadsCount", "a boolean", &reads_count))?;
     }
     let config = &mut options.settings.schedule;
     let limits = get(value, "limits");

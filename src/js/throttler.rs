@@ -115,7 +115,7 @@ impl Throttler {
 
 /// `run` and `acquire` calls are sent once: the caller sends them.
 fn spec(call: &CallOptions) -> CallSpec {
-    CallSpec { key: call.key.clone(), cost: call.cost, guessed: call.guessed, priority: call.priority, retries: false }
+    CallSpec { key: call.key.clone(), cost: call.cost, guessed: call.guessed, priority: call.priority, retries: false, breakpoints: Vec::new() }
 }
 
 /// Call `work(report)` for a call the engine let go, and report how it went.

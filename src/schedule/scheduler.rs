@@ -160,6 +160,23 @@ impl Scheduler {
         self.entries.get(ticket).map(|entry| entry.cost)
     }
 
+    /// Charge a waiting call anew: `cost` (with `guessed` input tokens a
+    /// guess), calibrated as at [`Scheduler::enqueue_until`]. False for a
+    /// call not waiting.
+    pub fn reprice(&mut self, ticket: Ticket, cost: Cost, guessed: f64) -> bool {
+        if self.entries.tag(ticket).is_none_or(|tag| tag & TAG_WAITING == 0) {
+            return false;
+        }
+        let Some(entry) = self.entries.get_mut(ticket) else { return false };
+        let cost = cost.cleaned();
+        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
+        let scale = self.partitions.get(&entry.partition).map_or(1.0, |p| p.input_scale);
+        let (cost, guessed) = super::calibrate::scaled(cost, guessed, scale);
+        entry.cost = cost;
+        entry.guessed = guessed as f32;
+        true
+    }
+
     /// The input tokens of a call's cost that are a guess (0 for a call not
     /// known).
     pub fn guessed(&self, ticket: Ticket) -> f64 {

@@ -596,3 +596,42 @@ test("a coordinator that cannot be reached: one fallback event, calls go on the 
   await throttler.fetch(URL_);
   assert.equal(messages.filter((m) => m[0] === "acquire").length, asked);
 });
+
+test("a prompt prefix marked for caching is taken off the cost of calls after the answer that wrote it", async () => {
+  // A system prompt of about 2,000 tokens marked for caching, and a short question.
+  const body = (question) => JSON.stringify({
+    model: "m",
+    max_tokens: 10,
+    system: [{ type: "text", text: "Answer from the policy. ".repeat(330), cache_control: { type: "ephemeral" } }],
+    messages: [{ role: "user", content: question }],
+  });
+  const usage = (read, written) => ({ input_tokens: 12, cache_read_input_tokens: read, cache_creation_input_tokens: written, output_tokens: 3 });
+  // Each call is answered when the test says, after it has looked at the budget.
+  const run = async (options, answers) => {
+    const pending = [];
+    const fetch = () => new Promise((resolve) => pending.push(resolve));
+    const throttler = new Throttler({ fetch, limits: { inputTokensPerMinute: 60_000 }, ...options });
+    const remaining = () => throttler.snapshot().partitions[0]?.dimensions.find((d) => d.name === "input_tokens")?.remaining ?? 60_000;
+    const charged = [];
+    for (const [i, [read, written]] of answers.entries()) {
+      const before = remaining();
+      const call = throttler.fetch(URL_, { method: "POST", body: body(`Question ${i}?`) });
+      while (pending.length === 0) await sleep(1);
+      charged.push(before - remaining());
+      pending.shift()(new Response(JSON.stringify({ content: [], usage: usage(read, written) }), { status: 200 }));
+      await (await call).json();
+    }
+    return charged;
+  };
+  // The first call writes the prefix and is charged in full; the next ones read it.
+  const [write, read, again] = await run({}, [[0, 2_000], [2_000, 0], [2_000, 0]]);
+  assert.ok(write > 1_500, `the first call is charged its whole prompt: ${write}`);
+  assert.ok(read < 100 && again < 100, `a cache read is not charged: ${read}, ${again}`);
+  // Models on which cache reads count: nothing is taken off.
+  const counted = await run({ cacheReadsCount: true }, [[0, 2_000], [2_000, 0]]);
+  assert.ok(counted.every((c) => c > 1_500), `${counted}`);
+  // A server that says it neither read nor wrote the prefix: it is charged in full from then on.
+  const uncached = await run({}, [[0, 0], [0, 0], [0, 0]]);
+  assert.ok(uncached.slice(1).every((c) => c > 1_500), `${uncached}`);
+  assert.throws(() => new Throttler({ cacheReadsCount: "yes" }), /expected `cacheReadsCount` to be a boolean, got a string/);
+});

@@ -53,7 +53,7 @@ pub const HEAD_UNITS: usize = 320;
 /// The keys the estimate looks up. An object keeps its keys as one of
 /// these, or as `None` for any other key, so that reading a body allocates
 /// no key (see [`Value::get`]).
-pub const KNOWN_KEYS: [&str; 21] = [
+pub const KNOWN_KEYS: [&str; 23] = [
     "model",
     "messages",
     "system",
@@ -75,11 +75,13 @@ pub const KNOWN_KEYS: [&str; 21] = [
     "file_url",
     "detail",
     "media_type",
+    "cache_control",
+    "ttl",
 ];
 
 /// Keys whose string values keep their text (up to [`KEEP_CHARS`]); other
 /// strings keep only their weight.
-const TEXT_KEYS: [&str; 4] = ["model", "type", "media_type", "detail"];
+const TEXT_KEYS: [&str; 5] = ["model", "type", "media_type", "detail", "ttl"];
 
 /// Characters kept of a string under one of [`TEXT_KEYS`].
 const KEEP_CHARS: usize = 64;

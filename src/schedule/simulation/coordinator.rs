@@ -47,7 +47,7 @@ pub(super) struct Coordinator {
 
 impl Coordinator {
     pub(super) fn new(coordinated: &Coordinated, retry: RetryPolicy) -> Coordinator {
-        let settings = Settings { schedule: coordinated.book.clone(), retry, max_wait_ms: None, coordination: None };
+        let settings = Settings { schedule: coordinated.book.clone(), retry, max_wait_ms: None, coordination: None, cache_reads_count: false };
         Coordinator {
             book: Book::new(settings, None, T0),
             rpc_ms: coordinated.rpc_ms,

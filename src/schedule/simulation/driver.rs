@@ -23,6 +23,8 @@ use super::wire::Reported;
 use super::workload::{Call, Overload, PARTITION};
 use crate::budget::Cost;
 use crate::engine::{CallId, CallSpec, Engine, Step};
+use crate::estimate::cache::TTL_MS;
+use crate::estimate::Breakpoint;
 use crate::schedule::jitter::Jitter;
 use std::collections::HashMap;
 
@@ -93,9 +95,10 @@ impl Driver {
         self.outstanding -= 1;
     }
 
-    /// The client's estimate of a call's input tokens. It knows nothing of
-    /// caching: it estimates a cached prefix at full size, and the rest of
-    /// the input at `estimate_factor`.
+    /// The client's estimate of a call's input tokens: a cached prefix at
+    /// full size (as the estimator weighs a prompt; its breakpoint says
+    /// which part a warm cache does not charge), the rest of the input at
+    /// `estimate_factor`.
     pub(super) fn estimated_input(&self, call: usize) -> f64 {
         let c = &self.calls[call];
         let prefix = c.demand.prefix.map_or(0.0, |p| p.tokens);
@@ -106,7 +109,9 @@ impl Driver {
         let input_tokens = self.estimated_input(call);
         let c = &self.calls[call];
         let cost = Cost::new(1.0, input_tokens, c.demand.output_tokens, None);
-        let spec = CallSpec { key: PARTITION.to_string(), cost, guessed: 0.0, priority: 0, retries: true };
+        // A prefix marked for caching, as the estimator finds it in a body.
+        let breakpoints = c.demand.prefix.map(|p| Breakpoint { hash: u64::from(p.id), tokens: p.tokens, ttl_ms: TTL_MS }).into_iter().collect();
+        let spec = CallSpec { key: PARTITION.to_string(), cost, guessed: 0.0, priority: 0, retries: true, breakpoints };
         let isolate = c.isolate;
         let abort_at = c.abort_at;
         let queued = self.isolates[isolate].engine.enqueue(spec, now);

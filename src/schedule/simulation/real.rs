@@ -14,8 +14,9 @@
 //!   25 % low;
 //! - every call may begin with a system prompt of 4,000 tokens marked for
 //!   caching ([`SYSTEM_PROMPT`]): a call that reads it from the cache is
-//!   charged only its other input tokens; the client, which knows nothing
-//!   of caching, estimates it at full size.
+//!   charged only its other input tokens; the client estimates the prompt
+//!   at full size with the prefix's breakpoint, as the estimator finds it
+//!   in a body, and the engine takes the prefix off once it is warm.
 //!
 //! Each run is a burst of [`CALLS`] calls of [`SIZES`] offered at 5× the
 //! limit to the API of [`super::scenarios`] (input tokens bind), with no

@@ -2,13 +2,13 @@
 //! at admission), and the scenarios of [`super::real`] over every seed.
 //!
 //! The target of every scenario is [`TARGET_TIMES_MINIMUM`] and
-//! [`TARGET_PER_THOUSAND`] in every run. A scenario that misses it today is
+//! [`super::real::TARGET_PER_THOUSAND`] in every run. A scenario that misses it today is
 //! asserted at the bound it meets (a little above its worst run), so that a
 //! regression fails; its comment says what misses and why.
 
 use super::api::{Cached, Demand, Prefix, SimulatedApi, CACHE_TTL_MS};
 use super::outcome::What;
-use super::real::{self, Real, FAST, SEEDS, TARGET_PER_THOUSAND, TARGET_TIMES_MINIMUM};
+use super::real::{self, Real, FAST, SEEDS, TARGET_TIMES_MINIMUM};
 use super::run::{offered, run, Reported, T0};
 use super::scenarios::{setup, API, SIZES};
 use crate::engine::Event;
@@ -132,14 +132,17 @@ fn under_real_conditions_d_input_estimated_a_quarter_low() {
     within(Real::Low, TARGET_TIMES_MINIMUM, 15.0);
 }
 
-/// (e) Every call begins with a cached system prompt of 4,000 tokens: the
-/// target is met (1.003 to 1.009×, no 429 in ten runs). Only the first
-/// call writes the prefix (the others wait for its answer); the client
-/// reserves the prefix in full for every call in flight, which holds back
-/// a little budget and covers the race of (a).
+/// (e) Every call begins with a cached system prompt of 4,000 tokens,
+/// marked for caching as the estimator finds it: on time (1.000 to
+/// 1.005×), but 8 429s per 1,000 calls, 15 in the worst run (target: 1),
+/// as in (a). Only the first call writes the prefix (the others wait for
+/// its answer); from its answer on the engine takes the prefix off every
+/// call's cost. Before it knew of caching it reserved the prefix in full
+/// for every call in flight: no 429 then, the excess covering the race of
+/// (a), but later (1.003 to 1.009×).
 #[test]
-fn under_real_conditions_e_a_cached_system_prompt_meets_the_target() {
-    within(Real::Cached, TARGET_TIMES_MINIMUM, TARGET_PER_THOUSAND);
+fn under_real_conditions_e_a_cached_system_prompt() {
+    within(Real::Cached, TARGET_TIMES_MINIMUM, 17.0);
 }
 
 /// (f) As (a), streamed: the headers come at the first token. On time

@@ -55,7 +55,7 @@ pub fn run(setup: Setup) -> Outcome {
     let isolates = (0..count)
         .map(|i| {
             let coordination = setup.coordinated.as_ref().map(|c| c.coordination.clone());
-            let settings = Settings { schedule: setup.config.clone(), retry: setup.retry, max_wait_ms: None, coordination };
+            let settings = Settings { schedule: setup.config.clone(), retry: setup.retry, max_wait_ms: None, coordination, cache_reads_count: false };
             let mut engine = Engine::new(settings);
             engine.seed(setup.seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64));
             Isolate { engine, calls: HashMap::new(), tick_at: None }
