@@ -22,7 +22,7 @@ function goodputSetup({ goodput }) {
     `${mock.calls} calls offered at once (100 to 1,600 input tokens and 50 to 400 \`max_tokens\` each, the same calls for every contender),`,
     `all contenders at the same time on one mock server, each on its own model (its own buckets). Limits per ${mock.windowMs / 1000} s window:`,
     `${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input tokens, ${n(l.outputTokensPerMinute)} output tokens, refilled continuously;`,
-    `remaining tokens rounded to thousands; ${mock.latencyMs} ms per answer. That is an Anthropic tier-1-sized budget with time running ${mock.scale}× faster`,
+    `remaining tokens rounded to thousands; every answer takes ${mock.latencyMs} ms (answers of seconds: "under real conditions" below). That is an Anthropic tier-1-sized budget with time running ${mock.scale}× faster`,
     `than with per-minute limits. Theoretical minimum: ${s(mock.theoreticalMinimumMs)}. Time is until the last call settled (succeeded or`,
     `failed: a contender that gave up on calls finishes early); p50/p99 are over the calls that succeeded, from the moment all were offered.`,
   ].join("\n");
