@@ -193,7 +193,7 @@ export async function runReal({ log = console.log } = {}) {
     log(`  ${r.name}: ${r.ratio.min.toFixed(3)} / ${r.ratio.median.toFixed(3)} / ${r.ratio.max.toFixed(3)}×, 429s after the first answer ${r.rateLimitedAfterFirstAnswerPer1000.toFixed(1)} per 1,000 (worst seed ${r.worstSeedPer1000.toFixed(0)}), ${r.succeeded}/${r.calls} answered`);
   }
   return {
-    mock: { ...MOCK, scale: SCALE, calls: CALLS, seeds: SEEDS, rounds: ROUNDS, systemTokens: SYSTEM_TOKENS },
+    mock: { ...MOCK, scale: SCALE, calls: CALLS, seeds: SEEDS, rounds: ROUNDS, staggerMs: STAGGER_MS, systemTokens: SYSTEM_TOKENS },
     durationMs: Date.now() - started,
     eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
     rows,

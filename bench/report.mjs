@@ -47,11 +47,11 @@ function realSetup({ real }) {
   return [
     `Under real conditions: ${mock.calls} calls offered at once per burst (100 to 1,600 input tokens and 50 to 400 \`max_tokens\` each), one burst per condition and seed,`,
     `headroom's \`Throttler\` as the Anthropic SDK's \`fetch\` (SDK \`maxRetries: 0\`, throttler defaults), each burst on a mock server of its own,`,
-    `all conditions side by side (${mock.rounds} rounds of seeds). The goodput budget (${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input and`,
+    `all conditions side by side (${mock.rounds} rounds of seeds; a round's bursts start ${n(mock.staggerMs / 1000, 1)} s apart, each timed from its own start). The goodput budget (${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input and`,
     `${n(l.outputTokensPerMinute)} output tokens per ${mock.windowMs / 1000} s), answered as Anthropic documents its API: each answer takes a time drawn`,
     "log-uniformly from the range named, the rate-limit headers of an answer are those of the moment its call was admitted, each answer",
     `writes ${low * 100} to ${high * 100} % of its \`max_tokens\` and the rest goes back to the output bucket, and a prompt prefix marked \`cache_control\``,
-    "is read from the cache (free against input tokens) once the answer of the call that wrote it has begun. An estimate 25 % high or low",
+    "is read from the cache (free against input tokens) once the answer of the call that wrote it has begun; no time is spent on the wire (loopback). An estimate 25 % high or low",
     "is the server's own count of the input times 1.25 or 0.75, given as the throttler's `estimate` (which calibrates itself from the answers'",
     "`usage`); the built-in rows use headroom's own estimate. The minimum of a burst is the limit-bound time of what its server charged",
     "(cache reads excluded, output net of what answers gave back) plus the mean time of its answers; a burst's time runs until its last call settled.",
