@@ -245,3 +245,27 @@ test("the prompt cache: a prefix written by an answered call is read free of inp
     await api.close();
   }
 });
+
+test("cache breakpoints follow tools, then system, then messages; a read of an earlier breakpoint writes only the rest", async () => {
+  const tool = { name: "t", description: "d".repeat(4400), input_schema: { type: "object" }, cache_control: { type: "ephemeral", ttl: "1h" } };
+  const system = [{ type: "text", text: "s".repeat(4400), cache_control: { type: "ephemeral" } }];
+  const messages = (text) => [{ role: "user", content: [{ type: "text", text, cache_control: { type: "ephemeral" } }] }];
+  const points = cacheBreakpoints({ model: "m", messages: messages("u".repeat(4400)), system, tools: [tool] });
+  assert.deepEqual(points.map((p) => p.ttlMs), [3_600_000, 300_000, 300_000]);
+  assert.ok(points[0].tokens > 1100 && points[0].tokens < points[1].tokens && points[1].tokens < points[2].tokens, JSON.stringify(points));
+  assert.equal(points[0].key, cacheBreakpoints({ model: "m", tools: [tool], messages: [] })[0].key, "a prefix's key does not depend on what follows");
+  assert.notEqual(points[0].key, cacheBreakpoints({ model: "n", tools: [tool] })[0].key, "nor is it shared between models");
+
+  const api = await startMockApi({ promptCache: true, latencyMs: 20 });
+  try {
+    const usage = async (text) => (await (await call(api, { tools: [tool], system, messages: messages(text) })).json()).usage;
+    const first = await usage("a".repeat(4400));
+    assert.equal(first.cache_creation_input_tokens, cacheBreakpoints({ model: "m", tools: [tool], system, messages: messages("a".repeat(4400)) })[2].tokens);
+    // Another last message: tools and system are read, the message is written.
+    const second = await usage("b".repeat(4400));
+    assert.equal(second.cache_read_input_tokens, points[1].tokens);
+    assert.equal(second.cache_creation_input_tokens, points[2].tokens - points[1].tokens);
+  } finally {
+    await api.close();
+  }
+});
