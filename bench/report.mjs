@@ -22,9 +22,40 @@ function goodputSetup({ goodput }) {
     `${mock.calls} calls offered at once (100 to 1,600 input tokens and 50 to 400 \`max_tokens\` each, the same calls for every contender),`,
     `all contenders at the same time on one mock server, each on its own model (its own buckets). Limits per ${mock.windowMs / 1000} s window:`,
     `${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input tokens, ${n(l.outputTokensPerMinute)} output tokens, refilled continuously;`,
-    `remaining tokens rounded to thousands; ${mock.latencyMs} ms per answer. That is an Anthropic tier-1-sized budget with time running ${mock.scale}× faster`,
+    `remaining tokens rounded to thousands; every answer takes ${mock.latencyMs} ms (answers of seconds: "under real conditions" below). That is an Anthropic tier-1-sized budget with time running ${mock.scale}× faster`,
     `than with per-minute limits. Theoretical minimum: ${s(mock.theoreticalMinimumMs)}. Time is until the last call settled (succeeded or`,
     `failed: a contender that gave up on calls finishes early); p50/p99 are over the calls that succeeded, from the moment all were offered.`,
+  ].join("\n");
+}
+
+function realTable({ real }) {
+  const lines = [
+    `| condition (${real.mock.seeds} seeds each) | × minimum (min / median / max) | minimum (median) | first answer (median) | 429s after the first answer per 1,000 calls (worst seed) | answered |`,
+    "|---|---|---|---|---|---|",
+  ];
+  for (const r of real.rows) {
+    const { min, median, max } = r.ratio;
+    lines.push(`| ${r.name} | ${min.toFixed(3)} / ${median.toFixed(3)} / ${max.toFixed(3)} | ${s(r.medianMinimumMs)} | ${s(r.medianFirstAnswerMs)} | ${n(r.rateLimitedAfterFirstAnswerPer1000, 1)} (${n(r.worstSeedPer1000)}) | ${n(r.succeeded)} of ${n(r.calls)} |`);
+  }
+  return lines.join("\n");
+}
+
+function realSetup({ real }) {
+  const { mock } = real;
+  const l = mock.limits;
+  const [low, high] = mock.outputFraction;
+  return [
+    `Under real conditions: ${mock.calls} calls offered at once per burst (100 to 1,600 input tokens and 50 to 400 \`max_tokens\` each), one burst per condition and seed,`,
+    `headroom's \`Throttler\` as the Anthropic SDK's \`fetch\` (SDK \`maxRetries: 0\`, throttler defaults), each burst on a mock server of its own,`,
+    `all conditions side by side (${mock.rounds} rounds of seeds; a round's bursts start ${n(mock.staggerMs / 1000, 1)} s apart, each timed from its own start). The goodput budget (${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input and`,
+    `${n(l.outputTokensPerMinute)} output tokens per ${mock.windowMs / 1000} s), answered as Anthropic documents its API: each answer takes a time drawn`,
+    "log-uniformly from the range named, the rate-limit headers of an answer are those of the moment its call was admitted, each answer",
+    `writes ${low * 100} to ${high * 100} % of its \`max_tokens\` and the rest goes back to the output bucket, and a prompt prefix marked \`cache_control\``,
+    "is read from the cache (free against input tokens) once the answer of the call that wrote it has begun; no time is spent on the wire (loopback). An estimate 25 % high or low",
+    "is the server's own count of the input times 1.25 or 0.75, given as the throttler's `estimate` (which calibrates itself from the answers'",
+    "`usage`); the built-in rows use headroom's own estimate. The minimum of a burst is the limit-bound time of what its server charged",
+    "(cache reads excluded, output net of what answers gave back) plus the mean time of its answers; a burst's time runs until its last call settled.",
+    `The whole run took ${s(real.durationMs)} (event loop delay p99 ${n(real.eventLoopDelayMs.p99, 1)} ms).`,
   ].join("\n");
 }
 
@@ -107,6 +138,7 @@ export function renderMarkdown(results) {
     parts.push("", `The server admitted ${n(results.goodput.server.admitted)} calls and refused ${n(results.goodput.server.refused)}; no admitted call took a bucket below zero (lowest levels: ${Object.entries(results.goodput.server.minLevels).map(([k, v]) => `${k} ${n(v, 1)}`).join(", ")}).`);
     parts.push("", "![Budget left on the server, headroom and the SDK alone](budget.svg)", "", "![429s received over time](rate-limited.svg)");
   }
+  if (results.real) parts.push("", "## Goodput under real conditions", "", realSetup(results), "", realTable(results));
   if (results.overhead) {
     const o = results.overhead;
     parts.push("", "## Overhead", "", `Calls offered at once with an ample budget and a \`fetch\` that answers at once with Anthropic rate-limit headers (which headroom parses on every call), ${o.concurrency} in flight at most for every library; each library in a fresh process, after a warm-up of a tenth of the calls (at most ${n(o.warmup)}); the best of ${o.rows[0].runs.length} runs. bottleneck takes about 2.5 ms a call whatever the count, so it runs ${n(o.callsFor?.bottleneck ?? o.calls)} calls instead of ${n(o.calls)}.`, "", overheadTable(results));
@@ -128,6 +160,7 @@ export function readmeSection(results) {
     "",
     "![Budget left on the server during the burst: headroom and the SDK alone](bench/results/budget.svg)",
     "",
+    ...(results.real ? [realSetup(results), "", realTable(results), ""] : []),
     `Overhead (${n(results.overhead.calls)} calls, ample budget, instant \`fetch\`, ${results.overhead.concurrency} in flight):`,
     "",
     overheadTable(results),

@@ -19,13 +19,42 @@
 // bursts, spends the same budget for a second client of its own (background
 // traffic, counted apart), and records the lowest level each bucket reached,
 // so `api.assertWithinLimits()` can prove no admitted call overdrew a limit.
+//
+// Closer to a real LLM API, by option: answers that take a seeded,
+// log-uniform time from a range; rate-limit headers computed when a call is
+// admitted and sent with its answer; answers that write part of their
+// `max_tokens`, the rest going back to the output bucket; and Anthropic's
+// prompt cache (reads of a marked prefix do not count against input tokens).
+import { createHash } from "node:crypto";
 import http from "node:http";
 import { mediaTokens } from "./media.mjs";
+import { generator, mix } from "./seeded.mjs";
 import { parseArgs } from "node:util";
 
 const DEFAULTS = {
   limits: { requestsPerMinute: 1000, inputTokensPerMinute: 80_000, outputTokensPerMinute: 16_000 },
+  // Milliseconds from admission to the answer: a number, or [low, high] for
+  // a time drawn log-uniformly for each admitted call (seeded by `seed`).
   latencyMs: 50,
+  // Seeds the drawn latencies and output fractions: a run is repeatable.
+  seed: 1,
+  // "answer": the rate-limit headers of an answer describe the buckets when
+  // it is written. "admission": those of a non-streamed answer describe them
+  // as the call was admitted (Anthropic's), so they are up to a latency old;
+  // a streamed answer's are taken when its first event is written.
+  headersAt: "answer",
+  // null: every answer writes 1 token and the output bucket keeps the whole
+  // `max_tokens`. [low, high]: each answer writes that fraction of its
+  // `max_tokens` (seeded, uniform), reports it as its usage, and the unused
+  // part goes back to the output bucket when the answer is written.
+  outputFraction: null,
+  // Anthropic's prompt cache: the prompt up to a block marked
+  // `cache_control` (tools, then system, then messages), once an earlier
+  // call wrote it and that call's answer began, is a cache read, free
+  // against input tokens; an entry lives 5 minutes after its last use (an
+  // hour with `ttl: "1h"`); prefixes under MIN_CACHE_TOKENS are not cached.
+  // Answers report `cache_creation_input_tokens` and `cache_read_input_tokens`.
+  promptCache: false,
   // The time in which each bucket refills from empty to its limit. The real
   // APIs use a minute; tests shorten it to run an over-limit burst quickly.
   windowMs: 60_000,
@@ -83,6 +112,49 @@ export function countInputTokens(body) {
   return Math.ceil(chars / 4) + media;
 }
 
+/** The smallest prefix the prompt cache keeps, in tokens (Anthropic's for most models). */
+export const MIN_CACHE_TOKENS = 1024;
+
+/**
+ * The cache breakpoints of a request body, in the order Anthropic reads a
+ * prompt (tools, system, messages): for each block marked `cache_control`,
+ * the server's count of the prompt up to and including it (counted as
+ * countInputTokens counts), a key for that prefix and model, and how long
+ * an entry lives after its last use.
+ */
+export function cacheBreakpoints(body) {
+  const hash = createHash("sha256").update(String(body?.model ?? ""));
+  let chars = 0;
+  let media = 0;
+  const points = [];
+  const walk = (v) => {
+    const tokens = mediaTokens(v, body?.model);
+    if (tokens !== null) {
+      media += tokens;
+      hash.update(`\0m${JSON.stringify(v)}`);
+    } else if (typeof v === "string") {
+      chars += v.length;
+      hash.update(`\0s${v}`);
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      Object.values(v).forEach(walk);
+      if (v.cache_control) {
+        const ttlMs = v.cache_control.ttl === "1h" ? 3_600_000 : 300_000;
+        points.push({ tokens: Math.ceil(chars / 4) + media, key: hash.copy().digest("hex"), ttlMs });
+      }
+    }
+  };
+  for (const key of ["tools", "system", "messages"]) walk(body?.[key]);
+  return points;
+}
+
+/** The mean of a latency option: a number, or [low, high] drawn log-uniformly. */
+export function meanLatencyMs(latency) {
+  if (!Array.isArray(latency)) return latency;
+  const [low, high] = latency;
+  return high > low ? (high - low) / Math.log(high / low) : low;
+}
+
 /**
  * The shortest time in which `calls` (each { input_tokens, output_tokens } as
  * this server counts them) can all be admitted, starting from full buckets:
@@ -104,34 +176,34 @@ export function theoreticalMinimumMs(calls, options = {}) {
     if (window) return Math.max(0, Math.ceil(total / limit) - 1) * config.windowMs;
     return (Math.max(0, total - limit) / limit) * config.windowMs;
   });
-  return Math.max(...waits) + config.latencyMs;
+  return Math.max(...waits) + meanLatencyMs(config.latencyMs);
 }
 
 const refillOf = (config) => config.refill ?? (config.dialect === "ietf" || config.dialect === "github" ? "window" : "continuous");
 
 // Answers in the shapes the official SDKs parse. The text is always "ok".
-const anthropicMessage = ({ id, model, inputTokens }) => ({
+const anthropicMessage = ({ id, model, inputTokens, outputTokens = 1, cache }) => ({
   id, type: "message", role: "assistant", model,
   content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", stop_sequence: null,
-  usage: { input_tokens: inputTokens, output_tokens: 1 },
+  usage: { input_tokens: inputTokens, output_tokens: outputTokens, ...cache },
 });
 
 const sse = (event, data) => ({ chunk: `event: ${event}\ndata: ${JSON.stringify(data)}\n\n` });
 
-function* anthropicStream({ id, model, inputTokens }) {
-  yield sse("message_start", { type: "message_start", message: { ...anthropicMessage({ id, model, inputTokens }), content: [], stop_reason: null } });
+function* anthropicStream({ id, model, inputTokens, outputTokens = 1, cache }) {
+  yield sse("message_start", { type: "message_start", message: { ...anthropicMessage({ id, model, inputTokens, cache }), content: [], stop_reason: null } });
   yield sse("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
   yield { ...sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "o" } }), afterFirstText: true };
   yield sse("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "k" } });
   yield sse("content_block_stop", { type: "content_block_stop", index: 0 });
-  yield sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 1 } });
+  yield sse("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: outputTokens } });
   yield sse("message_stop", { type: "message_stop" });
 }
 
-const openaiMessage = ({ id, model, inputTokens }) => ({
+const openaiMessage = ({ id, model, inputTokens, outputTokens = 1 }) => ({
   id: `chatcmpl-${id}`, object: "chat.completion", created: Math.floor(Date.now() / 1000), model,
   choices: [{ index: 0, message: { role: "assistant", content: "ok", refusal: null }, logprobs: null, finish_reason: "stop" }],
-  usage: { prompt_tokens: inputTokens, completion_tokens: 1, total_tokens: inputTokens + 1 },
+  usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens },
 });
 
 function* openaiStream({ id, model }) {
@@ -172,6 +244,12 @@ class Bucket {
   take(amount, now) {
     if (this.unlimited) return;
     this.level = this.levelAt(now) - amount;
+    this.at = now;
+  }
+  /** Puts back `amount` (what an answer did not use), up to the limit. */
+  give(amount, now) {
+    if (this.unlimited) return;
+    this.level = Math.min(this.limit, this.levelAt(now) + amount);
     this.at = now;
   }
   /** Milliseconds until `amount` is available. */
@@ -228,6 +306,52 @@ export async function startMockApi(options = {}) {
     if (wait > 0) stats.overdrawn++;
     return 0;
   };
+
+  // Each admitted call's latency and the fraction of its max_tokens it
+  // writes, each from a generator of its own seeded by `seed`.
+  const latencyRandom = generator(mix(config.seed, "latency"));
+  const outputRandom = generator(mix(config.seed, "output"));
+  const drawLatency = () => {
+    if (!Array.isArray(config.latencyMs)) return config.latencyMs;
+    const [low, high] = config.latencyMs;
+    return low * (high / low) ** latencyRandom();
+  };
+  const drawOutput = (maxOutput) => {
+    if (!config.outputFraction) return 1;
+    const [low, high] = config.outputFraction;
+    return Math.min(maxOutput, Math.max(1, Math.round(maxOutput * (low + (high - low) * outputRandom()))));
+  };
+
+  // The prompt cache: prefix key -> { readableAt, expiresAt }.
+  const cache = new Map();
+  /** What of `body`'s prompt is read from the cache at `t`, and what it writes. */
+  const cacheUse = (body, t) => {
+    if (!config.promptCache) return null;
+    const points = cacheBreakpoints(body).filter((p) => p.tokens >= MIN_CACHE_TOKENS);
+    const live = (p) => {
+      const entry = cache.get(p.key);
+      return entry && entry.readableAt <= t && entry.expiresAt > t;
+    };
+    const read = Math.max(0, ...points.filter(live).map((p) => p.tokens));
+    return { points, read, write: Math.max(0, (points.at(-1)?.tokens ?? 0) - read) };
+  };
+  /** An admitted call's use of the cache: reads refresh their entries; its writes are readable once its answer begins. */
+  const cacheAdmitted = (use, t, answerAt) => {
+    for (const p of use.points) {
+      const entry = cache.get(p.key);
+      const alive = entry && entry.expiresAt > t;
+      if (p.tokens <= use.read) {
+        if (alive) entry.expiresAt = Math.max(entry.expiresAt, t + p.ttlMs);
+      } else cache.set(p.key, {
+        readableAt: alive ? Math.min(entry.readableAt, answerAt) : answerAt,
+        expiresAt: Math.max(alive ? entry.expiresAt : 0, answerAt + p.ttlMs),
+      });
+    }
+  };
+
+  // What each admitted call was charged, per model, net of what its answer
+  // gave back: what a minimum is computed from.
+  const charges = new Map();
 
   // Overload bursts: a seeded generator, so a run can be repeated.
   let overloadSeed = config.overload?.seed ?? 1;
@@ -315,7 +439,10 @@ export async function startMockApi(options = {}) {
       const t = now();
       const buckets = bucketsFor(body.model ?? "default");
       const maxOutput = body.max_tokens ?? body.max_completion_tokens ?? body.max_output_tokens ?? 0;
-      const cost = { requests: 1, input_tokens: countInputTokens(body), output_tokens: maxOutput };
+      const prompt = countInputTokens(body);
+      const use = cacheUse(body, t);
+      // A cache read does not count against input tokens per minute.
+      const cost = { requests: 1, input_tokens: prompt - (use?.read ?? 0), output_tokens: maxOutput };
       const model = body.model ?? "default";
       if (overloaded(t)) {
         stats.overloaded++;
@@ -338,24 +465,44 @@ export async function startMockApi(options = {}) {
       const id = `msg_${stats.admitted}`;
       stats.inFlight++;
       stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
+      const latencyMs = drawLatency();
+      const written = drawOutput(maxOutput);
+      if (use) cacheAdmitted(use, t, t + latencyMs);
+      const charge = {
+        input_tokens: cost.input_tokens, output_tokens: maxOutput, latencyMs,
+        ...(use && { cache_read_input_tokens: use.read, cache_creation_input_tokens: use.write }),
+      };
+      if (!charges.has(model)) charges.set(model, []);
+      charges.get(model).push(charge);
+      // The unused part of max_tokens goes back when the answer is written.
+      const refund = () => {
+        if (!config.outputFraction) return;
+        buckets.output_tokens.give(maxOutput - written, now());
+        charge.output_tokens = written;
+      };
+      const admittedHeaders = config.headersAt === "admission" ? rateHeaders(buckets, t) : null;
       setTimeout(async () => {
-        const headers = { ...config.headers, ...rateHeaders(buckets, now()) };
         const openai = req.url.startsWith("/v1/chat/completions");
-        const answer = { id, model: body.model ?? "default", inputTokens: cost.input_tokens };
+        const answer = {
+          id, model, inputTokens: prompt - (use ? use.read + use.write : 0), outputTokens: config.outputFraction ? written : 1,
+          cache: use && { cache_creation_input_tokens: use.write, cache_read_input_tokens: use.read },
+        };
         if (body.stream) {
-          res.writeHead(200, { ...headers, "content-type": "text/event-stream", "cache-control": "no-cache" });
+          res.writeHead(200, { ...config.headers, ...rateHeaders(buckets, now()), "content-type": "text/event-stream", "cache-control": "no-cache" });
           for (const event of (openai ? openaiStream : anthropicStream)(answer)) {
             res.write(event.chunk);
             if (event.afterFirstText && config.holdStream) await config.holdStream;
             await new Promise((resolve) => setTimeout(resolve, config.streamIntervalMs));
           }
+          refund();
           res.end();
         } else {
-          res.writeHead(200, { ...headers, "content-type": "application/json" });
+          refund();
+          res.writeHead(200, { ...config.headers, ...(admittedHeaders ?? rateHeaders(buckets, now())), "content-type": "application/json" });
           res.end(JSON.stringify((openai ? openaiMessage : anthropicMessage)(answer)));
         }
         stats.inFlight--;
-      }, config.latencyMs);
+      }, latencyMs);
     });
   });
   await new Promise((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
@@ -369,6 +516,13 @@ export async function startMockApi(options = {}) {
       const t = now();
       return Object.fromEntries(Object.entries(bucketsFor(model)).map(([name, b]) => [name, { limit: b.limit, level: b.levelAt(t) }]));
     },
+    /**
+     * What each admitted call of `model` was charged, in admission order:
+     * { input_tokens (cache reads excluded), output_tokens (net of what its
+     * answer gave back, once written), latencyMs }, with the cache's reads
+     * and writes when `promptCache` is on.
+     */
+    charged: (model = "default") => (charges.get(model) ?? []).map((c) => ({ ...c })),
     /** The lowest level each dimension reached after an admitted call, and how often one was overdrawn. */
     limitReport: () => ({ minLevels: { ...minLevels }, overdrawn: stats.overdrawn, admitted: stats.admitted, refused: stats.refused }),
     /** Throws unless every admitted call (the background's too) left every bucket at 0 or above. */

@@ -1,12 +1,13 @@
 // The mock API's own features: the IETF and GitHub dialects with window
-// refill, 529 overload bursts, background traffic, the limit assertion and
-// the command line. Each test runs in well under a second.
+// refill, 529 overload bursts, background traffic, the limit assertion, the
+// command line, and the real conditions (latency ranges, headers at
+// admission, output refunds, the prompt cache). Each test runs in well under a second.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Throttler } from "headroom";
-import { parseCliArgs, startMockApi, theoreticalMinimumMs } from "../../mock/api.mjs";
+import { cacheBreakpoints, countInputTokens, parseCliArgs, startMockApi, theoreticalMinimumMs } from "../../mock/api.mjs";
 
 const call = (api, body = {}) =>
   fetch(`${api.url}/v1/messages`, {
@@ -150,5 +151,121 @@ test("the command line sets limits, window, latency and dialect, and rejects a b
     assert.equal((await call({ url })).status, 429);
   } finally {
     child.kill("SIGTERM");
+  }
+});
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const remaining = (response, name) => Number(response.headers.get(`anthropic-ratelimit-${name}-remaining`));
+
+test("a latency range draws each answer's time log-uniformly, the same for the same seed", async () => {
+  const draw = async (seed) => {
+    const api = await startMockApi({ latencyMs: [20, 120], seed });
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 6; i++) await call(api);
+      const latencies = api.charged("m").map((c) => c.latencyMs);
+      return { latencies, elapsed: Date.now() - started };
+    } finally {
+      await api.close();
+    }
+  };
+  const first = await draw(7);
+  assert.deepEqual((await draw(7)).latencies, first.latencies);
+  assert.notDeepEqual((await draw(8)).latencies, first.latencies);
+  assert.ok(first.latencies.every((ms) => ms >= 20 && ms <= 120), String(first.latencies));
+  assert.ok(new Set(first.latencies).size === 6);
+  assert.ok(first.elapsed >= first.latencies.reduce((a, b) => a + b, 0) - 5, "each answer waited its drawn time");
+  const mean = (120 - 20) / Math.log(6);
+  const calls = [{ input_tokens: 0, output_tokens: 0 }];
+  assert.ok(Math.abs(theoreticalMinimumMs(calls, { latencyMs: [20, 120] }) - mean) < 1e-9);
+});
+
+test("headers at admission describe the buckets before a later call's charge; at the answer, after it", async () => {
+  for (const headersAt of ["admission", "answer"]) {
+    const api = await startMockApi({ headersAt, limits: { requestsPerMinute: 10 }, latencyMs: 150, roundTokens: false });
+    try {
+      const first = call(api);
+      await sleep(40);
+      const second = call(api);
+      const [a, b] = await Promise.all([first, second]);
+      assert.equal(remaining(b, "requests"), 8, headersAt);
+      assert.equal(remaining(a, "requests"), headersAt === "admission" ? 9 : 8, headersAt);
+    } finally {
+      await api.close();
+    }
+  }
+});
+
+test("an answer writes part of max_tokens, reports it, and gives the rest back to the output bucket", async () => {
+  const api = await startMockApi({ outputFraction: [0.3, 0.3], headersAt: "admission", limits: { outputTokensPerMinute: 1000 }, windowMs: 1e9, latencyMs: 80, roundTokens: false });
+  try {
+    const pending = call(api, { max_tokens: 100 });
+    await sleep(30);
+    assert.equal(Math.round(api.levels("m").output_tokens.level), 900, "max_tokens is reserved at admission");
+    assert.equal(api.charged("m")[0].output_tokens, 100);
+    const response = await pending;
+    assert.equal(remaining(response, "output-tokens"), 900, "the headers are as at admission");
+    assert.equal((await response.json()).usage.output_tokens, 30);
+    assert.equal(Math.round(api.levels("m").output_tokens.level), 970, "the unused 70 went back");
+    assert.equal(api.charged("m")[0].output_tokens, 30);
+  } finally {
+    await api.close();
+  }
+});
+
+test("the prompt cache: a prefix written by an answered call is read free of input tokens; concurrent calls and short prefixes miss", async () => {
+  const api = await startMockApi({ promptCache: true, limits: { inputTokensPerMinute: 100_000 }, windowMs: 1e9, latencyMs: 100, roundTokens: false });
+  const system = [{ type: "text", text: "y".repeat(8000), cache_control: { type: "ephemeral" } }];
+  const cached = (text) => call(api, { system, messages: [{ role: "user", content: text }] });
+  const usage = async (response) => (await response.json()).usage;
+  try {
+    const [prefix] = cacheBreakpoints({ model: "m", system });
+    assert.ok(prefix.tokens > 2000 && prefix.tokens < 2010, String(prefix.tokens));
+    const level = () => api.levels("m").input_tokens.level;
+    const whole = countInputTokens({ system, messages: [{ role: "user", content: "one" }] });
+    // Two calls at once both miss and both write.
+    const [a, b] = await Promise.all([cached("one"), (async () => { await sleep(20); return cached("one"); })()]);
+    for (const u of [await usage(a), await usage(b)]) {
+      assert.deepEqual(u, { input_tokens: whole - prefix.tokens, output_tokens: 1, cache_creation_input_tokens: prefix.tokens, cache_read_input_tokens: 0 });
+    }
+    assert.equal(Math.round(100_000 - level()), 2 * whole, "a cache write counts against input tokens");
+    const before = level();
+    const read = await usage(await cached("two, longer"));
+    const other = countInputTokens({ system, messages: [{ role: "user", content: "two, longer" }] });
+    assert.deepEqual(read, { input_tokens: other - prefix.tokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: prefix.tokens });
+    assert.equal(Math.round(before - level()), other - prefix.tokens, "a cache read does not count against input tokens");
+    assert.equal(api.charged("m")[2].cache_read_input_tokens, prefix.tokens);
+    // Another model has a cache of its own; a prefix under the minimum is not cached.
+    const short = [{ type: "text", text: "z".repeat(1000), cache_control: { type: "ephemeral" } }];
+    assert.equal((await usage(await call(api, { model: "n", system }))).cache_read_input_tokens, 0);
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await usage(await call(api, { model: "s", system: short })), { input_tokens: countInputTokens({ system: short, messages: [{ role: "user", content: "hi" }] }), output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+    }
+  } finally {
+    await api.close();
+  }
+});
+
+test("cache breakpoints follow tools, then system, then messages; a read of an earlier breakpoint writes only the rest", async () => {
+  const tool = { name: "t", description: "d".repeat(4400), input_schema: { type: "object" }, cache_control: { type: "ephemeral", ttl: "1h" } };
+  const system = [{ type: "text", text: "s".repeat(4400), cache_control: { type: "ephemeral" } }];
+  const messages = (text) => [{ role: "user", content: [{ type: "text", text, cache_control: { type: "ephemeral" } }] }];
+  const points = cacheBreakpoints({ model: "m", messages: messages("u".repeat(4400)), system, tools: [tool] });
+  assert.deepEqual(points.map((p) => p.ttlMs), [3_600_000, 300_000, 300_000]);
+  assert.ok(points[0].tokens > 1100 && points[0].tokens < points[1].tokens && points[1].tokens < points[2].tokens, JSON.stringify(points));
+  assert.equal(points[0].key, cacheBreakpoints({ model: "m", tools: [tool], messages: [] })[0].key, "a prefix's key does not depend on what follows");
+  assert.notEqual(points[0].key, cacheBreakpoints({ model: "n", tools: [tool] })[0].key, "nor is it shared between models");
+
+  const api = await startMockApi({ promptCache: true, latencyMs: 20 });
+  try {
+    const usage = async (text) => (await (await call(api, { tools: [tool], system, messages: messages(text) })).json()).usage;
+    const first = await usage("a".repeat(4400));
+    assert.equal(first.cache_creation_input_tokens, cacheBreakpoints({ model: "m", tools: [tool], system, messages: messages("a".repeat(4400)) })[2].tokens);
+    // Another last message: tools and system are read, the message is written.
+    const second = await usage("b".repeat(4400));
+    assert.equal(second.cache_read_input_tokens, points[1].tokens);
+    assert.equal(second.cache_creation_input_tokens, points[2].tokens - points[1].tokens);
+  } finally {
+    await api.close();
   }
 });
