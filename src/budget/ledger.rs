@@ -236,6 +236,12 @@ impl Budget {
         reported
     }
 
+    /// Nothing reserved or held, and every bucket full at `now_ms`: the
+    /// budget is as it would be made afresh from what it learnt.
+    pub fn idle_and_full(&self, now_ms: f64) -> bool {
+        self.uncounted.is_empty() && self.held.is_empty() && self.buckets.values().all(|b| b.level_at(now_ms) >= b.limit)
+    }
+
     /// Reservations not yet covered by a response, summed (for tests and views).
     pub fn reserved(&self) -> Cost {
         self.reserved

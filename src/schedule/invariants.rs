@@ -26,6 +26,17 @@ impl Scheduler {
         if (self.queued, queued) != (waiting, waiting) {
             return Err(format!("queued {} and partitions {queued} but {waiting} entries wait", self.queued));
         }
+        let with_waiters: Vec<_> = self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(k, _)| k.clone()).collect();
+        if !with_waiters.iter().eq(self.waiting_keys.iter()) {
+            return Err(format!("partitions with waiters {with_waiters:?} but the index names {:?}", self.waiting_keys));
+        }
+        if self
+            .partitions
+            .values()
+            .any(|p| self.keys.get(p.index as usize).is_none_or(|k| !self.partitions.get(k).is_some_and(|q| q.index == p.index)))
+        {
+            return Err("a partition's index names another key".into());
+        }
         if (self.in_flight, in_flight as usize) != (dispatched as u32, dispatched) {
             return Err(format!("in flight {} and partitions {in_flight} but {dispatched} entries dispatched", self.in_flight));
         }

@@ -53,6 +53,7 @@ mod backfill;
 mod calibrate;
 mod calls;
 mod config;
+mod evict;
 #[cfg(test)]
 mod invariants;
 mod jitter;

@@ -230,6 +230,14 @@ fn step(s: &mut Scheduler, model: &mut Model, rng: &mut Rng, now: f64) -> Result
                 return Err(format!("cancel of {ticket} disagrees: known {known}"));
             }
         }
+        8 if rng.one_in(3) => {
+            // Idle partitions go; the calls and their counts stay.
+            let (queued, in_flight) = (s.queued(), s.in_flight());
+            s.evict_idle(now);
+            if (s.queued(), s.in_flight()) != (queued, in_flight) {
+                return Err("eviction changed the calls".into());
+            }
+        }
         8 => s.observe(rng.pick(&PARTITIONS), &random_observation(rng, now), now),
         _ => {
             s.note_retry();

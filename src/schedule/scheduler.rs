@@ -21,8 +21,17 @@ pub type Ticket = u64;
 pub struct Scheduler {
     pub(super) config: Config,
     pub(super) partitions: BTreeMap<Arc<str>, Partition>,
-    /// The partitions' keys, by index (partitions are never removed).
+    /// The partitions' keys, by index; an evicted partition's index is
+    /// given to the next new one (`free`).
     pub(super) keys: Vec<Arc<str>>,
+    pub(super) free: Vec<u32>,
+    /// The partitions with calls waiting: only they have anything to
+    /// dispatch or a time to wake at.
+    pub(super) waiting_keys: BTreeSet<Arc<str>>,
+    /// What evicted partitions had learnt (see [`super::evict`]).
+    pub(super) learned: super::evict::Learned,
+    /// Sweep idle partitions when this many exist.
+    pub(super) sweep_at: usize,
     /// Every call waiting or in flight, found by its ticket in one step.
     pub(super) entries: Calls<Entry>,
     pub(super) next_ticket: Ticket,
@@ -46,6 +55,10 @@ impl Scheduler {
             config,
             partitions: BTreeMap::new(),
             keys: Vec::new(),
+            free: Vec::new(),
+            waiting_keys: BTreeSet::new(),
+            learned: super::evict::Learned::default(),
+            sweep_at: super::evict::MIN_SWEEP,
             entries: Calls::new(),
             next_ticket: 0,
             next_sequence: 0,
@@ -71,15 +84,28 @@ impl Scheduler {
 
     pub(super) fn partition_mut(&mut self, key: &str, now_ms: f64) -> &mut Partition {
         if !self.partitions.contains_key(key) {
+            if self.partitions.len() >= self.sweep_at {
+                self.evict_idle(now_ms);
+            }
             let budget = match &self.config.limits {
                 Some(limits) => Budget::with_limits(limits, now_ms),
                 None => Budget::default(),
             };
-            // Tags hold the index in 29 bits: far more partitions than memory does.
-            let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
-            let partition = Partition::new(index, budget, f64::from(self.config.max_concurrent.max(1)));
             let key: Arc<str> = Arc::from(key);
-            self.keys.push(key.clone());
+            let index = match self.free.pop() {
+                Some(index) => {
+                    self.keys[index as usize] = key.clone();
+                    index
+                }
+                None => {
+                    // Tags hold the index in 29 bits: far more partitions than memory does.
+                    let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
+                    self.keys.push(key.clone());
+                    index
+                }
+            };
+            let mut partition = Partition::new(index, budget, f64::from(self.config.max_concurrent.max(1)));
+            self.learned.take_back(&key, &mut partition);
             self.partitions.insert(key, partition);
         }
         self.partitions.get_mut(key).expect("inserted above")
@@ -138,6 +164,9 @@ impl Scheduler {
         let p = self.partitions.get_mut(partition).expect("made above");
         p.queue.insert((Reverse(priority), ticket));
         p.waiting += 1;
+        if p.waiting == 1 {
+            self.waiting_keys.insert(entry.partition.clone());
+        }
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
         }
@@ -200,6 +229,9 @@ impl Scheduler {
         let p = self.partitions.get_mut(&entry.partition)?;
         p.queue.remove(&(Reverse(entry.priority), ticket));
         p.waiting -= 1;
+        if p.waiting == 0 {
+            self.waiting_keys.remove(&entry.partition);
+        }
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at.to_bits(), ticket));
         }
@@ -225,7 +257,7 @@ impl Scheduler {
         }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<Arc<str>> = self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Arc<str>> = self.waiting_keys.iter().cloned().collect();
         for key in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
@@ -321,9 +353,11 @@ impl Scheduler {
             return;
         }
         self.queued -= 1;
-        let p = self.partitions.get_mut(&*self.keys[(tag >> 3) as usize]).expect("tags name existing partitions");
+        let key = &self.keys[(tag >> 3) as usize];
+        let p = self.partitions.get_mut(&**key).expect("tags name existing partitions");
         p.waiting -= 1;
         if p.waiting == 0 {
+            self.waiting_keys.remove(key);
             p.queue.clear();
             p.stale = 0;
         } else {

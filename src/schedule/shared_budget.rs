@@ -67,6 +67,9 @@ impl Scheduler {
         p.in_flight -= 1;
         p.queue.insert((Reverse(entry.priority), ticket));
         p.waiting += 1;
+        if p.waiting == 1 {
+            self.waiting_keys.insert(entry.partition.clone());
+        }
         let waiting = tag(p.index, true, entry.deadline.is_some());
         if let Some(at) = entry.deadline {
             self.deadlines.insert((at.to_bits(), ticket));

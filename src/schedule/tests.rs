@@ -519,3 +519,70 @@ fn a_calibrated_estimate_never_makes_a_call_too_large_to_send() {
     // 1,200 counted is over the limit whatever the scale.
     assert!(matches!(s.enqueue("p", tokens(1_200.0), 0, T0 + 2.0), Err(Refusal::CostExceedsLimit { .. })));
 }
+
+mod eviction {
+    use super::*;
+    use crate::schedule::evict::{MAX_LEARNED, MIN_SWEEP};
+
+    /// One call in partition `key` at `now`, answered with `observation`.
+    fn use_once(s: &mut Scheduler, key: &str, observation: Option<&Observation>, now: f64) {
+        let ticket = s.enqueue(key, Cost::ONE_REQUEST, 0, now).unwrap();
+        assert_eq!(s.poll(now).granted, [ticket], "{key}");
+        s.complete(ticket, Some(200), observation, now);
+    }
+
+    /// What a partition knows of its requests: its limit, if it has a bucket.
+    fn requests_limit(s: &Scheduler, key: &str, now: f64) -> Option<f64> {
+        let snapshot = s.snapshot(now);
+        let p = snapshot.partitions.iter().find(|p| p.key == key)?;
+        p.dimensions.iter().find(|d| d.name == "requests").map(|d| d.limit)
+    }
+
+    #[test]
+    fn idle_partitions_whose_buckets_are_full_go_and_the_live_ones_stay() {
+        let mut s = open_scheduler(8);
+        // Every tenth key learns a limit of 50 requests a minute.
+        for i in 0..5_000 {
+            let seen = (i % 10 == 0).then(|| reported((50, 49, T0 + 60_000.0), (10_000, 9_000, T0 + 60_000.0), T0));
+            use_once(&mut s, &format!("customer-{i}"), seen.as_ref(), T0);
+        }
+        // Two keys still busy: one in flight, one waiting behind a paused bucket.
+        let busy = s.enqueue("busy", Cost::ONE_REQUEST, 0, T0).unwrap();
+        assert_eq!(s.poll(T0).granted, [busy]);
+        s.observe("paced", &reported((1, 0, T0 + 3_000_000.0), (10_000, 9_000, T0 + 60_000.0), T0), T0);
+        s.enqueue("paced", Cost::ONE_REQUEST, 0, T0).unwrap();
+        // Not yet full, nothing goes; a minute later every bucket is full again.
+        s.evict_idle(T0 + 1_000.0);
+        assert_eq!(s.partitions(), 500 + 2, "those with nothing to refill went (some already as keys came)");
+        let later = T0 + 120_000.0;
+        s.evict_idle(later);
+        let listed: Vec<String> = s.snapshot(later).partitions.into_iter().map(|p| p.key).collect();
+        assert_eq!(listed, ["busy", "paced"], "only live partitions are listed");
+        assert_eq!(s.learned(), 500, "the keys that learnt a limit are kept, the others not");
+        s.check_invariants().unwrap();
+        // A returning key knows its limit at once: no probe, the same bucket.
+        assert_eq!(requests_limit(&s, "customer-10", later), None);
+        let again = s.enqueue("customer-10", Cost::ONE_REQUEST, 0, later).unwrap();
+        assert_eq!(requests_limit(&s, "customer-10", later), Some(50.0));
+        assert_eq!(s.poll(later).granted, [again]);
+        assert_eq!(s.learned(), 499);
+        s.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn many_keys_used_once_keep_the_partitions_bounded_and_the_learning_bounded() {
+        let mut s = open_scheduler(8);
+        let mut most = 0;
+        for i in 0..20_000u32 {
+            // One key a second, each learning a limit: a minute on, it is full.
+            let now = T0 + f64::from(i) * 1_000.0;
+            let seen = reported((50, 49, now + 60_000.0), (10_000, 9_000, now + 60_000.0), now);
+            use_once(&mut s, &format!("customer-{i}"), Some(&seen), now);
+            most = most.max(s.partitions());
+        }
+        assert!(most <= 2 * MIN_SWEEP, "at most {most} partitions at once");
+        assert!(s.learned() <= MAX_LEARNED, "{}", s.learned());
+        assert!(s.learned() > MAX_LEARNED / 2, "{}", s.learned());
+        s.check_invariants().unwrap();
+    }
+}
