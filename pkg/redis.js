@@ -21,6 +21,15 @@
 // for grants and every report waits for the next one, which applies them all
 // at once. A process has at most one round trip out at a time.
 //
+// Why leases shrink after a wait: a request the budget could not grant is
+// tried again up to 100 ms later, when the budget that came back meanwhile
+// may fit several calls. Granted to one request as a lease, the spare ones
+// would sit unused in one process (its other calls already asking on their
+// own) until they expire, while the others wait: four processes sharing a
+// limit-bound burst took 1.7 times as long as one with leases of 4. A request
+// tried again therefore asks for its own grant only; a lease is granted to a
+// request that may go at once, when the budget is ample.
+//
 // What is not strict across processes: a request the budget cannot grant now
 // is not queued anywhere (Redis has no waiting room); its process tries
 // again at the time the core names, at most 100 ms later. Priority and
@@ -225,7 +234,11 @@ class RedisCoordinator {
       if (orphans.length) core.release(orphans);
       const answers = asks.map((ask) => {
         try {
-          return core.tryAcquire(...ask.args);
+          // A request that had to wait asks for its own grant alone: the
+          // budget that came back while it waited is not leased to one
+          // process (see "leases" above).
+          const [key, cost, count, leaseMs] = ask.args;
+          return core.tryAcquire(key, cost, ask.retryAt ? 1 : count, leaseMs);
         } catch (error) {
           return { error };
         }
