@@ -4,7 +4,8 @@
 // throttler's `fetch` to the mock API. It reports each call's status, the
 // throttler's `fallback` and `coordinated` events and its snapshot.
 //   setup: { client, port, api, name, coordinator: bool, leaseSize,
-//            fallbackRetryMs, timeoutMs, sequential: bool }
+//            fallbackRetryMs, timeoutMs, connected: bool, sequential: bool,
+//            warmup: calls sent one after another before it is ready }
 import { Throttler } from "headroom";
 import { redisCoordinator } from "headroom/redis";
 import { redisClient } from "./redis.mjs";
@@ -29,6 +30,7 @@ async function prepare() {
       if (event.type === "fallback" || event.type === "coordinated") events.push({ ...event, at: Date.now() });
     },
   });
+  for (let i = 1; i <= (setup.warmup ?? 0); i++) await send(-i);
 }
 
 async function call(id) {
