@@ -1,7 +1,7 @@
 // The benchmark: `npm run bench`. Runs every section once, writes
 // bench/results/results.json, results.md and the charts, and puts the table
 // between the bench markers of README.md. Sections can be picked:
-//   node bench/run.mjs [goodput] [overhead] [startup] [scale] [coordinator] [reading]
+//   node bench/run.mjs [goodput] [overhead] [startup] [scale] [coordinator] [redis] [reading]
 // (a partial run rewrites only the JSON of its sections, then the report
 // from whatever results.json holds).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { runCoordinator } from "./coordinator.mjs";
 import { runGoodput } from "./goodput.mjs";
 import { runOverhead } from "./overhead.mjs";
 import { runReading } from "./reading.mjs";
+import { runRedis } from "./redis.mjs";
 import { runScale } from "./scale.mjs";
 import { runStartup } from "./startup.mjs";
 import { lineChart } from "./svg.mjs";
@@ -22,7 +23,7 @@ const resultsDir = join(root, "bench", "results");
 const jsonPath = join(resultsDir, "results.json");
 mkdirSync(resultsDir, { recursive: true });
 
-const all = ["goodput", "overhead", "startup", "scale", "coordinator", "reading"];
+const all = ["goodput", "overhead", "startup", "scale", "coordinator", "redis", "reading"];
 const picked = process.argv.slice(2).filter((a) => all.includes(a));
 const sections = picked.length ? picked : all;
 const previous = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : {};
@@ -47,6 +48,7 @@ for (const section of sections) {
   if (section === "startup") results.startup = await runStartup();
   if (section === "scale") results.scale = runScale();
   if (section === "coordinator") results.coordinator = await runCoordinator();
+  if (section === "redis") results.redis = await runRedis();
   if (section === "reading") results.reading = runReading();
   console.log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
