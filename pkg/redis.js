@@ -119,6 +119,7 @@ class RedisCoordinator {
 
   /** Grants for a call of `cost` in partition `key`: `{ grants }` or `{ refused }`; rejects when Redis fails. */
   acquire(key, cost, count, leaseMs) {
+    if (this.#closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       this.#asks.push({ args: [String(key), cost, count, leaseMs], retryAt: 0, resolve, reject });
       this.#run();
@@ -161,7 +162,7 @@ class RedisCoordinator {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = null;
-    this.#fail(this.#asks.splice(0), new Error("headroom: the Redis coordinator was closed"));
+    this.#fail(this.#asks.splice(0), closedError());
     this.#reports = [];
   }
 
@@ -339,6 +340,8 @@ class RedisCoordinator {
     return { written: false, version: text(reply[1]), state: text(reply[2]) || null };
   }
 }
+
+const closedError = () => new Error("headroom: the Redis coordinator was closed");
 
 function withTimeout(promise, ms, key) {
   let timer;
