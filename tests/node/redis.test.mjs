@@ -54,6 +54,26 @@ async function withRedis(kind, body) {
   }
 }
 
+/** A stand-in for Redis that runs the script's compare-and-set by hand; `hold` keeps answers back. */
+function handRedis() {
+  const hash = new Map();
+  const redis = {
+    hash,
+    writes: 0,
+    hold: null,
+    async eval(_script, _keys, [expected, version, state]) {
+      const v = hash.get("v") ?? "";
+      const answer = v !== expected ? [0, v, hash.get("s") ?? ""] : [1];
+      if (v === expected && state) {
+        hash.set("v", version).set("s", state);
+        redis.writes++;
+      }
+      return redis.hold ?? answer;
+    },
+  };
+  return redis;
+}
+
 for (const kind of CLIENTS) {
   describe(`with ${kind}`, () => {
     test("four processes sharing a budget in Redis send one burst within the limit, each call once", { timeout: 60_000 }, (t) =>
@@ -157,18 +177,14 @@ test("a client it cannot use, or a wrong option, is a TypeError that says what w
 
 test("a client with eval(script, keys, args) is used as Upstash's is, and sees only the budget's state", async () => {
   const calls = [];
-  const hash = new Map();
-  // A stand-in for Redis that runs the script's compare-and-set by hand.
+  const redis = handRedis();
   const client = {
-    async eval(script, keys, args) {
+    eval: (script, keys, args) => {
       calls.push({ script, keys, args });
-      const [expected, version, state] = args;
-      const v = hash.get("v") ?? "";
-      if (v !== expected) return [0, v, hash.get("s") ?? ""];
-      if (state) hash.set("v", version).set("s", state);
-      return [1];
+      return redis.eval(script, keys, args);
     },
   };
+  const hash = redis.hash;
   const coordinator = redisCoordinator(client, { name: "upstash", limits: { requestsPerMinute: 60 } });
   const answer = await coordinator.acquire("https://api.example key", { requests: 1 }, 2, 1000);
   assert.equal(answer.grants.length, 2);
@@ -181,5 +197,22 @@ test("a client with eval(script, keys, args) is used as Upstash's is, and sees o
   const state = JSON.parse(hash.get("s"));
   assert.deepEqual(state.grants.grants, [], "both grants settled");
   assert.equal((await coordinator.snapshot()).grants, 0);
+  await coordinator.close();
+});
+
+test("a Redis that never answers fails the request within timeoutMs, and grants of a write applied unseen are given back", async () => {
+  const redis = handRedis();
+  const coordinator = redisCoordinator(redis, { timeoutMs: 50, limits: { requestsPerMinute: 60 } });
+  // The write is applied but its answer never comes.
+  redis.hold = new Promise(() => {});
+  await assert.rejects(coordinator.acquire("k", { requests: 1 }, 3, 1000), /did not answer within 50 ms/);
+  const unseen = JSON.parse(redis.hash.get("s")).grants.grants.map((g) => g.id);
+  assert.equal(unseen.length, 3, "the write was applied");
+  // Redis answers again: the next write finds those grants and gives them back.
+  redis.hold = null;
+  const answer = await coordinator.acquire("k", { requests: 1 }, 1, 1000);
+  const held = JSON.parse(redis.hash.get("s")).grants.grants.map((g) => g.id);
+  assert.deepEqual(held, answer.grants, "only the new grant is held");
+  assert.ok(answer.grants.every((id) => !unseen.includes(id)), "no id given twice");
   await coordinator.close();
 });
