@@ -37,7 +37,11 @@ export type RedisClientLike =
   | { eval(script: string, keys: string[], args: string[]): Promise<unknown> };
 
 export interface RedisCoordinator extends CoordinatorLike {
-  /** The shared budget as plain JSON, as `Throttler.snapshot()`, with `grants` outstanding. */
+  /**
+   * The shared budget as plain JSON, as `Throttler.snapshot()`, with `grants`
+   * outstanding. Its `counters` are not kept in Redis: they count only what
+   * this process's copy did since it last read the state.
+   */
   snapshot(): Promise<Snapshot & { grants: number }>;
   /** Writes the reports still waiting (one attempt), then stops: requests still waiting fail, and no timer runs. */
   close(): Promise<void>;

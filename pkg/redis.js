@@ -141,7 +141,7 @@ class RedisCoordinator {
     this.#report("release", [ids]);
   }
 
-  /** The shared budget as plain JSON, as `Throttler.snapshot()`, with `grants` outstanding. */
+  /** The shared budget as plain JSON, as `Throttler.snapshot()`, with `grants` outstanding (`counters`: this copy's only). */
   async snapshot() {
     const reply = await this.#cas(READ_ONLY, "", "");
     const core = this.#core && reply.version === this.#version ? this.#core : this.#coreFor(reply.state);
