@@ -211,8 +211,7 @@ class RedisCoordinator {
       this.#timerAt = Infinity;
       this.#run();
     }, Math.max(0, at - Date.now()));
-    this.#timer.unref?.();
-    if (typeof Deno === "object") Deno.unrefTimer?.(this.#timer);
+    unref(this.#timer);
   }
 
   async #transaction() {
@@ -341,11 +340,18 @@ class RedisCoordinator {
   }
 }
 
+// A timer that keeps no process alive (Node, Deno); elsewhere, as it is.
+function unref(timer) {
+  if (typeof timer?.unref === "function") timer.unref();
+  else if (typeof Deno === "object") Deno.unrefTimer?.(timer);
+}
+
 const closedError = () => new Error("headroom: the Redis coordinator was closed");
 
 function withTimeout(promise, ms, key) {
   let timer;
   const timeout = new Promise((_, reject) => {
+    // Not unref'd: a command under way holds the process, at most `ms`.
     timer = setTimeout(() => reject(new Error(`headroom: Redis did not answer within ${ms} ms (key ${key})`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -5,9 +5,10 @@
 // by call. The suite runs once with node-redis and once with ioredis.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { redisCoordinator } from "headroom/redis";
 import { startMockApi } from "../../mock/api.mjs";
-import { CLIENTS, freePort, redisClient, runSenders, startRedis, storedGrants } from "../support/redis.mjs";
+import { CLIENTS, freePort, handRedis, redisClient, runSenders, startRedis, storedGrants } from "../support/redis.mjs";
 
 // 20 requests a window of 2 s, refilled continuously: 10 a second, so a
 // burst of 60 calls takes about 4 s whoever sends it.
@@ -52,26 +53,6 @@ async function withRedis(kind, body) {
     connection.close();
     await redis.stop();
   }
-}
-
-/** A stand-in for Redis that runs the script's compare-and-set by hand; `hold` keeps answers back. */
-function handRedis() {
-  const hash = new Map();
-  const redis = {
-    hash,
-    writes: 0,
-    hold: null,
-    async eval(_script, _keys, [expected, version, state]) {
-      const v = hash.get("v") ?? "";
-      const answer = v !== expected ? [0, v, hash.get("s") ?? ""] : [1];
-      if (v === expected && state) {
-        hash.set("v", version).set("s", state);
-        redis.writes++;
-      }
-      return redis.hold ?? answer;
-    },
-  };
-  return redis;
 }
 
 for (const kind of CLIENTS) {
@@ -215,4 +196,20 @@ test("a Redis that never answers fails the request within timeoutMs, and grants 
   assert.deepEqual(held, answer.grants, "only the new grant is held");
   assert.ok(answer.grants.every((id) => !unseen.includes(id)), "no id given twice");
   await coordinator.close();
+});
+
+test("a request waiting for budget keeps no Node process alive", () => {
+  // One request a minute: the second request waits, its retry on a timer.
+  const script = `
+    import { redisCoordinator } from "headroom/redis";
+    import { handRedis } from ${JSON.stringify(new URL("../support/redis.mjs", import.meta.url).href)};
+    const client = handRedis();
+    const coordinator = redisCoordinator(client, { limits: { requestsPerMinute: 1 } });
+    await coordinator.acquire("k", { requests: 1 }, 1, 1000);
+    coordinator.acquire("k", { requests: 1 }, 1, 1000).then(() => console.log("granted"));
+  `;
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { cwd: process.cwd(), timeout: 10_000, encoding: "utf8" });
+  assert.equal(run.signal, null, "the process ended by itself");
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, "");
 });

@@ -1,7 +1,8 @@
 // Real Redis for the Redis coordinator's tests and benchmark: a
 // `redis-server` per test on a free loopback port (no persistence), the two
 // clients the coordinator is tested with, and throttlers in child processes
-// (tests/support/redis-sender.mjs) that send their share of a burst.
+// (tests/support/redis-sender.mjs) that send their share of a burst; and a
+// stand-in for Redis in memory, for what a real server cannot be made to do.
 import { spawn, fork } from "node:child_process";
 import net from "node:net";
 import { dirname, join } from "node:path";
@@ -125,4 +126,20 @@ export async function runSenders(shares, setup, { signal } = {}) {
   } finally {
     stopAll();
   }
+}
+
+/** A stand-in for Redis in memory that runs the coordinator's script's compare-and-set by hand; `hold` keeps answers back. */
+export function handRedis() {
+  const hash = new Map();
+  const redis = {
+    hash,
+    hold: null,
+    async eval(_script, _keys, [expected, version, state]) {
+      const v = hash.get("v") ?? "";
+      const answer = v !== expected ? [0, v, hash.get("s") ?? ""] : [1];
+      if (v === expected && state) hash.set("v", version).set("s", state);
+      return redis.hold ?? answer;
+    },
+  };
+  return redis;
 }
