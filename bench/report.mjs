@@ -86,11 +86,38 @@ function scaleTable({ scale }) {
   return lines.join("\n");
 }
 
+function keysTable({ keys }) {
+  const lines = [
+    "| distinct keys, each used once by `run` (1,000 at a time) | time per call | the same calls on one key | ratio | memory after (JS heap + wasm), against one key | partitions listed after |",
+    "|---|---|---|---|---|---|",
+  ];
+  for (const r of keys.rows) {
+    lines.push(`| ${n(r.keys)} | ${n(r.distinct.usPerCall, 1)} µs | ${n(r.one.usPerCall, 1)} µs | ${n(r.ratio, 2)}× | +${mib(r.distinct.memoryAfterBytes)} (one key +${mib(r.one.memoryAfterBytes)}) | ${n(r.distinct.partitions)} |`);
+  }
+  return lines.join("\n");
+}
+
+const KEYS_SETUP = "Partitions at scale: each count of distinct keys, and the same count of calls on one key, in a fresh process each; the work ends at once and the budget is ample. Memory after: the JS heap (after GC and finalizers) plus the wasm memory's growth, which never shrinks (its peak).";
+
 function coordinatorTable({ coordinator }) {
   const lines = [`| a Worker's calls, one after another (${n(coordinator.calls)} calls, median of ${coordinator.rounds} rounds) | time per call | added by the coordinator |`, "|---|---|---|"];
   for (const r of coordinator.rows) lines.push(`| ${r.name} | ${n(r.msPerCall, 2)} ms | ${r.leaseSize === null ? "—" : `+${n(r.addedMs, 2)} ms`} |`);
   return lines.join("\n");
 }
+
+function redisTable({ redis }) {
+  const lines = [`| one process's calls, one after another (${n(redis.calls)} calls, ${redis.latencyMs} ms answers, median of ${redis.rounds} rounds) | time per call | added by Redis |`, "|---|---|---|"];
+  for (const r of redis.rows) lines.push(`| ${r.name} | ${n(r.msPerCall, 2)} ms | ${r.leaseSize === null ? "—" : `+${n(r.addedMs, 2)} ms`} |`);
+  return lines.join("\n");
+}
+
+function redisBurstTable({ redis: { burst } }) {
+  const lines = [`| the same burst of ${n(burst.calls)} calls (${n(burst.limits.requestsPerMinute)} requests a ${burst.windowMs / 1000} s window; at best ${s(burst.minimumMs)}; median of ${burst.rounds}) | time | × one process alone |`, "|---|---|---|"];
+  for (const r of burst.rows) lines.push(`| ${r.name} | ${s(r.ms)} | ${r.ratio.toFixed(3)}× |`);
+  return lines.join("\n");
+}
+
+const REDIS_SETUP = "A `redis-server` 7 on loopback, node-redis, the mock API on this machine; each variant in a fresh process, variants in turns. In production Redis is a network hop away: the round trip, and what a lease saves, are larger.";
 
 function readingTable({ reading }) {
   const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -145,8 +172,10 @@ export function renderMarkdown(results) {
   }
   if (results.startup) parts.push("", "## Size and start-up", "", "The workerd figures are timed from outside (workerd's clock stands still while code runs): Miniflare started, the Worker bundled as wrangler does, and its first request answered, against the same Worker without headroom.", "", sizeTable(results));
   if (results.coordinator) parts.push("", "## Coordinator", "", "One budget for many isolates costs a round trip to the Durable Object before a call (saved by a lease's spare grants) and a message after it. workerd through Miniflare on loopback, where the object, the Worker and the mock API share this machine's cores: in production the object is a network hop away, so the round trip costs more and the lease saves more.", "", coordinatorTable(results));
+  if (results.redis) parts.push("", "## Redis coordinator", "", REDIS_SETUP, "", redisTable(results), "", `Sharing: calls the mock API admitted over the limit in these bursts (it enforced nothing): ${results.redis.burst.overdrawn}.`, "", redisBurstTable(results));
   if (results.reading) parts.push("", "## Reading a request", "", "The image's base64 is found by search (`indexOf`) and only its header is read; the text is read a chunk at a time.", "", readingTable(results));
   if (results.scale) parts.push("", "## Scale", "", "Calls offered to one Throttler at once (ample budget, instant `fetch`, 32 in flight), each size in a fresh process; memory above what the process held before, sampled every 5 ms and once when all calls were queued.", "", scaleTable(results));
+  if (results.keys) parts.push("", "## Many partitions", "", KEYS_SETUP, "", keysTable(results));
   return parts.join("\n") + "\n";
 }
 
@@ -169,7 +198,9 @@ export function readmeSection(results) {
     "",
     scaleTable(results),
     "",
+    ...(results.keys ? [KEYS_SETUP, "", keysTable(results), ""] : []),
     ...(results.coordinator ? ["Sharing one budget through the Durable Object coordinator (workerd on loopback):", "", coordinatorTable(results), ""] : []),
+    ...(results.redis ? ["Sharing one budget through Redis (`headroom/redis`, redis-server on loopback):", "", redisTable(results), "", redisBurstTable(results), ""] : []),
     ...(results.reading ? ["Reading a request with a large image (its base64 found by search, only its header read):", "", readingTable(results), ""] : []),
   ].join("\n");
 }

@@ -1,7 +1,7 @@
 // The benchmark: `npm run bench`. Runs every section once, writes
 // bench/results/results.json, results.md and the charts, and puts the table
 // between the bench markers of README.md. Sections can be picked:
-//   node bench/run.mjs [goodput] [real] [overhead] [startup] [scale] [coordinator] [reading]
+//   node bench/run.mjs [goodput] [real] [overhead] [startup] [scale] [keys] [coordinator] [redis] [reading]
 // (a partial run rewrites only the JSON of its sections, then the report
 // from whatever results.json holds).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,7 +12,9 @@ import { runCoordinator } from "./coordinator.mjs";
 import { runGoodput } from "./goodput.mjs";
 import { runOverhead } from "./overhead.mjs";
 import { runReading } from "./reading.mjs";
+import { runKeys } from "./keys.mjs";
 import { runReal } from "./real.mjs";
+import { runRedis } from "./redis.mjs";
 import { runScale } from "./scale.mjs";
 import { runStartup } from "./startup.mjs";
 import { lineChart } from "./svg.mjs";
@@ -23,7 +25,7 @@ const resultsDir = join(root, "bench", "results");
 const jsonPath = join(resultsDir, "results.json");
 mkdirSync(resultsDir, { recursive: true });
 
-const all = ["goodput", "real", "overhead", "startup", "scale", "coordinator", "reading"];
+const all = ["goodput", "real", "overhead", "startup", "scale", "keys", "coordinator", "redis", "reading"];
 const picked = process.argv.slice(2).filter((a) => all.includes(a));
 const sections = picked.length ? picked : all;
 const previous = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, "utf8")) : {};
@@ -48,7 +50,9 @@ for (const section of sections) {
   if (section === "overhead") results.overhead = runOverhead();
   if (section === "startup") results.startup = await runStartup();
   if (section === "scale") results.scale = runScale();
+  if (section === "keys") results.keys = runKeys();
   if (section === "coordinator") results.coordinator = await runCoordinator();
+  if (section === "redis") results.redis = await runRedis();
   if (section === "reading") results.reading = runReading();
   console.log(`  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }

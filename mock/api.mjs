@@ -78,8 +78,9 @@ const DEFAULTS = {
   // refused when the budget has no room, like anyone's, and counted in
   // stats().background, not in admitted/refused.
   background: null,
-  // Called with { t, model, status, cost, background } for each decision
-  // (200, 429 or 529), for timelines.
+  // Called with { t, model, status, cost, background, path } for each
+  // decision (200, 429 or 529), for timelines (`path`: the request's path
+  // and query; none for background calls).
   onAnswer: null,
   // Anthropic rounds remaining token counts to the nearest thousand.
   roundTokens: true,
@@ -446,14 +447,14 @@ export async function startMockApi(options = {}) {
       const model = body.model ?? "default";
       if (overloaded(t)) {
         stats.overloaded++;
-        config.onAnswer?.({ t, model, status: 529, cost, background: false });
+        config.onAnswer?.({ t, model, status: 529, cost, background: false, path: req.url });
         res.writeHead(529, { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" });
         res.end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
         return;
       }
       const wait = admit(buckets, cost, t);
       const common = { ...config.headers, ...rateHeaders(buckets, t), "content-type": "application/json" };
-      config.onAnswer?.({ t, model, status: wait > 0 ? 429 : 200, cost, background: false });
+      config.onAnswer?.({ t, model, status: wait > 0 ? 429 : 200, cost, background: false, path: req.url });
       if (wait > 0) {
         stats.refused++;
         const seconds = Number.isFinite(wait) ? Math.ceil(wait / 1000) : Math.ceil(config.windowMs / 1000);

@@ -132,14 +132,17 @@ export interface ThrottlerOptions {
    */
   meter?: MeterLike;
   /**
-   * A Durable Object namespace binding of `HeadroomCoordinator` (from
-   * `headroom/durable-object`), such as `env.HEADROOM`: the budget is then
-   * kept there, shared by every isolate that names the same coordinator.
+   * Where the budget is kept when it is shared: a Durable Object namespace
+   * binding of `HeadroomCoordinator` (from `headroom/durable-object`), such
+   * as `env.HEADROOM`, shared by every isolate that names the same
+   * coordinator; or a coordinator object, such as `redisCoordinator(client)`
+   * (from `headroom/redis`), shared by every process using the same Redis key.
    * @default undefined (this throttler keeps its own budget)
    */
-  coordinator?: DurableObjectNamespaceLike;
+  coordinator?: DurableObjectNamespaceLike | CoordinatorLike;
   /**
-   * The coordinator object's name: one shared budget per name.
+   * The coordinator object's name: one shared budget per name (a Durable
+   * Object binding only: a coordinator object is named when it is made).
    * @default "headroom"
    */
   coordinatorName?: string;
@@ -178,6 +181,20 @@ export interface MeterLike {
   createObservableGauge(name: string, options?: { description?: string; unit?: string }): unknown;
   addBatchObservableCallback(callback: (result: any) => void, observables: any[]): void;
   removeBatchObservableCallback(callback: (result: any) => void, observables: any[]): void;
+}
+
+/**
+ * A coordinator given directly (such as `redisCoordinator` of
+ * `headroom/redis`). `acquire` answers `{ grants }` (the first id is the
+ * call's, the others spare) or `{ refused }`; a rejection or another answer
+ * makes the throttler fall back to its own budget. The other three need no
+ * answer: their rejections are ignored.
+ */
+export interface CoordinatorLike {
+  acquire(key: string, cost: Cost, count: number, leaseMs: number): Promise<{ grants: number[] } | { refused: { code: string; message: string } }>;
+  sent(ids: number[]): unknown;
+  complete(id: number, status: number | null, headers: [string, string][] | null, unreported: boolean): unknown;
+  release(ids: number[]): unknown;
 }
 
 /** What `coordinator` needs of a Durable Object namespace binding. */

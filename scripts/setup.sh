@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing headroom needs on a fresh machine of this
 # kind, skipping whatever is already present. Idempotent; safe to run often.
-#   scripts/setup.sh            toolchain for building + npm dev dependencies
+#   scripts/setup.sh            toolchain for building, redis-server + npm dev dependencies
 #   scripts/setup.sh --browser  also Chromium and ChromeDriver (browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,13 @@ if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v chromedri
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! command -v redis-server >/dev/null; then
+  say "installing redis-server (the Redis coordinator's tests and benchmark)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq redis-server >/dev/null
 fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -33,7 +33,7 @@ impl Scheduler {
         if self
             .partitions
             .values()
-            .any(|p| self.keys.get(p.index as usize).is_none_or(|k| !self.partitions.get(k).is_some_and(|q| q.index == p.index)))
+            .any(|p| self.keys.get(p.index as usize).is_none_or(|k| self.partitions.get(k).is_none_or(|q| q.index != p.index)))
         {
             return Err("a partition's index names another key".into());
         }
