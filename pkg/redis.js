@@ -26,9 +26,10 @@
 // may fit several calls. Granted to one request as a lease, the spare ones
 // would sit unused in one process (its other calls already asking on their
 // own) until they expire, while the others wait: four processes sharing a
-// limit-bound burst took 1.7 times as long as one with leases of 4. A request
-// tried again therefore asks for its own grant only; a lease is granted to a
-// request that may go at once, when the budget is ample.
+// limit-bound burst took 1.7 times as long as one with leases of 4. So the
+// core grants a request tried again its own grant only (it is told which
+// requests were told to wait before); a lease goes to a request that may go
+// at once, when the budget is ample.
 //
 // What is not strict across processes: a request the budget cannot grant now
 // is not queued anywhere (Redis has no waiting room); its process tries
@@ -234,11 +235,10 @@ class RedisCoordinator {
       if (orphans.length) core.release(orphans);
       const answers = asks.map((ask) => {
         try {
-          // A request that had to wait asks for its own grant alone: the
-          // budget that came back while it waited is not leased to one
-          // process (see "leases" above).
+          // Whether it was told to wait before: the core then grants it no
+          // spares (see "leases" above).
           const [key, cost, count, leaseMs] = ask.args;
-          return core.tryAcquire(key, cost, ask.retryAt ? 1 : count, leaseMs);
+          return core.tryAcquire(key, cost, count, leaseMs, ask.retryAt !== 0);
         } catch (error) {
           return { error };
         }

@@ -104,7 +104,13 @@ impl Book {
     /// may go, else told when to try again. For a book kept where no request
     /// can wait (a state shared in Redis, made afresh by whichever process
     /// holds it): queue order between requests is then not kept.
-    pub fn attempt(&mut self, request: Request, now: f64) -> Attempt {
+    ///
+    /// A request tried `again` after it was told to wait gets no spare
+    /// grants: the budget is the limit's, and what refilled while it waited
+    /// would sit in one process's lease (spares serve only calls of the same
+    /// cost) while the others wait for it.
+    pub fn attempt(&mut self, request: Request, again: bool, now: f64) -> Attempt {
+        let request = Request { count: if again { 1 } else { request.count }, ..request };
         self.expire(now);
         let call = match self.request(request, now) {
             Ok(call) => call,

@@ -254,6 +254,11 @@ impl LeasePool {
         expired.into_iter().map(|s| s.id).collect()
     }
 
+    /// When the first spare grant still held stops being usable.
+    pub fn next_expiry(&self) -> Option<f64> {
+        self.spares.iter().map(|s| s.use_by_ms).reduce(f64::min)
+    }
+
     /// Every spare grant, taken out (to give back when the coordinator is
     /// left for the local budget).
     pub fn drain(&mut self) -> Vec<GrantId> {

@@ -495,12 +495,12 @@ mod book {
     #[test]
     fn an_attempt_grants_what_fits_and_otherwise_says_when_to_try_again_without_queueing() {
         let mut book = book_with_window(3);
-        let Attempt::Granted(ids) = book.attempt(request(2), T0) else { panic!("two fit") };
+        let Attempt::Granted(ids) = book.attempt(request(2), false, T0) else { panic!("two fit") };
         assert_eq!(ids.len(), 2);
         // Another process takes the state: one is left for it, then none.
         let mut other = reopened(&book, T0 + 1.0);
-        assert!(matches!(other.attempt(request(1), T0 + 1.0), Attempt::Granted(ref g) if g.len() == 1 && g[0] > ids[1]));
-        let Attempt::Wait { until } = other.attempt(request(1), T0 + 2.0) else { panic!("nothing is left") };
+        assert!(matches!(other.attempt(request(1), false, T0 + 1.0), Attempt::Granted(ref g) if g.len() == 1 && g[0] > ids[1]));
+        let Attempt::Wait { until } = other.attempt(request(1), false, T0 + 2.0) else { panic!("nothing is left") };
         assert!(until > T0 + 2.0 && until <= T0 + 2.0 + RETRY_ATTEMPT_MS, "{until}");
         assert_eq!((other.requests(), other.engine_ref().calls(), other.engine_ref().scheduler().queued()), (0, 0, 0), "nothing waits in the book");
         // The first process's call is answered through the shared state: its
@@ -508,29 +508,38 @@ mod book {
         let mut third = reopened(&other, T0 + 3.0);
         third.complete(ids[0], Some(200), Some(&window(0, T0 + 3.0)), T0 + 3.0);
         assert_eq!(third.outstanding(), 2);
-        assert!(matches!(third.attempt(request(1), T0 + 4.0), Attempt::Wait { .. }));
-        assert!(matches!(third.attempt(request(1), T0 + 60_001.0), Attempt::Granted(_)));
+        assert!(matches!(third.attempt(request(1), false, T0 + 4.0), Attempt::Wait { .. }));
+        assert!(matches!(third.attempt(request(1), false, T0 + 60_001.0), Attempt::Granted(_)));
     }
 
     #[test]
     fn an_attempt_is_refused_when_it_can_never_go() {
         let mut book = book_with_window(3);
         let big = Request { cost: Cost::new(11.0, 0.0, 0.0, None), ..request(1) };
-        assert!(matches!(book.attempt(big, T0), Attempt::Refused(Refusal::CostExceedsLimit { .. })));
+        assert!(matches!(book.attempt(big, false, T0), Attempt::Refused(Refusal::CostExceedsLimit { .. })));
         assert_eq!(book.requests(), 0);
     }
 
     #[test]
     fn a_book_made_afresh_after_its_state_was_lost_never_reuses_an_id_still_in_flight() {
         let mut lost = book_with_window(10);
-        let Attempt::Granted(old) = lost.attempt(request(5), T0) else { panic!() };
+        let Attempt::Granted(old) = lost.attempt(request(5), false, T0) else { panic!() };
         // The store restarts a millisecond later: the state is gone.
         let mut fresh = Book::new(Settings::default(), None, T0 + 1.0);
-        let Attempt::Granted(new) = fresh.attempt(request(5), T0 + 1.0) else { panic!() };
+        let Attempt::Granted(new) = fresh.attempt(request(5), false, T0 + 1.0) else { panic!() };
         assert!(new.iter().all(|id| !old.contains(id)), "{old:?} {new:?}");
         // A report of an old grant is not taken for a new one.
         fresh.complete(old[0], Some(200), None, T0 + 2.0);
         assert_eq!(fresh.outstanding(), new.len());
         assert!(new.iter().all(|id| (*id as f64) < 9_007_199_254_740_992.0), "ids stay exact as JS numbers");
+    }
+
+    #[test]
+    fn a_request_tried_again_after_a_wait_takes_no_spares() {
+        let mut book = book_with_window(10);
+        let Attempt::Granted(first) = book.attempt(request(4), false, T0) else { panic!() };
+        assert_eq!(first.len(), 4, "spares when it goes at once");
+        let Attempt::Granted(again) = book.attempt(request(4), true, T0 + 1.0) else { panic!() };
+        assert_eq!(again.len(), 1, "its own grant alone after a wait");
     }
 }

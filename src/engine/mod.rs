@@ -401,7 +401,9 @@ impl Engine {
     /// the end of an announced pause, or of a fallback.
     pub fn next_tick(&self) -> Option<f64> {
         let fallback = self.link.as_ref().and_then(|link| link.fallback_until);
-        self.pauses.values().copied().chain(fallback).reduce(f64::min)
+        // A spare grant no call used goes back to the coordinator when its lease ends.
+        let spare = self.link.as_ref().and_then(|link| link.pool.next_expiry());
+        self.pauses.values().copied().chain(fallback).chain(spare).reduce(f64::min)
     }
 
     /// Calls whose next step may have changed: each should [`Engine::step`].
@@ -455,6 +457,12 @@ impl Engine {
     /// and the call its next time concerns; announce pauses that ended.
     fn pump(&mut self, now: f64) {
         self.end_fallback(now);
+        if let Some(link) = &mut self.link {
+            let expired = link.pool.expired(now);
+            if !expired.is_empty() {
+                self.tells.push(Tell::Release(expired));
+            }
+        }
         let poll = self.scheduler.poll(now);
         for ticket in poll.granted {
             let Some(id) = self.by_ticket.get(&ticket).copied() else { continue };

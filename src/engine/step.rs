@@ -89,10 +89,6 @@ impl Engine {
             call.phase = Phase::Cleared { ticket, grant: None };
             return None;
         };
-        let expired = link.pool.expired(now);
-        if !expired.is_empty() {
-            self.tells.push(Tell::Release(expired));
-        }
         match link.pool.take(&call.key, &call.cost, now) {
             Some(grant) => {
                 self.tells.push(Tell::Sent(vec![grant]));

@@ -253,10 +253,16 @@ fn spare_grants_of_a_lease_serve_the_next_calls_and_expire_unused() {
     e.answered(b, heard(200, &[("x-ratelimit-remaining", "5")], T0 + 20.0), T0 + 20.0);
     let tells = e.take_tells();
     assert!(matches!(&tells[..], [Tell::Complete { grant: 11, status: Some(200), fields: Some(f) }] if f.len() == 1), "{tells:?}");
-    // Past the lease, the unused spares go back and the next call asks.
+    // At the lease's end the unused spares go back, with no call to carry
+    // them: time alone does it (the caller ticks at `next_tick`).
+    assert_eq!(e.next_tick(), Some(T0 + 1_005.0));
+    e.tick(T0 + 1_005.0);
+    assert_eq!(e.take_tells(), [Tell::Release(vec![12, 13])]);
+    assert_eq!(e.next_tick(), None);
+    // The next call asks again.
     let c = e.enqueue(spec("api"), T0 + 1_006.0).unwrap();
     assert!(matches!(e.step(c, T0 + 1_006.0), Step::Ask(_)));
-    assert_eq!(e.take_tells(), [Tell::Release(vec![12, 13])]);
+    assert!(e.take_tells().is_empty());
 }
 
 #[test]

@@ -77,17 +77,25 @@ impl Coordinator {
         }))
     }
 
-    /// `tryAcquire(key, cost, count, leaseMs)`: as `acquire`, for a budget
-    /// kept where no request can wait (a state shared through Redis): grants
-    /// at once what may go now, else nothing. Returns `{ grants: [id, …] }`,
-    /// `{ refused: { code, … } }`, or `{ retryAt }` (epoch ms) when nothing
-    /// could be granted; nothing is queued.
+    /// `tryAcquire(key, cost, count, leaseMs, again)`: as `acquire`, for a
+    /// budget kept where no request can wait (a state shared through Redis):
+    /// grants at once what may go now, else nothing. `again`: the request was
+    /// told to wait before (see [`Book::attempt`]). Returns `{ grants: [id,
+    /// …] }`, `{ refused: { code, … } }`, or `{ retryAt }` (epoch ms) when
+    /// nothing could be granted; nothing is queued.
     #[wasm_bindgen(js_name = tryAcquire)]
-    pub fn try_acquire(&self, key: String, cost: JsValue, count: Option<u32>, lease_ms: Option<f64>) -> Result<JsValue, JsValue> {
+    pub fn try_acquire(
+        &self,
+        key: String,
+        cost: JsValue,
+        count: Option<u32>,
+        lease_ms: Option<f64>,
+        again: Option<bool>,
+    ) -> Result<JsValue, JsValue> {
         let (cost, guessed) = options::read_cost(&cost, "cost")?;
         let lease_ms = lease_ms.filter(|ms| ms.is_finite() && *ms >= 0.0).unwrap_or(0.0);
         let request = Request { key, cost, guessed, count: count.unwrap_or(1), lease_ms };
-        let attempt = self.shared.with_book(|book, now| book.attempt(request, now));
+        let attempt = self.shared.with_book(|book, now| book.attempt(request, again.unwrap_or(false), now));
         let answer = Object::new();
         match attempt {
             Some(Attempt::Granted(granted)) => {

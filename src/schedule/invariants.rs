@@ -30,10 +30,7 @@ impl Scheduler {
         if !with_waiters.iter().eq(self.waiting_keys.iter()) {
             return Err(format!("partitions with waiters {with_waiters:?} but the index names {:?}", self.waiting_keys));
         }
-        if self
-            .partitions
-            .values()
-            .any(|p| self.keys.get(p.index as usize).is_none_or(|k| self.partitions.get(k).is_none_or(|q| q.index != p.index)))
+        if self.partitions.values().any(|p| self.keys.get(p.index as usize).is_none_or(|k| self.partitions.get(k).is_none_or(|q| q.index != p.index)))
         {
             return Err("a partition's index names another key".into());
         }

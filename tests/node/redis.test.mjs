@@ -45,12 +45,13 @@ function assertEachSentOnce(reports, answers, calls) {
 /** Runs `body(redis, client)` with a server and a client of `kind`, stopping both however it ends. */
 async function withRedis(kind, body) {
   const redis = await startRedis();
-  const connection = await redisClient(kind, redis.port);
+  let connection = null;
   try {
+    connection = await redisClient(kind, redis.port);
     await connection.connected;
     return await body(redis, connection.client);
   } finally {
-    connection.close();
+    connection?.close();
     await redis.stop();
   }
 }

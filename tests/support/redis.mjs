@@ -31,6 +31,9 @@ export function freePort() {
 export async function startRedis(port) {
   port ??= await freePort();
   let child = null;
+  // However the test process ends, its servers end with it.
+  const orphaned = () => child?.kill("SIGKILL");
+  process.once("exit", orphaned);
   const launch = async () => {
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
     const exited = new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`redis-server exited (${code}) before accepting connections`))));
@@ -53,7 +56,10 @@ export async function startRedis(port) {
     url: `redis://127.0.0.1:${port}`,
     kill: () => end("SIGKILL"),
     restart: launch,
-    stop: () => end("SIGTERM"),
+    stop: async () => {
+      process.off("exit", orphaned);
+      await end("SIGTERM");
+    },
   };
 }
 
