@@ -5,11 +5,11 @@
  */
 import type { CoordinatorLike, Snapshot, ThrottlerOptions } from "./index.js";
 
-export interface RedisCoordinatorOptions extends Pick<ThrottlerOptions, "limits" | "maxConcurrent" | "probeConcurrency" | "maxQueue"> {
+export interface RedisCoordinatorOptions extends Pick<ThrottlerOptions, "limits" | "maxConcurrent" | "probeConcurrency"> {
   /**
    * The budget's name: its state is the Redis hash `headroom:` + name. One
    * shared budget per name; every process sharing it gives the same
-   * `limits`, `maxConcurrent`, `probeConcurrency` and `maxQueue`.
+   * `limits`, `maxConcurrent` and `probeConcurrency`.
    * @default "headroom"
    */
   name?: string;

@@ -47,7 +47,8 @@ import { Coordinator } from "./dist/headroom_bg.js";
 
 const DEFAULTS = { name: "headroom", timeoutMs: 1000, ttlMs: 24 * 60 * 60 * 1000 };
 // The shared budget's options: the Throttler options of the same names.
-const BUDGET_OPTIONS = ["limits", "maxConcurrent", "probeConcurrency", "maxQueue"];
+// (Not `maxQueue`: no request waits in a budget kept in Redis.)
+const BUDGET_OPTIONS = ["limits", "maxConcurrent", "probeConcurrency"];
 const OPTIONS = [...Object.keys(DEFAULTS), ...BUDGET_OPTIONS];
 // How long a report (sent, complete, release) that could not be written is
 // kept for the next transactions, and how many at most. After ten minutes

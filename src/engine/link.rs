@@ -111,7 +111,10 @@ impl Engine {
         match answer {
             Grants::Granted(ids) if !ids.is_empty() => {
                 let (first, spares) = ids.split_first().expect("not empty");
-                link.pool.put(&call.key, spares, call.cost, now + link.settings.lease_ms);
+                // At the cost the coordinator granted them for: the call's as
+                // queued (calibrated, less a warm prompt prefix).
+                let cost = self.scheduler.cost(ticket).unwrap_or(call.cost);
+                link.pool.put(&call.key, spares, cost, now + link.settings.lease_ms);
                 call.phase = Phase::Cleared { ticket, grant: Some(*first) };
                 link.fallback_until = None;
                 if link.link.succeeded() {

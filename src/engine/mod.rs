@@ -362,9 +362,16 @@ impl Engine {
     /// of its prompt the cache read and wrote: neither means the server
     /// does not cache these prefixes (see [`prompt_cache`]).
     pub fn cache_usage(&mut self, key: &str, breakpoints: &[crate::estimate::Breakpoint], read: f64, written: f64, now: f64) {
-        if read == 0.0 && written == 0.0 {
-            self.prompt_cache.cold(key, breakpoints, now);
+        if read == 0.0 && written == 0.0 && self.prompt_cache.cold(key, breakpoints, now) {
+            // The calls queued at a discount are charged in full again.
+            self.charge_anew(key, now);
+            self.pump(now);
         }
+    }
+
+    /// Whether a call is still in the engine.
+    pub fn knows(&self, id: CallId) -> bool {
+        self.calls.contains_key(&id)
     }
 
     fn cancel(&mut self, ticket: Ticket) {

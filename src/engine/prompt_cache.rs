@@ -115,12 +115,16 @@ impl PromptCache {
     }
 
     /// An answer's usage showed neither a cache read nor a write for a call
-    /// with these breakpoints: the server does not cache them.
-    pub(super) fn cold(&mut self, key: &str, breakpoints: &[Breakpoint], now: f64) {
+    /// with these breakpoints: the server does not cache them. True when
+    /// one of them was counted warm.
+    pub(super) fn cold(&mut self, key: &str, breakpoints: &[Breakpoint], now: f64) -> bool {
+        let mut was_warm = false;
         for b in breakpoints {
-            self.prefixes.insert(slot(key, b.hash), f64::NEG_INFINITY);
+            let until = self.prefixes.insert(slot(key, b.hash), f64::NEG_INFINITY);
+            was_warm |= until.is_some_and(|until| until > now);
         }
         self.bound(now);
+        was_warm
     }
 
     /// Past [`MAX_PREFIXES`], expired prefixes go first, then any.

@@ -89,7 +89,9 @@ impl Engine {
             call.phase = Phase::Cleared { ticket, grant: None };
             return None;
         };
-        match link.pool.take(&call.key, &call.cost, now) {
+        // Compared as the coordinator reserved it: the cost as queued.
+        let cost = self.scheduler.cost(ticket).unwrap_or(call.cost);
+        match link.pool.take(&call.key, &cost, now) {
             Some(grant) => {
                 self.tells.push(Tell::Sent(vec![grant]));
                 call.phase = Phase::Cleared { ticket, grant: Some(grant) };

@@ -553,4 +553,50 @@ mod prompt_cache {
         assert_eq!(e.prompt_cache.calls().count(), 0);
         assert_clean(&e);
     }
+
+    #[test]
+    fn a_prefix_the_server_did_not_cache_charges_the_calls_queued_at_a_discount_in_full_again() {
+        let mut e = engine(settings(false));
+        let first = e.enqueue(cached(2_000.0), T0).unwrap();
+        answer(&mut e, first, 200, T0 + 1_000.0);
+        // One call in flight holds the only slot; the next waits at a discount.
+        let busy = e.enqueue(cached(2_000.0), T0 + 1_000.0).unwrap();
+        assert_eq!(e.step(busy, T0 + 1_000.0), Step::Send { attempt: 1 });
+        let waiting = e.enqueue(cached(2_000.0), T0 + 1_000.0).unwrap();
+        assert_eq!(charged(&e, waiting), 1_000.0);
+        // The first answer's usage shows no cache read or write.
+        e.cache_usage("llm", &cached(2_000.0).breakpoints, 0.0, 0.0, T0 + 1_001.0);
+        assert_eq!(charged(&e, waiting), 3_000.0);
+    }
+
+    #[test]
+    fn a_spare_grant_serves_only_a_call_of_the_cost_it_was_granted_at() {
+        let mut settings = Settings { coordination: Some(Coordination::default()), ..settings(false) };
+        settings.schedule.max_concurrent = 8;
+        let mut e = engine(settings);
+        // Warm the prefix through the coordinator.
+        let first = e.enqueue(cached(2_000.0), T0).unwrap();
+        let ask = ask_of(e.step(first, T0));
+        e.coordinator_answered(ask.id, Grants::Granted(vec![1]), T0 + 1.0);
+        assert_eq!(e.step(first, T0 + 1.0), Step::Send { attempt: 1 });
+        e.answered(first, heard(200, &[], T0 + 2.0), T0 + 2.0);
+        assert_eq!(e.step(first, T0 + 2.0), Step::Return);
+        // A call that reads the prefix asks at its discounted cost; its spares are of that cost.
+        let discounted = e.enqueue(cached(2_000.0), T0 + 3.0).unwrap();
+        let ask = ask_of(e.step(discounted, T0 + 3.0));
+        assert_eq!(ask.cost.input_tokens, 1_000.0);
+        e.coordinator_answered(ask.id, Grants::Granted(vec![2, 3]), T0 + 4.0);
+        assert_eq!(e.step(discounted, T0 + 4.0), Step::Send { attempt: 1 });
+        e.take_tells();
+        // The same estimate with another prompt prefix (charged in full) asks for its own.
+        let other = CallSpec { breakpoints: vec![Breakpoint { hash: SYSTEM + 1, tokens: 2_000.0, ttl_ms: TTL_MS }], ..cached(2_000.0) };
+        let full = e.enqueue(other, T0 + 5.0).unwrap();
+        assert_eq!(charged(&e, full), 3_000.0);
+        let step = e.step(full, T0 + 5.0);
+        assert!(matches!(step, Step::Ask(_)), "a spare granted at 1,000 tokens does not cover 3,000: {step:?} {:?}", e.take_tells());
+        // One at the discounted cost takes the spare.
+        let cheap = e.enqueue(cached(2_000.0), T0 + 6.0).unwrap();
+        assert_eq!(e.step(cheap, T0 + 6.0), Step::Send { attempt: 1 });
+        assert_eq!(e.take_tells(), [Tell::Sent(vec![3])]);
+    }
 }

@@ -74,6 +74,13 @@ impl Default for PrefixHash {
 }
 
 impl PrefixHash {
+    /// A hash that starts with the request's model (a cache is per model).
+    pub fn of_model(model: Option<&str>) -> PrefixHash {
+        let mut hash = PrefixHash::default();
+        hash.name(model.unwrap_or(""));
+        hash
+    }
+
     pub fn value(self) -> u64 {
         self.0
     }

@@ -126,7 +126,8 @@ pub fn estimate_from(body: Option<&dyn Source>) -> Estimate {
         source,
         tally: content::Tally::new(source, model),
         messages: 0,
-        hash: CACHED_FIELDS.iter().any(|name| root.get(name).is_some_and(cache::marked)).then(PrefixHash::default),
+        // A cache is per model: the model is the first thing a prefix's hash reads.
+        hash: CACHED_FIELDS.iter().any(|name| root.get(name).is_some_and(cache::marked)).then(|| PrefixHash::of_model(model)),
         breakpoints: Vec::new(),
     };
     // In the cache's order: the totals do not depend on it, the prefixes do.

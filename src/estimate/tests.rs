@@ -277,6 +277,8 @@ mod prompt_cache {
         assert_eq!((a[0].hash, a[1].hash), (b[0].hash, b[1].hash), "the same tools and system prompt");
         assert_ne!(a[2].hash, b[2].hash, "another question");
         assert_eq!(a[1].tokens, b[1].tokens);
+        let haiku = estimate(Some(&body(&system, "What is a token bucket?", "", false).replace("claude-sonnet-4-6", "claude-haiku-4-5"))).breakpoints;
+        assert!(haiku.iter().zip(&a).all(|(h, a)| h.hash != a.hash), "a cache is per model");
         let other = estimate(Some(&body(&system.replace("rate", "token"), "What is a token bucket?", "", false))).breakpoints;
         assert_eq!(other[0].hash, a[0].hash);
         assert_ne!(other[1].hash, a[1].hash, "another system prompt");

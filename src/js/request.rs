@@ -77,7 +77,9 @@ pub(crate) async fn read_request_body(input: &JsValue, init: &JsValue) -> Result
 
 fn describe(input: &JsValue, init: &JsValue, body: Option<Body>) -> Result<RequestInfo, JsValue> {
     let url = url_of(input)?;
-    let origin = web_sys::Url::new(&url).map(|u| u.origin()).unwrap_or(url);
+    // A URL with no origin of its own (relative, in a page) is the page's:
+    // its partition key never holds its path or query.
+    let origin = web_sys::Url::new(&url).map(|u| u.origin()).unwrap_or_default();
     let signal = input.dyn_ref::<web_sys::Request>().map(|r| r.signal());
     // Only the bodies fetch reads afresh on every send are replayed: none,
     // text, bytes, Blob, URLSearchParams, FormData. Anything else (a stream,

@@ -140,7 +140,10 @@ impl Shared {
                 if !engine.has_output() {
                     break;
                 }
-                (engine.take_woken(), engine.take_tells(), engine.take_events())
+                // A call that already left (a request a coordinator's book
+                // granted or refused at once) has no step to wake.
+                let woken: Vec<CallId> = engine.take_woken().into_iter().filter(|id| engine.knows(*id)).collect();
+                (woken, engine.take_tells(), engine.take_events())
             };
             let alarms: Vec<Alarm> = {
                 let mut sleeping = self.alarms.borrow_mut();

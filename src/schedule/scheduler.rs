@@ -134,7 +134,9 @@ impl Scheduler {
         let ticket = self.next_ticket;
         let cost = cost.cleaned();
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
-        let scale = self.partitions.get(partition).map_or(1.0, |p| p.input_scale);
+        // Made (or taken back from what an evicted one learnt) first, so
+        // that its calibration applies to this call too.
+        let scale = self.partition_mut(partition, now_ms).input_scale;
         let (cost, guessed) = super::calibrate::scaled(cost, guessed, scale);
         let guessed = guessed as f32;
         let full = self.queued >= self.config.max_queue;

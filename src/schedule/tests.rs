@@ -551,6 +551,10 @@ mod eviction {
         assert_eq!(s.poll(T0).granted, [busy]);
         s.observe("paced", &reported((1, 0, T0 + 3_000_000.0), (10_000, 9_000, T0 + 60_000.0), T0), T0);
         s.enqueue("paced", Cost::ONE_REQUEST, 0, T0).unwrap();
+        // One of them learnt that the server charges half its estimates.
+        for _ in 0..40 {
+            s.learn_input("customer-20", 1_000.0, 500.0);
+        }
         // Not yet full, nothing goes; a minute later every bucket is full again.
         s.evict_idle(T0 + 1_000.0);
         assert_eq!(s.partitions(), 500 + 2, "those with nothing to refill went (some already as keys came)");
@@ -566,6 +570,9 @@ mod eviction {
         assert_eq!(requests_limit(&s, "customer-10", later), Some(50.0));
         assert_eq!(s.poll(later).granted, [again]);
         assert_eq!(s.learned(), 499);
+        // And one that learnt its calibration applies it to its first call back.
+        let scaled = s.enqueue("customer-20", tokens(1_000.0), 0, later).unwrap();
+        assert!((s.cost(scaled).unwrap().input_tokens - 500.0).abs() < 1.0, "{:?}", s.cost(scaled));
         s.check_invariants().unwrap();
     }
 

@@ -149,7 +149,8 @@ test("a client it cannot use, or a wrong option, is a TypeError that says what w
     [{ ttlMs: 1.5 }, /expected `ttlMs` to be a whole number of milliseconds from 1, got `1.5` \(number\)/],
     [{ limits: 3 }, /expected `limits` to be a preset name/],
     [{ maxConcurrent: 0 }, /`maxConcurrent`/],
-    [{ leaseSize: 4 }, /unknown option `leaseSize` of the Redis coordinator; expected one of name, timeoutMs, ttlMs, limits, maxConcurrent, probeConcurrency, maxQueue/],
+    [{ leaseSize: 4 }, /unknown option `leaseSize` of the Redis coordinator; expected one of name, timeoutMs, ttlMs, limits, maxConcurrent, probeConcurrency/],
+    [{ maxQueue: 0 }, /unknown option `maxQueue` of the Redis coordinator/],
     ["budget", /expected the Redis coordinator's options to be an object, got a string/],
   ];
   for (const [options, message] of cases) {
