@@ -12,7 +12,7 @@ use crate::estimate::usage::prompt_tokens;
 use crate::estimate::{estimate_from, partition_key, Breakpoint, Source};
 use crate::schedule::LEAST_ESTIMATE;
 use js_sys::{Function, Promise};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -100,32 +100,23 @@ impl Shared {
         if !js_sys::Object::get_own_property_descriptor(response.unchecked_ref::<js_sys::Object>(), &JsValue::from_str("json")).is_undefined() {
             return;
         }
-        // The answer is bound in JS, not held by the closure, so that the
-        // answer and its wrapper are collected together.
-        let (this, watch) = (self.this(), watch.clone());
-        let wrapped = Closure::<dyn Fn(JsValue) -> Promise>::new(move |target: JsValue| {
-            let parsing = json.call0(&target);
-            let (this, watch) = (this.clone(), watch.clone());
-            future_to_promise(async move {
-                let value = JsFuture::from(Promise::resolve(&parsing?)).await?;
-                let usage = get(&value, "usage");
-                let field = |name: &str| get(&usage, name).as_f64().filter(|n| n.is_finite() && *n >= 0.0);
-                if let Some(shared) = this.upgrade() {
-                    let Watch { key, input, breakpoints } = watch.as_ref();
-                    if let (Some(estimated), Some(used)) = (input, prompt_tokens(field)) {
-                        shared.with(|engine, _| engine.usage(key, *estimated, used));
-                    }
-                    if let (false, Some(read), Some(written)) =
-                        (breakpoints.is_empty(), field("cache_read_input_tokens"), field("cache_creation_input_tokens"))
-                    {
-                        shared.with(|engine, now| engine.cache_usage(key, breakpoints, read, written, now));
-                    }
-                }
-                Ok(value)
-            })
-        });
-        let wrapped: Function = wrapped.into_js_value().unchecked_into();
-        convert::set(response.unchecked_ref(), "json", &wrapped.bind1(&JsValue::NULL, response));
+        // The throttler's one watcher, bound in JS to the answer and to a
+        // slot holding what this call's usage is compared with: nothing is
+        // allocated in wasm per call, and the answer, its wrapper and the
+        // slot are collected together.
+        let slot = js_sys::Object::new();
+        let Watch { key, input, breakpoints } = watch.as_ref();
+        convert::set(&slot, "json", &json);
+        convert::set(&slot, "key", &JsValue::from_str(key));
+        if let Some(input) = input {
+            convert::set(&slot, "input", &JsValue::from_f64(*input));
+        }
+        if !breakpoints.is_empty() {
+            let numbers: Vec<f64> =
+                breakpoints.iter().flat_map(|b| [(b.hash >> 32) as f64, (b.hash & 0xffff_ffff) as f64, b.tokens, b.ttl_ms]).collect();
+            convert::set(&slot, "breakpoints", &js_sys::Float64Array::from(numbers.as_slice()));
+        }
+        convert::set(response.unchecked_ref(), "json", &self.watcher().bind2(&JsValue::NULL, &slot, response));
     }
 
     /// Call the user's `fetch` (or the global one) once.
@@ -184,6 +175,43 @@ fn settle(stop: Stop, last: Option<Result<JsValue, JsValue>>) -> Result<JsValue,
         (Stop::Refused(refusal), _) if rate_limited_answer(&refusal).is_some() => synthesized(&refusal),
         (stop, _) => Err(Shared::error(stop)),
     }
+}
+
+/// The function behind every watched answer's `json` (see
+/// [`Shared::watch_usage`]): `(slot, answer)` parses the answer with its
+/// own `json`, tells the engine what its `usage` says, and resolves as that
+/// `json` would.
+pub(crate) fn watcher(this: Weak<Shared>) -> Function {
+    let watch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |slot: JsValue, target: JsValue| {
+        let parsing = get(&slot, "json").dyn_into::<Function>().and_then(|json| json.call0(&target));
+        let this = this.clone();
+        future_to_promise(async move {
+            let value = JsFuture::from(Promise::resolve(&parsing?)).await?;
+            let usage = get(&value, "usage");
+            let field = |name: &str| get(&usage, name).as_f64().filter(|n| n.is_finite() && *n >= 0.0);
+            let (Some(shared), Some(key)) = (this.upgrade(), get(&slot, "key").as_string()) else { return Ok(value) };
+            if let (Some(estimated), Some(used)) = (get(&slot, "input").as_f64(), prompt_tokens(field)) {
+                shared.with(|engine, _| engine.usage(&key, estimated, used));
+            }
+            let breakpoints: Vec<Breakpoint> = get(&slot, "breakpoints")
+                .dyn_into::<js_sys::Float64Array>()
+                .map(|numbers| {
+                    numbers
+                        .to_vec()
+                        .chunks_exact(4)
+                        .map(|b| Breakpoint { hash: ((b[0] as u64) << 32) | b[1] as u64, tokens: b[2], ttl_ms: b[3] })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let (false, Some(read), Some(written)) =
+                (breakpoints.is_empty(), field("cache_read_input_tokens"), field("cache_creation_input_tokens"))
+            {
+                shared.with(|engine, now| engine.cache_usage(&key, &breakpoints, read, written, now));
+            }
+            Ok(value)
+        })
+    });
+    watch.into_js_value().unchecked_into()
 }
 
 /// The 429 of [`rate_limited_answer`] as a `Response`.

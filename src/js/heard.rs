@@ -28,8 +28,13 @@ impl Heard {
 /// Read headers; `keep_fields` keeps their rate-limit fields too (for a
 /// coordinator).
 pub(crate) fn read(headers: &JsValue, what: &str, keep_fields: bool) -> Result<Heard, JsValue> {
+    read_at(headers, what, keep_fields, Date::now())
+}
+
+/// [`read`] of headers seen at `at` (epoch ms).
+pub(crate) fn read_at(headers: &JsValue, what: &str, keep_fields: bool, at: f64) -> Result<Heard, JsValue> {
     let mut pairs = convert::header_pairs(headers, what)?;
-    let observation = headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), Date::now());
+    let observation = headers::parse(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())), at);
     pairs.retain(|(name, _)| keep_fields && headers::is_rate_limit_field(name));
     Ok(Heard { observation, fields: pairs })
 }

@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     ticker: RefCell<Option<(f64, JsValue)>>,
     /// What that timer calls (one function for the throttler's life).
     tick: Function,
+    /// What a watched answer's `json` calls (see [`super::fetch::watcher`]).
+    watcher: Function,
     this: Weak<Shared>,
 }
 
@@ -85,6 +87,7 @@ impl Shared {
                 alarms: RefCell::default(),
                 early: RefCell::default(),
                 tick: tick.into_js_value().unchecked_into(),
+                watcher: super::fetch::watcher(this.clone()),
                 events: Events::new(options.on_event.clone()),
                 options,
                 coordinated,
@@ -115,9 +118,8 @@ impl Shared {
         result
     }
 
-    /// A weak handle on this state, for callbacks that must not keep it alive.
-    pub(crate) fn this(&self) -> Weak<Shared> {
-        self.this.clone()
+    pub(crate) fn watcher(&self) -> &Function {
+        &self.watcher
     }
 
     /// Whether a coordinator keeps the budget (answers then carry their

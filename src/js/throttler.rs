@@ -4,14 +4,13 @@
 //! ([`super::shared`]); every decision is the engine's.
 
 use super::convert::{self, type_error};
-use super::heard::{self, Heard};
+use super::heard;
 use super::options::{self, CallOptions, DEFAULT_KEY};
 use super::permit::Permit;
 use super::request::prepare;
 use super::shared::{Core, Shared};
 use crate::engine::{Answer, CallId, CallSpec, Engine, Event};
 use js_sys::{Function, Promise};
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -120,22 +119,20 @@ fn spec(call: &CallOptions) -> CallSpec {
 
 /// Call `work(report)` for a call the engine let go, and report how it went.
 async fn run(shared: &Rc<Shared>, id: CallId, work: Function) -> Result<JsValue, JsValue> {
-    let reported: Rc<RefCell<Option<(u16, Heard)>>> = Rc::default();
-    let slot = reported.clone();
-    let keep_fields = shared.coordinated();
-    let report = Closure::<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>::new(move |headers: JsValue, status: JsValue| {
-        let heard = heard::read(&headers, "headers", keep_fields)?;
-        *slot.borrow_mut() = Some((status.as_f64().map_or(200, heard::status), heard));
-        Ok(())
-    });
-    let report: Function = report.into_js_value().unchecked_into();
+    // The call's own `report`: the one function every call shares, bound
+    // to an object of its own that takes what it is told (no Rust closure
+    // per call: bound functions are plain JS, collected as any).
+    let slot = js_sys::Object::new();
+    let report = REPORT.with(|report| report.bind1(&JsValue::NULL, &slot));
     let result = match work.call1(&JsValue::UNDEFINED, &report) {
         Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
         Err(error) => Err(error),
     };
-    let reported = reported.borrow_mut().take();
-    let (status, headers) = match reported {
-        Some((status, heard)) => (Some(status), Some(heard.parts())),
+    let (status, headers) = match convert::get(&slot, "at").as_f64() {
+        Some(at) => {
+            let heard = heard::read_at(&convert::get(&slot, "headers"), "headers", shared.coordinated(), at).unwrap_or_default();
+            (Some(convert::get(&slot, "status").as_f64().map_or(200, heard::status)), Some(heard.parts()))
+        }
         None => (None, None),
     };
     let answer = Answer::reported(status, headers, result.is_err());
@@ -144,4 +141,21 @@ async fn run(shared: &Rc<Shared>, id: CallId, work: Function) -> Result<JsValue,
         engine.step(id, now)
     });
     result
+}
+
+thread_local! {
+    /// `report(headers, status?)` as `run` hands it out, bound to each
+    /// call's slot: it checks the headers (a wrong one throws at once) and
+    /// keeps them, the status and the time in the slot.
+    static REPORT: Function = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<(), JsValue>>::new(
+        |slot: JsValue, headers: JsValue, status: JsValue| {
+            convert::header_pairs(&headers, "headers")?;
+            convert::set(slot.unchecked_ref(), "headers", &headers);
+            convert::set(slot.unchecked_ref(), "status", &status);
+            convert::set(slot.unchecked_ref(), "at", &JsValue::from_f64(js_sys::Date::now()));
+            Ok(())
+        },
+    )
+    .into_js_value()
+    .unchecked_into();
 }
