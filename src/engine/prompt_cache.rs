@@ -127,16 +127,21 @@ impl PromptCache {
         was_warm
     }
 
-    /// Past [`MAX_PREFIXES`], expired prefixes go first, then any.
+    /// Past [`MAX_PREFIXES`], expired prefixes go first, then warm ones,
+    /// and prefixes found cold only when nothing else is left (forgetting
+    /// one would take it off calls again).
     fn bound(&mut self, now: f64) {
         if self.prefixes.len() <= MAX_PREFIXES {
             return;
         }
         self.prefixes.retain(|_, until| *until == f64::NEG_INFINITY || *until > now);
-        let excess = self.prefixes.len().saturating_sub(MAX_PREFIXES);
-        let drop: Vec<u64> = self.prefixes.keys().copied().take(excess).collect();
-        for slot in drop {
-            self.prefixes.remove(&slot);
+        for cold in [false, true] {
+            let excess = self.prefixes.len().saturating_sub(MAX_PREFIXES);
+            let drop: Vec<u64> =
+                self.prefixes.iter().filter(|(_, until)| (**until == f64::NEG_INFINITY) == cold).map(|(slot, _)| *slot).take(excess).collect();
+            for slot in drop {
+                self.prefixes.remove(&slot);
+            }
         }
     }
 }

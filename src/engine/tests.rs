@@ -552,6 +552,20 @@ mod prompt_cache {
         assert!(e.prompt_cache.prefixes() <= MAX_PREFIXES, "{}", e.prompt_cache.prefixes());
         assert_eq!(e.prompt_cache.calls().count(), 0);
         assert_clean(&e);
+        // A prefix found cold stays cold while warm ones come and go.
+        let mut e = engine(settings(false));
+        e.cache_usage("llm", &cached(2_000.0).breakpoints, 0.0, 0.0, T0);
+        for i in 0..(MAX_PREFIXES as u64 + 500) {
+            let breakpoints = vec![Breakpoint { hash: 1_000 + i, tokens: 2_000.0, ttl_ms: TTL_MS }];
+            let now = T0 + i as f64 * 100.0;
+            let id = e.enqueue(CallSpec { breakpoints, ..cached(0.0) }, now).unwrap();
+            answer(&mut e, id, 200, now);
+        }
+        let later = T0 + 200_000.0;
+        let first = e.enqueue(cached(2_000.0), later).unwrap();
+        answer(&mut e, first, 200, later);
+        let next = e.enqueue(cached(2_000.0), later + 1.0).unwrap();
+        assert_eq!(charged(&e, next), 3_000.0, "still cold");
     }
 
     #[test]
