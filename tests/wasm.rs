@@ -230,8 +230,18 @@ async fn a_coordinator_carries_its_grants_across_a_restart_and_drops_a_state_it_
     assert_eq!(path(&snapshot, &["grants"]), JsValue::from(1), "the grant is still outstanding");
     assert_eq!(path(&snapshot, &["inFlight"]), JsValue::from(1));
     let id = path(&answer, &["grants", "0"]).as_f64().unwrap();
-    restarted.complete(id, Some(200.0), JsValue::NULL, None).unwrap();
+    // Its report (with the limits of an Anthropic-style answer) finds it.
+    let fields: Array = [("anthropic-ratelimit-requests-limit", "50"), ("anthropic-ratelimit-requests-remaining", "49")]
+        .iter()
+        .map(|(n, v)| JsValue::from(Array::of2(&JsValue::from_str(n), &JsValue::from_str(v))))
+        .collect();
+    restarted.complete(id, Some(200.0), fields.into(), None).unwrap();
     assert_eq!(path(&restarted.snapshot().unwrap(), &["inFlight"]), JsValue::from(0), "its report found it");
+    // The limit it learnt survives the next restart too.
+    let again = Coordinator::new(JsValue::UNDEFINED, restarted.save().unwrap()).unwrap();
+    let dimensions: Array = path(&again.snapshot().unwrap(), &["partitions", "0", "dimensions"]).unchecked_into();
+    let requests = dimensions.iter().find(|d| path(d, &["name"]) == "requests").expect("the requests bucket was kept");
+    assert_eq!(path(&requests, &["limit"]), 50);
 
     for unreadable in [JsValue::from_str("garbage"), object(&[("partitions", JsValue::from(7))])] {
         let fresh = Coordinator::new(JsValue::UNDEFINED, unreadable).unwrap();

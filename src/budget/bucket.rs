@@ -1,11 +1,11 @@
 //! One dimension's budget as a function of time.
 
 use crate::headers::{Dimension, Refill};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// How a bucket's level comes back. Saved with its bucket ([`SavedBucket`]):
 /// `{ "continuous": { "perMs": … } }` or `{ "window": { "resetAtMs": …, "windowMs": … } }`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum BucketRefill {
     /// Linear refill up to the limit at `per_ms` units per millisecond.
@@ -42,7 +42,7 @@ pub struct Bucket {
 
 /// A bucket as saved by [`Bucket::saved`], every field by name; read back
 /// by [`Bucket::restore`], which drops a bucket whose numbers are not sane.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedBucket {
     pub limit: f64,

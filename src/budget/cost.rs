@@ -1,9 +1,9 @@
 //! What a call costs, and the static limits a user may give up front.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The cost of one call, per kind of quantity an API limits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cost {
     pub requests: f64,

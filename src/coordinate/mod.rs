@@ -66,19 +66,23 @@
 
 use crate::budget::Cost;
 use crate::schedule::{Completion, Scheduler, Ticket};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 mod book;
+mod plain;
 mod saved;
 
 pub use book::{Attempt, Book, Request, MAX_LEASE, RETRY_ATTEMPT_MS};
+#[cfg(test)]
+pub(crate) use plain::bucket as plain_bucket;
+pub use plain::Plain;
 pub use saved::{Saved, SAVED_VERSION};
 
 /// Identifies one grant across the coordinator's restarts.
 pub type GrantId = u64;
 
 /// One call that a coordinator let go.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
     pub id: GrantId,
@@ -114,7 +118,7 @@ pub struct Grants {
 }
 
 /// What a coordinator saves of its grants.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedGrants {
     pub next_id: GrantId,

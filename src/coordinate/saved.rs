@@ -3,7 +3,7 @@
 
 use super::{Grants, SavedGrants};
 use crate::schedule::{SavedPartition, Scheduler};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The version of [`Saved`] this build writes and reads. Raise it when the
 /// saved shape or its meaning changes: a state of another version is
@@ -14,7 +14,7 @@ pub const SAVED_VERSION: u32 = 1;
 /// Everything a coordinator saves: its partitions' buckets and its
 /// outstanding grants. Plain data both ways (objects, arrays, numbers,
 /// strings, booleans and nulls), so any storage keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Saved {
     /// [`SAVED_VERSION`] when this build saved it.

@@ -281,7 +281,7 @@ fn a_saved_state_read_back_from_json_restores_a_coordinator_that_behaves_the_sam
     let saved = Saved::new(&s, &grants, now);
     assert_eq!(saved.version, SAVED_VERSION);
     let json = serde_json::to_string(&saved).unwrap();
-    let back: Saved = serde_json::from_str(&json).unwrap();
+    let back = Saved::read(&serde_json::from_str::<serde_json::Value>(&json).unwrap()).expect("read back");
     // Equal but for the grants' tickets, which are not saved.
     assert_eq!(back.partitions, saved.partitions, "{json}");
     assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&saved).unwrap());
@@ -323,8 +323,8 @@ fn a_saved_state_of_another_version_is_dropped() {
     let (s, grants, _) = busy();
     let mut saved = Saved::new(&s, &grants, T0);
     saved.version = SAVED_VERSION + 1;
-    let json = serde_json::to_string(&saved).unwrap();
-    assert_eq!(serde_json::from_str::<Saved>(&json).unwrap().check(), None);
+    let json = serde_json::to_value(&saved).unwrap();
+    assert_eq!(Saved::read(&json).expect("read").check(), None);
     saved.version = 0;
     assert_eq!(saved.check(), None);
 }
@@ -336,10 +336,13 @@ fn a_saved_state_that_is_not_one_is_refused_without_a_panic() {
     let altered = |change: &dyn Fn(&mut serde_json::Value)| {
         let mut value = good.clone();
         change(&mut value);
-        serde_json::from_value::<Saved>(value).ok().and_then(Saved::check)
+        Saved::read(&value).and_then(Saved::check)
     };
     assert!(altered(&|_| {}).is_some());
-    let refused: [&dyn Fn(&mut serde_json::Value); 9] = [
+    // A pause absent or null is none, as written for a partition not paused.
+    assert!(altered(&|v| drop(v["partitions"][0].as_object_mut().unwrap().remove("pausedUntilMs"))).is_some());
+    assert!(altered(&|v| v["partitions"][0]["pausedUntilMs"] = serde_json::json!(null)).is_some());
+    let refused: [&dyn Fn(&mut serde_json::Value); 13] = [
         // Saved before states had a version, or by something else.
         &|v| drop(v.as_object_mut().unwrap().remove("version")),
         &|v| *v = serde_json::json!(null),
@@ -351,6 +354,10 @@ fn a_saved_state_that_is_not_one_is_refused_without_a_panic() {
         &|v| v["partitions"][0]["buckets"] = serde_json::json!([["requests", [10, 9, 0, 1, 0, 60000, 0, 0, 9, 0]]]),
         &|v| v["grants"]["grants"][0]["id"] = serde_json::json!(-1),
         &|v| v["grants"]["grants"][0]["cost"]["tokens"] = serde_json::json!(-5),
+        &|v| v["grants"]["grants"][0]["id"] = serde_json::json!(1.5),
+        &|v| v["partitions"][0]["buckets"][0]["bucket"]["refill"] = serde_json::json!({ "continuous": { "perMs": 1 }, "window": { "windowMs": 1 } }),
+        &|v| v["partitions"][0]["buckets"][0]["bucket"]["refill"] = serde_json::json!({ "hourly": {} }),
+        &|v| v["version"] = serde_json::json!(4_294_967_296.0),
     ];
     for (i, change) in refused.iter().enumerate() {
         assert_eq!(altered(*change), None, "change {i}");
@@ -364,7 +371,7 @@ fn a_saved_bucket_that_is_not_sane_is_dropped_alone() {
     // JSON has no NaN: a negative limit, and an endless window.
     saved["partitions"][1]["buckets"][0]["bucket"]["limit"] = serde_json::json!(-100);
     saved["partitions"][0]["buckets"][0]["bucket"]["refill"]["window"]["windowMs"] = serde_json::json!(0);
-    let back = serde_json::from_value::<Saved>(saved).unwrap().check().expect("the rest is sane");
+    let back = Saved::read(&saved).expect("read").check().expect("the rest is sane");
     let mut fresh = Scheduler::new(coordinator_config());
     back.restore(&mut fresh, REPORT_TIMEOUT_MS, T0 + 1_000.0);
     let snapshot = fresh.snapshot(T0 + 1_000.0);

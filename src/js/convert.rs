@@ -187,3 +187,33 @@ pub(crate) fn resolve_fetch(configured: Option<&Function>) -> Result<Function, J
         .dyn_into::<Function>()
         .map_err(|_| type_error("there is no global `fetch` in this runtime; pass one as the `fetch` option".into()))
 }
+
+/// A saved state as the store gives it back: plain JS data.
+impl crate::coordinate::Plain for JsValue {
+    fn field(&self, name: &str) -> Option<JsValue> {
+        if !self.is_object() {
+            return None;
+        }
+        Some(get(self, name)).filter(|v| !v.is_undefined())
+    }
+
+    fn number(&self) -> Option<f64> {
+        self.as_f64()
+    }
+
+    fn text(&self) -> Option<String> {
+        self.as_string()
+    }
+
+    fn boolean(&self) -> Option<bool> {
+        self.as_bool()
+    }
+
+    fn items(&self) -> Option<Vec<JsValue>> {
+        self.dyn_ref::<js_sys::Array>().map(|a| a.iter().collect())
+    }
+
+    fn is_null(&self) -> bool {
+        JsValue::is_null(self)
+    }
+}

@@ -35,7 +35,7 @@ impl Coordinator {
         // is dropped rather than refused: an object that fails to start
         // would fail every isolate's calls for good, while a fresh budget
         // learns again from the next answers.
-        let saved = serde_wasm_bindgen::from_value::<Saved>(saved).ok().and_then(Saved::check);
+        let saved = Saved::read(&saved).and_then(Saved::check);
         let book = Book::new(options.settings.clone(), saved, Date::now());
         Ok(Coordinator { shared: Shared::new(Core::Book(book), options)? })
     }

@@ -3,7 +3,7 @@
 
 use super::{Refusal, Scheduler, Ticket};
 use crate::budget::{Bucket, BucketView, Budget, SavedBucket};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// What one [`Scheduler::poll`] decided.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -64,7 +64,7 @@ pub struct Snapshot {
 
 /// What a partition knows, saved so that a scheduler made afresh (a
 /// coordinator evicted and restarted) can carry on from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedPartition {
     pub key: String,
@@ -77,7 +77,7 @@ pub struct SavedPartition {
 
 /// One bucket of a [`SavedPartition`], as [`Bucket::saved`], with the name
 /// of its dimension.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedDimension {
     pub name: String,
