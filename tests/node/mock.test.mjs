@@ -185,7 +185,9 @@ test("headers at admission describe the buckets before a later call's charge; at
     const api = await startMockApi({ headersAt, limits: { requestsPerMinute: 10 }, latencyMs: 150, roundTokens: false });
     try {
       const first = call(api);
-      await sleep(40);
+      // The second call is sent once the first was admitted (not after a
+      // fixed sleep: a first connection may take longer to open).
+      while (api.stats().admitted < 1) await sleep(5);
       const second = call(api);
       const [a, b] = await Promise.all([first, second]);
       assert.equal(remaining(b, "requests"), 8, headersAt);
@@ -197,10 +199,10 @@ test("headers at admission describe the buckets before a later call's charge; at
 });
 
 test("an answer writes part of max_tokens, reports it, and gives the rest back to the output bucket", async () => {
-  const api = await startMockApi({ outputFraction: [0.3, 0.3], headersAt: "admission", limits: { outputTokensPerMinute: 1000 }, windowMs: 1e9, latencyMs: 80, roundTokens: false });
+  const api = await startMockApi({ outputFraction: [0.3, 0.3], headersAt: "admission", limits: { outputTokensPerMinute: 1000 }, windowMs: 1e9, latencyMs: 200, roundTokens: false });
   try {
     const pending = call(api, { max_tokens: 100 });
-    await sleep(30);
+    while (api.stats().admitted < 1) await sleep(5);
     assert.equal(Math.round(api.levels("m").output_tokens.level), 900, "max_tokens is reserved at admission");
     assert.equal(api.charged("m")[0].output_tokens, 100);
     const response = await pending;
@@ -214,7 +216,8 @@ test("an answer writes part of max_tokens, reports it, and gives the rest back t
 });
 
 test("the prompt cache: a prefix written by an answered call is read free of input tokens; concurrent calls and short prefixes miss", async () => {
-  const api = await startMockApi({ promptCache: true, limits: { inputTokensPerMinute: 100_000 }, windowMs: 1e9, latencyMs: 100, roundTokens: false });
+  // Answers of 300 ms: the second of two calls sent 20 ms apart reaches the server before the first answer, however slow a first connection is.
+  const api = await startMockApi({ promptCache: true, limits: { inputTokensPerMinute: 100_000 }, windowMs: 1e9, latencyMs: 300, roundTokens: false });
   const system = [{ type: "text", text: "y".repeat(8000), cache_control: { type: "ephemeral" } }];
   const cached = (text) => call(api, { system, messages: [{ role: "user", content: text }] });
   const usage = async (response) => (await response.json()).usage;
