@@ -5,22 +5,16 @@
 //   node --expose-gc bench/keys.mjs child N distinct|one   (one JSON line)
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { importHeadroom } from "./instance.mjs";
 
 export const KEYS = [1_000, 10_000, 100_000];
 const AT_A_TIME = 1_000;
 
 async function child(n, distinct) {
-  let instance;
-  const Instance = WebAssembly.Instance;
-  WebAssembly.Instance = function (...args) {
-    instance = new Instance(...args);
-    return instance;
-  };
-  const { Throttler } = await import("headroom");
-  WebAssembly.Instance = Instance;
+  const { Throttler, wasmBytes } = await importHeadroom();
   const memory = () => {
     globalThis.gc?.();
-    return { heap: process.memoryUsage().heapUsed, wasm: instance.exports.memory.buffer.byteLength };
+    return { heap: process.memoryUsage().heapUsed, wasm: wasmBytes() };
   };
   const throttler = new Throttler({ maxConcurrent: AT_A_TIME });
   await throttler.run(() => null, { key: "warm-up" });

@@ -4,20 +4,12 @@
 //   node --expose-gc bench/scale.mjs child N   (one JSON line)
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { importHeadroom } from "./instance.mjs";
 
 export const SIZES = [1_000, 100_000];
 
 async function child(n) {
-  // Keep the instance the loader creates, to read its memory's size.
-  let instance;
-  const Instance = WebAssembly.Instance;
-  WebAssembly.Instance = function (...args) {
-    instance = new Instance(...args);
-    return instance;
-  };
-  const { Throttler } = await import("headroom");
-  WebAssembly.Instance = Instance;
-  const wasmBytes = () => instance.exports.memory.buffer.byteLength;
+  const { Throttler, wasmBytes } = await importHeadroom();
 
   const answer = new Response(null, { status: 200 });
   const throttler = new Throttler({ fetch: async () => answer, maxConcurrent: 32 });

@@ -25,6 +25,7 @@
 
 use super::CallId;
 use crate::budget::Cost;
+use crate::estimate::cache::PrefixHash;
 use crate::estimate::Breakpoint;
 use std::collections::HashMap;
 
@@ -49,11 +50,9 @@ pub(super) struct PromptCache {
 
 /// One prefix in one partition.
 fn slot(key: &str, hash: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key.as_bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h.rotate_left(29) ^ hash
+    let mut partition = PrefixHash::default();
+    partition.name(key);
+    partition.value().rotate_left(29) ^ hash
 }
 
 impl PromptCache {

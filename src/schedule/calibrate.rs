@@ -46,9 +46,17 @@ impl Scheduler {
     }
 }
 
+/// A call's cost as it is queued: its amounts cleaned, its guessed part at
+/// most its input tokens, and calibrated at `scale` (see [`scaled`]).
+pub(super) fn queued(cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
+    let cost = cost.cleaned();
+    let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
+    scaled(cost, guessed, scale)
+}
+
 /// `cost` with the counted part of its input tokens (all but `guessed`)
 /// scaled; the guessed part grows by what scaling up adds.
-pub(super) fn scaled(mut cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
+fn scaled(mut cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
     if scale == 1.0 || !scale.is_finite() {
         return (cost, guessed);
     }

@@ -132,12 +132,10 @@ impl Scheduler {
         now_ms: f64,
     ) -> Result<Ticket, Refusal> {
         let ticket = self.next_ticket;
-        let cost = cost.cleaned();
-        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
         // Made (or taken back from what an evicted one learnt) first, so
         // that its calibration applies to this call too.
         let scale = self.partition_mut(partition, now_ms).input_scale;
-        let (cost, guessed) = super::calibrate::scaled(cost, guessed, scale);
+        let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
         let guessed = guessed as f32;
         let full = self.queued >= self.config.max_queue;
         // A full queue refuses only a call that would have to wait in it.
@@ -199,10 +197,8 @@ impl Scheduler {
             return false;
         }
         let Some(entry) = self.entries.get_mut(ticket) else { return false };
-        let cost = cost.cleaned();
-        let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
         let scale = self.partitions.get(&entry.partition).map_or(1.0, |p| p.input_scale);
-        let (cost, guessed) = super::calibrate::scaled(cost, guessed, scale);
+        let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
         entry.cost = cost;
         entry.guessed = guessed as f32;
         true
