@@ -10,6 +10,7 @@ pub mod coordinate;
 pub mod engine;
 pub mod estimate;
 pub mod headers;
+pub mod ids;
 pub mod retry;
 pub mod schedule;
 

@@ -6,8 +6,8 @@ use super::{GrantId, Grants, Saved, REPORT_TIMEOUT_MS};
 use crate::budget::Cost;
 use crate::engine::{CallId, CallSpec, Engine, Settings, Step};
 use crate::headers::Observation;
+use crate::ids::IdMap;
 use crate::schedule::{Completion, Refusal};
-use std::collections::HashMap;
 
 /// The most grants one request asks for (`leaseSize`).
 pub const MAX_LEASE: u32 = 64;
@@ -34,7 +34,7 @@ pub struct Book {
     engine: Engine,
     grants: Grants,
     /// Requests waiting in the engine, by call.
-    requests: HashMap<CallId, Request>,
+    requests: IdMap<CallId, Request>,
 }
 
 /// A request for up to `count` grants of `cost` in partition `key`, the
@@ -62,7 +62,7 @@ impl Book {
             Some(saved) => saved.restore(engine.scheduler_mut(), REPORT_TIMEOUT_MS, now),
             None => Grants::new(REPORT_TIMEOUT_MS).first_id(fresh_id(now)),
         };
-        Book { engine, grants, requests: HashMap::new() }
+        Book { engine, grants, requests: IdMap::default() }
     }
 
     /// The engine its requests wait in: step a request until it says

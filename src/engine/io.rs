@@ -34,7 +34,8 @@ pub struct CallSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// Sleep until `until`, or until [`super::Engine::take_woken`] names the
-    /// call, then ask again.
+    /// call, then ask again. `until` is `f64::INFINITY` when only a wake
+    /// ends the wait.
     Wait { until: f64 },
     /// Send it now; `attempt` counts from 1. Report how it ended with
     /// [`super::Engine::answered`].

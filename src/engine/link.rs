@@ -4,7 +4,7 @@
 use super::io::{AskId, CallId, Event, Grants, Tell};
 use super::{Engine, Phase};
 use crate::coordinate::{LeasePool, Link};
-use std::collections::HashMap;
+use crate::ids::IdMap;
 
 /// Pauses before each request for grants when the one before it failed:
 /// long enough for a restarting coordinator to come back (a Durable Object
@@ -39,7 +39,7 @@ pub(super) struct Linked {
     link: Link,
     /// Requests for grants not yet answered, and the call each is for
     /// (`None` once that call stopped waiting for it).
-    asks: HashMap<AskId, Option<CallId>>,
+    asks: IdMap<AskId, Option<CallId>>,
     next_ask: AskId,
     /// While falling back: when to stop using the local budget and ask the
     /// coordinator again (the queued calls then go and ask, whatever the
@@ -49,7 +49,7 @@ pub(super) struct Linked {
 
 impl Linked {
     pub(super) fn new(settings: Coordination) -> Linked {
-        Linked { link: Link::new(settings.retry_ms), settings, pool: LeasePool::default(), asks: HashMap::new(), next_ask: 0, fallback_until: None }
+        Linked { link: Link::new(settings.retry_ms), settings, pool: LeasePool::default(), asks: IdMap::default(), next_ask: 0, fallback_until: None }
     }
 
     /// Whether to ask the coordinator at `now` (else the local budget rules).

@@ -28,11 +28,14 @@
 //!
 //! # Waiting
 //!
-//! Each waiting call sleeps on a timer of its own (in Cloudflare Workers a
-//! request must keep one pending). The call that the scheduler's next time
-//! concerns ([`Scheduler::next_wake`]) sleeps until that time; the others
-//! sleep [`KEEPALIVE_MS`] at most, and are woken early by any change that
-//! lets them go.
+//! Only the call that the scheduler's next time concerns
+//! ([`Scheduler::next_wake`]), a call with a deadline and a call in a
+//! backoff are given a time to wake at; the others wait with
+//! `until = ∞`, and are named by [`Engine::take_woken`] by any change that
+//! lets them go (the holder of the next time is named when that time moves
+//! earlier). A runtime that needs each waiting request to keep a timer of
+//! its own (Cloudflare Workers) wakes such a call at an interval of its
+//! choosing: stepping it again changes nothing.
 //!
 //! # Pauses
 //!
@@ -67,14 +70,12 @@ pub use prompt_cache::{MAX_PREFIXES, MIN_CACHED_TOKENS};
 
 use crate::budget::Cost;
 use crate::headers::Observation;
+use crate::ids::IdMap;
 use crate::retry::{self, Attempt, Decision, RetryPolicy};
 use crate::schedule::{Completion, Config, Refusal, Scheduler, Snapshot, Ticket};
 use link::Linked;
 use prompt_cache::PromptCache;
-use std::collections::{BTreeMap, HashMap};
-
-/// The longest a waiting call sleeps before it looks again by itself.
-pub const KEEPALIVE_MS: f64 = 30_000.0;
+use std::collections::BTreeMap;
 
 /// Everything an engine is made with.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -157,10 +158,10 @@ pub struct Engine {
     scheduler: Scheduler,
     retry: RetryPolicy,
     max_wait_ms: Option<f64>,
-    calls: HashMap<CallId, Call>,
+    calls: IdMap<CallId, Call>,
     /// The call of each ticket in the scheduler (a call gets a new ticket
     /// each time it queues).
-    by_ticket: HashMap<Ticket, CallId>,
+    by_ticket: IdMap<Ticket, CallId>,
     next_call: CallId,
     link: Option<Linked>,
     /// Pauses announced and not yet over, by partition.
@@ -184,8 +185,8 @@ impl Engine {
             prompt_cache: PromptCache::new(settings.cache_reads_count),
             retry: settings.retry,
             max_wait_ms: settings.max_wait_ms,
-            calls: HashMap::new(),
-            by_ticket: HashMap::new(),
+            calls: IdMap::default(),
+            by_ticket: IdMap::default(),
             next_call: 0,
             link: settings.coordination.map(Linked::new),
             pauses: BTreeMap::new(),

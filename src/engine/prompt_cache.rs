@@ -27,7 +27,7 @@ use super::CallId;
 use crate::budget::Cost;
 use crate::estimate::cache::PrefixHash;
 use crate::estimate::Breakpoint;
-use std::collections::HashMap;
+use crate::ids::IdMap;
 
 /// The fewest tokens a prefix must have for the server to cache it
 /// (Anthropic's least, for Sonnet and Opus models; models that need more
@@ -43,9 +43,9 @@ pub(super) struct PromptCache {
     reads_count: bool,
     /// Until when each prefix is warm, by partition and prefix ([`slot`]);
     /// `NEG_INFINITY` for one found cold.
-    prefixes: HashMap<u64, f64>,
+    prefixes: IdMap<u64, f64>,
     /// The breakpoints of live calls that have any.
-    calls: HashMap<CallId, Box<[Breakpoint]>>,
+    calls: IdMap<CallId, Box<[Breakpoint]>>,
 }
 
 /// One prefix in one partition.

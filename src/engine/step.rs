@@ -1,7 +1,7 @@
 //! [`Engine::step`]: what a call does next, and the decisions taken there.
 
 use super::io::{Ask, CallId, Event, Step, Tell};
-use super::{Call, Engine, Outcome, Phase, KEEPALIVE_MS};
+use super::{Call, Engine, Outcome, Phase};
 use crate::retry::{self, Attempt, Decision};
 use crate::schedule::Refusal;
 
@@ -18,7 +18,7 @@ impl Engine {
                     let holds_alarm = self.scheduler.next_wake(now).filter(|(holder, _)| *holder == ticket);
                     // A fallback's end lets waiting calls go and ask the coordinator.
                     let fallback_ends = self.link.as_ref().and_then(|link| link.fallback_until).unwrap_or(f64::INFINITY);
-                    let until = holds_alarm.map_or(now + KEEPALIVE_MS, |(_, at)| at).min(call.deadline.unwrap_or(f64::INFINITY)).min(fallback_ends);
+                    let until = holds_alarm.map_or(f64::INFINITY, |(_, at)| at).min(call.deadline.unwrap_or(f64::INFINITY)).min(fallback_ends);
                     call.phase = Phase::Queued { ticket, sleeps_until: until };
                     return Step::Wait { until };
                 }
@@ -38,7 +38,7 @@ impl Engine {
                     self.refuse(ticket);
                     self.time_out(id, now);
                 }
-                Phase::Asking { .. } => return Step::Wait { until: (now + KEEPALIVE_MS).min(call.deadline.unwrap_or(f64::INFINITY)) },
+                Phase::Asking { .. } => return Step::Wait { until: call.deadline.unwrap_or(f64::INFINITY) },
                 // The coordinator is known to be down (another call fell
                 // back meanwhile): back to the queue, under the local budget.
                 Phase::AskAgain { ticket, .. } if self.link.as_ref().is_some_and(|link| !link.up(now)) => {
@@ -55,7 +55,7 @@ impl Engine {
                     return Step::Send { attempt: call.retries + 1 };
                 }
                 // Asked again while in flight: nothing to do until it is answered.
-                Phase::InFlight { .. } => return Step::Wait { until: now + KEEPALIVE_MS },
+                Phase::InFlight { .. } => return Step::Wait { until: f64::INFINITY },
                 Phase::Answered(_) => {
                     if let Some(step) = self.decide(id, now) {
                         return step;

@@ -189,6 +189,31 @@ fn an_abort_while_waiting_gives_the_slot_to_the_next_call() {
 }
 
 #[test]
+fn only_the_call_the_next_time_concerns_waits_with_a_time_the_others_until_woken() {
+    // 60 requests a minute, all spent by the first 60 calls: the next refill
+    // (1 s later) concerns the head of the queue alone.
+    let limits = Limits { requests_per_minute: Some(60.0), ..Limits::default() };
+    let mut e = engine(Settings { schedule: Config { limits: Some(limits), max_concurrent: 1_000, ..Config::default() }, ..Settings::default() });
+    for _ in 0..60 {
+        let id = e.enqueue(spec("api"), T0).unwrap();
+        assert_eq!(e.step(id, T0), Step::Send { attempt: 1 });
+        e.answered(id, heard(200, &[], T0), T0);
+        assert_eq!(e.step(id, T0), Step::Return);
+    }
+    let head = e.enqueue(spec("api"), T0).unwrap();
+    let next = e.enqueue(spec("api"), T0).unwrap();
+    let Step::Wait { until } = e.step(head, T0) else { panic!("the head waits") };
+    assert!(until.is_finite() && until > T0 && until <= T0 + 1_000.0, "the head wakes at the refill: {}", until - T0);
+    assert_eq!(e.step(next, T0), Step::Wait { until: f64::INFINITY }, "the next one waits to be woken");
+    // Waking the head on time lets it go and makes the next one the holder.
+    e.take_woken();
+    assert_eq!(e.step(head, until), Step::Send { attempt: 1 });
+    assert!(e.take_woken().contains(&next), "the new holder of the next time is woken");
+    let Step::Wait { until: later } = e.step(next, until) else { panic!("the next one waits") };
+    assert!(later.is_finite() && later > until, "now with a time: {}", later - T0);
+}
+
+#[test]
 fn a_deadline_refuses_a_waiting_call_when_it_passes() {
     let settings = Settings { max_wait_ms: Some(1_000.0), ..with_limits() };
     let mut e = engine(Settings { schedule: Config { max_concurrent: 1, ..settings.schedule.clone() }, ..settings });

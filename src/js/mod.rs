@@ -6,7 +6,8 @@
 //!
 //! - [`throttler`] and [`permit`]: the `Throttler` and `Permit` classes.
 //! - [`fetch`]: the drop-in `fetch`, its cost and partition.
-//! - [`shared`]: the executor loop every call runs, and what calls share.
+//! - [`shared`]: the executor loop every call runs, and what calls share;
+//!   [`admit`]: the lean one of `run` and `acquire`, with no future per call.
 //! - [`options`]: reading and validating the constructor's options.
 //! - [`wake`]: how a waiting call sleeps and is woken.
 //! - [`request`]: a `fetch` call's URL, body, replayability and signal.
@@ -16,6 +17,7 @@
 //! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
 //!   through a Durable Object (see [`crate::coordinate`]).
 
+mod admit;
 mod convert;
 mod coordinated;
 mod coordinator;

@@ -5,6 +5,7 @@
 //! as long as it says, wakes the calls it names, emits the events it
 //! produces, sends the coordinator its messages and reports back.
 
+use super::admit::{Hooks, Waiter};
 use super::convert::{self, get};
 use super::coordinated::Coordinated;
 use super::events::Events;
@@ -13,10 +14,11 @@ use super::options::Options;
 use super::wake::{self, Alarm};
 use crate::coordinate::Book;
 use crate::engine::{Ask, CallId, CallSpec, Engine, Step};
+use crate::ids::{IdMap, IdSet};
 use crate::schedule::{Refusal, Snapshot};
 use js_sys::{Date, Function, Promise, Uint8Array};
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -52,11 +54,22 @@ pub(crate) enum Stop {
 pub(crate) struct Shared {
     core: RefCell<Core>,
     /// How to wake each sleeping call.
-    alarms: RefCell<HashMap<CallId, Alarm>>,
+    alarms: RefCell<IdMap<CallId, Alarm>>,
     /// Calls woken while not asleep (between their step and their sleep,
     /// when a listener called back into the throttler): they step again
     /// instead of sleeping.
-    early: RefCell<HashSet<CallId>>,
+    pub(crate) early: RefCell<IdSet<CallId>>,
+    /// The `run` and `acquire` calls that wait (see [`super::admit`]).
+    pub(crate) waiters: RefCell<IdMap<CallId, Waiter>>,
+    /// Lean calls woken and not yet stepped, and whether they are being
+    /// stepped now.
+    pub(crate) ready: RefCell<VecDeque<CallId>>,
+    pub(crate) draining: Cell<bool>,
+    /// Lean calls under way, and this state itself while there are any.
+    pub(crate) lean: Cell<usize>,
+    pub(crate) keep: RefCell<Option<Rc<Shared>>>,
+    /// The functions lean calls are bound to.
+    pub(crate) hooks: Hooks,
     pub(crate) options: Options,
     pub(crate) events: Events,
     /// The coordinator asked for grants, when one is given.
@@ -67,7 +80,7 @@ pub(crate) struct Shared {
     tick: Function,
     /// What a watched answer's `json` calls (see [`super::fetch::watcher`]).
     watcher: Function,
-    this: Weak<Shared>,
+    pub(crate) this: Weak<Shared>,
 }
 
 impl Shared {
@@ -86,6 +99,12 @@ impl Shared {
                 core: RefCell::new(core),
                 alarms: RefCell::default(),
                 early: RefCell::default(),
+                waiters: RefCell::default(),
+                ready: RefCell::default(),
+                draining: Cell::default(),
+                lean: Cell::default(),
+                keep: RefCell::default(),
+                hooks: Hooks::new(this),
                 tick: tick.into_js_value().unchecked_into(),
                 watcher: super::fetch::watcher(this.clone()),
                 events: Events::new(options.on_event.clone()),
@@ -147,19 +166,24 @@ impl Shared {
                 let woken: Vec<CallId> = engine.take_woken().into_iter().filter(|id| engine.knows(*id)).collect();
                 (woken, engine.take_tells(), engine.take_events())
             };
-            let alarms: Vec<Alarm> = {
+            let (alarms, lean): (Vec<Alarm>, Vec<CallId>) = {
                 let mut sleeping = self.alarms.borrow_mut();
+                let waiting = self.waiters.borrow();
                 let mut early = self.early.borrow_mut();
-                woken
+                let mut lean = Vec::new();
+                let alarms = woken
                     .iter()
                     .filter_map(|id| {
                         let alarm = sleeping.remove(id);
-                        if alarm.is_none() {
-                            early.insert(*id);
+                        match (&alarm, waiting.contains_key(id)) {
+                            (None, true) => lean.push(*id),
+                            (None, false) => drop(early.insert(*id)),
+                            (Some(_), _) => {}
                         }
                         alarm
                     })
-                    .collect()
+                    .collect();
+                (alarms, lean)
             };
             // Waking only queues the sleeper's continuation.
             alarms.iter().for_each(Alarm::wake);
@@ -167,6 +191,10 @@ impl Shared {
                 tells.into_iter().for_each(|tell| coordinated.tell(tell));
             }
             events.iter().for_each(|event| self.events.emit(event));
+            // Stepped now (or right after the lean call being stepped).
+            for id in lean {
+                self.wake_waiter(id);
+            }
         }
         self.set_ticker();
     }
@@ -253,7 +281,7 @@ impl Shared {
     }
 
     /// Send a request for grants; its answer goes to the engine when it comes.
-    fn ask(&self, ask: Ask) {
+    pub(crate) fn ask(&self, ask: Ask) {
         let id = ask.id;
         let Some(asked) = self.coordinated.as_ref().map(|c| c.ask(&ask)) else { return };
         let this = self.this.clone();

@@ -3,18 +3,18 @@
 //! converts its arguments and hands the call to the executor
 //! ([`super::shared`]); every decision is the engine's.
 
+use super::admit::Then;
 use super::convert::{self, type_error};
 use super::heard;
 use super::options::{self, CallOptions, DEFAULT_KEY};
-use super::permit::Permit;
 use super::request::prepare;
 use super::shared::{Core, Shared};
-use crate::engine::{Answer, CallId, CallSpec, Engine, Event};
+use crate::engine::{CallSpec, Engine, Event};
 use js_sys::{Function, Promise};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 
 /// A rate-limit-aware `fetch`, bound to one budget.
 #[wasm_bindgen]
@@ -37,12 +37,19 @@ impl Throttler {
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
             let shared = bound.clone();
             // A call whose request reads without waiting joins the queue now,
-            // in call order; a Request whose body must be read joins after.
-            let queued = prepare(&input, &init).map(|request| match request {
-                Ok(request) => shared.queue_fetch(&input, &init, request),
-                Err(error) => Err(super::shared::Stop::Failed(error)),
-            });
-            future_to_promise(async move { shared.fetch(input, init, queued).await })
+            // in call order, and waits lean; a Request whose body must be
+            // read joins after.
+            match prepare(&input, &init) {
+                Some(Ok(request)) => match shared.queue_fetch(&input, &init, request) {
+                    Ok(call) => {
+                        let signal = call.signal.clone();
+                        shared.admit(call.id, Then::Fetch(Box::new((input, init, call))), signal)
+                    }
+                    Err(stop) => super::fetch::settled(stop),
+                },
+                Some(Err(error)) => Promise::reject(&error),
+                None => future_to_promise(async move { shared.fetch(input, init, None).await }),
+            }
         });
         Ok(Throttler { shared, fetch: fetch.into_js_value().unchecked_into() })
     }
@@ -61,27 +68,14 @@ impl Throttler {
         let work: Function =
             work.dyn_into().map_err(|w| type_error(format!("expected `run` to be given a function, got {}", convert::describe(&w))))?;
         let call = options::read_call(&options, "run")?;
-        // Queued now, in call order; only the wait is asynchronous.
-        let queued = self.shared.enqueue(spec(&call), call.signal.as_ref());
-        let shared = self.shared.clone();
-        Ok(future_to_promise(async move {
-            let id = queued.map_err(Shared::error)?;
-            shared.until_sent(id, call.signal.as_ref(), None).await.map_err(Shared::error)?;
-            run(&shared, id, work).await
-        }))
+        Ok(self.admit(call, Then::Run(work)))
     }
 
     /// `acquire({ cost, key, priority, signal })`: wait for budget and resolve
     /// with a `Permit`; `permit.release(headers?, status?)` gives the slot back.
     pub fn acquire(&self, options: JsValue) -> Result<Promise, JsValue> {
         let call = options::read_call(&options, "acquire")?;
-        let queued = self.shared.enqueue(spec(&call), call.signal.as_ref());
-        let shared = self.shared.clone();
-        Ok(future_to_promise(async move {
-            let id = queued.map_err(Shared::error)?;
-            shared.until_sent(id, call.signal.as_ref(), None).await.map_err(Shared::error)?;
-            Ok(Permit::new(shared, id).into())
-        }))
+        Ok(self.admit(call, Then::Acquire))
     }
 
     /// `observe(headers, key?)`: feed rate-limit headers seen elsewhere.
@@ -112,50 +106,14 @@ impl Throttler {
     }
 }
 
-/// `run` and `acquire` calls are sent once: the caller sends them.
-fn spec(call: &CallOptions) -> CallSpec {
-    CallSpec { key: call.key.clone(), cost: call.cost, guessed: call.guessed, priority: call.priority, retries: false, breakpoints: Vec::new() }
-}
-
-/// Call `work(report)` for a call the engine let go, and report how it went.
-async fn run(shared: &Rc<Shared>, id: CallId, work: Function) -> Result<JsValue, JsValue> {
-    // The call's own `report`: the one function every call shares, bound
-    // to an object of its own that takes what it is told (no Rust closure
-    // per call: bound functions are plain JS, collected as any).
-    let slot = js_sys::Object::new();
-    let report = REPORT.with(|report| report.bind1(&JsValue::NULL, &slot));
-    let result = match work.call1(&JsValue::UNDEFINED, &report) {
-        Ok(value) => JsFuture::from(Promise::resolve(&value)).await,
-        Err(error) => Err(error),
-    };
-    let (status, headers) = match convert::get(&slot, "at").as_f64() {
-        Some(at) => {
-            let heard = heard::read_at(&convert::get(&slot, "headers"), "headers", shared.coordinated(), at).unwrap_or_default();
-            (Some(convert::get(&slot, "status").as_f64().map_or(200, heard::status)), Some(heard.parts()))
+impl Throttler {
+    /// Queue a `run` or `acquire` call now, in call order, and carry it on.
+    fn admit(&self, call: CallOptions, then: Then) -> Promise {
+        let spec =
+            CallSpec { key: call.key, cost: call.cost, guessed: call.guessed, priority: call.priority, retries: false, breakpoints: Vec::new() };
+        match self.shared.enqueue(spec, call.signal.as_ref()) {
+            Ok(id) => self.shared.admit(id, then, call.signal),
+            Err(stop) => Promise::reject(&Shared::error(stop)),
         }
-        None => (None, None),
-    };
-    let answer = Answer::reported(status, headers, result.is_err());
-    shared.with(|engine, now| {
-        engine.answered(id, answer, now);
-        engine.step(id, now)
-    });
-    result
-}
-
-thread_local! {
-    /// `report(headers, status?)` as `run` hands it out, bound to each
-    /// call's slot: it checks the headers (a wrong one throws at once) and
-    /// keeps them, the status and the time in the slot.
-    static REPORT: Function = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<(), JsValue>>::new(
-        |slot: JsValue, headers: JsValue, status: JsValue| {
-            convert::header_pairs(&headers, "headers")?;
-            convert::set(slot.unchecked_ref(), "headers", &headers);
-            convert::set(slot.unchecked_ref(), "status", &status);
-            convert::set(slot.unchecked_ref(), "at", &JsValue::from_f64(js_sys::Date::now()));
-            Ok(())
-        },
-    )
-    .into_js_value()
-    .unchecked_into();
+    }
 }

@@ -1,13 +1,17 @@
 //! How a waiting call sleeps and is woken.
 //!
-//! Each wait is a JS promise made by the waiting call itself, with a timer
-//! of its own that resolves it at the time the core named. Anything that
-//! changes the state (a response, a release) may resolve it early through
-//! [`Alarm::wake`]. Two runtime facts shape this:
+//! Each wait is a JS promise made by the waiting call itself. Anything that
+//! changes the state (a response, a release) resolves it through
+//! [`Alarm::wake`]; a wait the core gave a time (the call its next time
+//! concerns, a deadline, a backoff) also has a timer that resolves it then.
+//! A wait with no time (`∞`) has no timer: the core names the call when it
+//! may go. Two runtime facts shape this:
 //! - in Cloudflare Workers a request whose code awaits only something another
 //!   request will resolve is cancelled as hung; a pending timer of its own
 //!   keeps it alive, and a promise's continuation runs in the request that
-//!   awaited it, so each call resumes in its own context;
+//!   awaited it, so each call resumes in its own context. There every wait
+//!   has a timer, of [`KEEPALIVE_MS`] at most (stepping a call again before
+//!   its time changes nothing);
 //! - a timer left pending keeps Node alive, so every timer is cleared as soon
 //!   as its wait ends.
 
@@ -29,6 +33,36 @@ extern "C" {
 /// The longest delay `setTimeout` takes (2^31 − 1 ms); longer waits re-arm.
 const MAX_TIMER_MS: f64 = 2_147_483_647.0;
 
+/// In Cloudflare Workers, the longest a waiting call goes without a timer
+/// of its own firing.
+pub(crate) const KEEPALIVE_MS: f64 = 30_000.0;
+
+thread_local! {
+    /// Whether this runtime cancels a request that waits on nothing of its
+    /// own: Cloudflare Workers (`navigator.userAgent`, as workerd sets it).
+    static KEEP_ALIVE: bool = {
+        let agent = get(&get(&js_sys::global(), "navigator"), "userAgent");
+        agent.as_string().is_some_and(|agent| agent == "Cloudflare-Workers")
+    };
+}
+
+/// Whether each waiting call must keep a timer of its own, and be stepped
+/// in its own request (Cloudflare Workers).
+pub(crate) fn keeps_alive() -> bool {
+    KEEP_ALIVE.with(|keep| *keep)
+}
+
+/// How long a wait of `ms` (∞ for none) keeps a timer: `None` for no timer.
+pub(crate) fn timer_ms(ms: f64) -> Option<f64> {
+    let ms = if keeps_alive() { ms.min(KEEPALIVE_MS) } else { ms };
+    (!ms.is_nan() && ms < f64::INFINITY).then(|| ms.clamp(0.0, MAX_TIMER_MS))
+}
+
+/// Call `callback` after `ms` milliseconds (from [`timer_ms`]); the timer's id.
+pub(crate) fn later(callback: &Function, ms: f64) -> JsValue {
+    set_timeout(callback, ms)
+}
+
 /// A way to end one wait early.
 #[derive(Clone)]
 pub(crate) struct Alarm(Function);
@@ -40,16 +74,17 @@ impl Alarm {
     }
 }
 
-/// Start a wait of `ms` milliseconds, ended early by the alarm or by
-/// `signal` aborting: the future to await and its alarm. The timer and the
-/// abort listener are removed when the wait ends, however it ends.
+/// Start a wait of `ms` milliseconds (∞: until woken), ended early by the
+/// alarm or by `signal` aborting: the future to await and its alarm. The
+/// timer and the abort listener are removed when the wait ends, however it
+/// ends.
 pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future::Future<Output = ()>, Option<Alarm>) {
     let mut resolve_slot: Option<Function> = None;
     let promise = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
     // The executor runs synchronously (ECMAScript, Promise constructor), so
     // the resolver is always there; without one the wait simply ends at once.
     let armed = resolve_slot.map(|resolve| {
-        let timer = set_timeout(&resolve, ms.clamp(0.0, MAX_TIMER_MS));
+        let timer = timer_ms(ms).map(|ms| set_timeout(&resolve, ms));
         if let Some(signal) = signal {
             let _ = signal.add_event_listener_with_callback("abort", &resolve);
         }
@@ -60,7 +95,9 @@ pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future:
     let future = async move {
         let Some((resolve, timer)) = armed else { return };
         let _ = JsFuture::from(promise).await;
-        clear_timeout(&timer);
+        if let Some(timer) = timer {
+            clear_timeout(&timer);
+        }
         if let Some(signal) = signal {
             let _ = signal.remove_event_listener_with_callback("abort", &resolve);
         }

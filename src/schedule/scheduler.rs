@@ -253,6 +253,10 @@ impl Scheduler {
                 self.stale_deadlines -= 1;
             }
         }
+        // Every slot is taken: nothing goes, whoever waits.
+        if self.in_flight >= self.config.max_concurrent {
+            return poll;
+        }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
         let keys: Vec<Arc<str>> = self.waiting_keys.iter().cloned().collect();

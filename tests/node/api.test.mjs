@@ -213,6 +213,36 @@ test("aborting a waiting call removes it at once and rejects with the signal's r
   assert.equal(throttler.snapshot().counters.cancelled, 1);
 });
 
+test("calls waiting for a slot keep no timer each; one waiting for refill keeps the throttler's one, and every kind can be aborted", async () => {
+  const timers = () => (typeof process === "object" && process.getActiveResourcesInfo ? process.getActiveResourcesInfo().filter((r) => r === "Timeout").length : 0);
+  const never = () => new Promise(() => {});
+  const throttler = new Throttler({ fetch: never, maxConcurrent: 1 });
+  const before = timers();
+  throttler.fetch(URL_).catch(() => {}); // occupies the only slot
+  const controller = new AbortController();
+  const waiting = [];
+  for (let i = 0; i < 300; i++) {
+    const signal = controller.signal;
+    waiting.push(i % 3 === 0 ? throttler.run(async () => "ran", { signal }) : i % 3 === 1 ? throttler.acquire({ signal }) : throttler.fetch(URL_, { signal }));
+  }
+  await sleep(10);
+  assert.equal(throttler.snapshot().queued, 300);
+  assert.ok(timers() - before <= 1, `300 waiting calls added ${timers() - before} timers`);
+  const reason = new Error("no longer needed");
+  controller.abort(reason);
+  const settled = await Promise.allSettled(waiting);
+  assert.ok(settled.every((s) => s.status === "rejected" && s.reason === reason), "each rejects with the signal's reason");
+  assert.equal(throttler.snapshot().queued, 0);
+  assert.equal(throttler.snapshot().counters.cancelled, 300);
+
+  // Waiting for the bucket to refill: the head of the queue wakes on time.
+  // 1,000 tokens a second: the first call empties the bucket, each next one waits 100 ms.
+  const limited = new Throttler({ limits: { tokensPerMinute: 60_000 }, maxConcurrent: 100 });
+  const started = [];
+  await Promise.all(Array.from({ length: 4 }, (_, i) => limited.run(async () => started.push(i), { cost: { tokens: i === 0 ? 60_000 : 100 } })));
+  assert.deepEqual(started, [0, 1, 2, 3]);
+});
+
 test("an already-aborted signal rejects without queueing; an abort in flight reaches the fetch", async () => {
   const controller = new AbortController();
   controller.abort();

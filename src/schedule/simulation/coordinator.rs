@@ -84,7 +84,7 @@ impl Driver {
         let Some(&(isolate, ask)) = coordinator.waiting.get(&call) else { return };
         match coordinator.book.engine().step(call, now) {
             Step::Wait { until } => {
-                if coordinator.wake_at.get(&call).is_none_or(|w| until < *w) {
+                if until.is_finite() && coordinator.wake_at.get(&call).is_none_or(|w| until < *w) {
                     coordinator.wake_at.insert(call, until);
                     self.at(until, Due::BookWake(call));
                 }

@@ -140,9 +140,10 @@ impl Driver {
             let step = self.isolates[isolate].engine.step(id, now);
             self.drain(isolate, now);
             match step {
+                // With no time (`until` = ∞) only a wake ends the wait.
                 Step::Wait { until } => {
                     let track = &mut self.track[call];
-                    if track.wake_at.is_none_or(|w| until < w) {
+                    if until.is_finite() && track.wake_at.is_none_or(|w| until < w) {
                         track.wake_at = Some(until);
                         self.at(until, Due::Wake(call));
                     }

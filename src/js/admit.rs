@@ -1,0 +1,351 @@
+//! The lean executor of `run` and `acquire`: no Rust future, no timer and
+//! no closure of its own per call.
+//!
+//! A call that may go at once is let go in the same crossing into wasm that
+//! queued it. One that must wait is a [`Waiter`]: its promise's resolvers,
+//! its work and its signal, kept by id. Waking it ([`Engine::take_woken`],
+//! its timer, its signal) steps it again at once. It keeps a timer only
+//! when the engine named a time, or the runtime needs one (see
+//! [`super::wake`]). The functions that timers, signals and settled work
+//! call are made once per throttler and bound to each call's id.
+//!
+//! [`Engine::take_woken`]: crate::engine::Engine::take_woken
+
+use super::convert;
+use super::fetch::FetchCall;
+use super::heard;
+use super::permit::Permit;
+use super::shared::{Shared, Stop};
+use super::wake;
+use crate::engine::{Answer, CallId, Step};
+use js_sys::{Date, Function, Object, Promise};
+use std::rc::Weak;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::AbortSignal;
+
+/// What a call does once it may go.
+pub(crate) enum Then {
+    /// `run`: call this with the call's `report`, then report how it went.
+    Run(Function),
+    /// `acquire`: resolve with a `Permit`.
+    Acquire,
+    /// `fetch`: send it, and on as the engine says.
+    Fetch(Box<(JsValue, JsValue, FetchCall)>),
+}
+
+/// A call waiting for its turn.
+pub(crate) struct Waiter {
+    /// Settles its promise (with the promise of what follows).
+    resolve: Function,
+    then: Then,
+    signal: Option<AbortSignal>,
+    /// Its timer, when its wait has a time.
+    timer: Option<JsValue>,
+    /// Listening to the signal's `abort`, while it waits.
+    listener: Option<Function>,
+    /// Where each wait needs a timer of its own (see [`super::wake`]): what
+    /// wakes it, resolving a promise the call made in its own request, whose
+    /// continuation steps it there.
+    alarm: Option<Function>,
+}
+
+impl Waiter {
+    /// Stop its timer and stop listening to its signal.
+    fn disarm(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            wake::clear(&timer);
+        }
+        if let (Some(signal), Some(listener)) = (&self.signal, self.listener.take()) {
+            let _ = signal.remove_event_listener_with_callback("abort", &listener);
+        }
+    }
+}
+
+/// Where a call's steps led.
+enum Led {
+    Go,
+    Wait(f64),
+    Stopped(Stop),
+}
+
+/// The functions a throttler's lean calls share, each bound to a call.
+pub(crate) struct Hooks {
+    /// `(id)`: a waiting call's timer fired or its signal aborted.
+    resume: Function,
+    /// `(id, slot, value)`: a `run` call's work resolved.
+    finished: Function,
+    /// `(id, slot, error)`: a `run` call's work threw or rejected.
+    threw: Function,
+}
+
+impl Hooks {
+    pub(crate) fn new(this: &Weak<Shared>) -> Hooks {
+        let weak = this.clone();
+        let resume = Closure::<dyn Fn(f64)>::new(move |id: f64| {
+            if let Some(shared) = weak.upgrade() {
+                shared.resume(id as CallId);
+            }
+        });
+        let ended = |failed: bool| {
+            let weak = this.clone();
+            Closure::<dyn Fn(f64, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(move |id: f64, slot: JsValue, value: JsValue| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.ran(id as CallId, &slot, failed);
+                }
+                if failed {
+                    Err(value)
+                } else {
+                    Ok(value)
+                }
+            })
+        };
+        Hooks {
+            resume: resume.into_js_value().unchecked_into(),
+            finished: ended(false).into_js_value().unchecked_into(),
+            threw: ended(true).into_js_value().unchecked_into(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise or a function, seen untyped: `then` and `bind` with any
+    /// functions (`js_sys` types them).
+    type Untyped;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_do(this: &Untyped, fulfilled: &JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_or(this: &Untyped, fulfilled: &JsValue, rejected: &JsValue) -> Promise;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind_one(this: &Untyped, context: &JsValue, a: &JsValue) -> Function;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind_two(this: &Untyped, context: &JsValue, a: &JsValue, b: &JsValue) -> Function;
+}
+
+/// `promise.then(fulfilled)`.
+fn after(promise: &Promise, fulfilled: &Function) -> Promise {
+    promise.unchecked_ref::<Untyped>().then_do(fulfilled)
+}
+
+/// `function.bind(context, a)`.
+fn bind(function: &Function, context: &JsValue, a: &JsValue) -> Function {
+    function.unchecked_ref::<Untyped>().bind_one(context, a)
+}
+
+/// `function.bind(null, a, b)`.
+fn bind2(function: &Function, a: &JsValue, b: &JsValue) -> Function {
+    function.unchecked_ref::<Untyped>().bind_two(&JsValue::NULL, a, b)
+}
+
+thread_local! {
+    /// A settled promise to start work from, so that it begins in a
+    /// microtask of its own, as an `async` function's body would after
+    /// `await`.
+    static SETTLED: Promise = Promise::resolve(&JsValue::UNDEFINED);
+
+    /// `report(headers, status?)` as `run` hands it out, bound to each
+    /// call's slot: it checks the headers (a wrong one throws at once) and
+    /// keeps them, the status and the time in the slot.
+    static REPORT: Function = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<(), JsValue>>::new(
+        |slot: JsValue, headers: JsValue, status: JsValue| {
+            convert::header_pairs(&headers, "headers")?;
+            convert::set(slot.unchecked_ref(), "headers", &headers);
+            convert::set(slot.unchecked_ref(), "status", &status);
+            convert::set(slot.unchecked_ref(), "at", &JsValue::from_f64(Date::now()));
+            Ok(())
+        },
+    )
+    .into_js_value()
+    .unchecked_into();
+}
+
+impl Shared {
+    /// Carry a queued `run` or `acquire` call on to its end: the promise
+    /// its caller gets.
+    pub(crate) fn admit(&self, id: CallId, then: Then, signal: Option<AbortSignal>) -> Promise {
+        self.hold();
+        match self.advance(id, signal.as_ref()) {
+            Led::Go => self.go(id, then),
+            Led::Stopped(stop) => self.stopped(stop, &then),
+            Led::Wait(until) => {
+                let mut settle = None;
+                let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
+                // The executor runs synchronously (ECMAScript, Promise constructor).
+                let Some(resolve) = settle else { return promise };
+                self.park(id, Waiter { resolve, then, signal, timer: None, listener: None, alarm: None }, until);
+                promise
+            }
+        }
+    }
+
+    /// Step a call until it may go, must wait, or stops.
+    fn advance(&self, id: CallId, signal: Option<&AbortSignal>) -> Led {
+        loop {
+            self.early.borrow_mut().remove(&id);
+            if let Some(signal) = signal.filter(|s| s.aborted()) {
+                let keep = self.with(|engine, now| engine.give_up(id, now));
+                return Led::Stopped(if keep { Stop::Returned } else { Stop::Aborted(signal.reason()) });
+            }
+            match self.with(|engine, now| engine.step(id, now)) {
+                Step::Send { .. } => return Led::Go,
+                Step::Wait { until } => return Led::Wait(until),
+                Step::Ask(ask) => self.ask(ask),
+                // Sent once: no answer of theirs is read.
+                Step::ReadBody { .. } => self.with(|engine, _| engine.body_read(id, "")),
+                Step::Return => return Led::Stopped(Stop::Returned),
+                Step::Refuse(refusal) => return Led::Stopped(Stop::Refused(refusal)),
+            }
+        }
+    }
+
+    /// Keep a waiting call until it is woken, with a timer when its wait
+    /// has a time.
+    fn park(&self, id: CallId, mut waiter: Waiter, until: f64) {
+        let resume = bind(&self.hooks.resume, &JsValue::NULL, &JsValue::from_f64(id as f64));
+        let wake = match wake::keeps_alive() {
+            false => resume,
+            true => {
+                let mut alarm = None;
+                let woken = Promise::new(&mut |resolve, _reject| alarm = Some(resolve));
+                let _ = after(&woken, &resume);
+                waiter.alarm = alarm.clone();
+                alarm.unwrap_or(resume)
+            }
+        };
+        waiter.timer = wake::timer_ms(until - Date::now()).map(|ms| wake::later(&wake, ms));
+        if let Some(signal) = &waiter.signal {
+            let _ = signal.add_event_listener_with_callback("abort", &wake);
+            waiter.listener = Some(wake);
+        }
+        self.waiters.borrow_mut().insert(id, waiter);
+        // Woken while it was being parked (by a listener of its own step).
+        if self.early.borrow_mut().remove(&id) {
+            self.ready(id);
+        }
+    }
+
+    /// A waiting call was woken: step it again.
+    pub(crate) fn resume(&self, id: CallId) {
+        let Some(mut waiter) = self.waiters.borrow_mut().remove(&id) else { return };
+        waiter.disarm();
+        match self.advance(id, waiter.signal.as_ref()) {
+            Led::Go => {
+                let going = self.go(id, std::mem::replace(&mut waiter.then, Then::Acquire));
+                let _ = waiter.resolve.call1(&JsValue::UNDEFINED, &going);
+            }
+            Led::Stopped(stop) => {
+                let stopped = self.stopped(stop, &waiter.then);
+                let _ = waiter.resolve.call1(&JsValue::UNDEFINED, &stopped);
+            }
+            Led::Wait(until) => self.park(id, waiter, until),
+        }
+    }
+
+    /// A call that may go: its work starts in a microtask (`run`), or its
+    /// permit is handed over (`acquire`).
+    fn go(&self, id: CallId, then: Then) -> Promise {
+        match then {
+            Then::Run(work) => {
+                let slot = Object::new();
+                let report = REPORT.with(|report| bind(report, &JsValue::NULL, &slot));
+                let handle = JsValue::from_f64(id as f64);
+                let started = SETTLED.with(|settled| after(settled, &bind(&work, &JsValue::UNDEFINED, &report)));
+                started.unchecked_ref::<Untyped>().then_or(&bind2(&self.hooks.finished, &handle, &slot), &bind2(&self.hooks.threw, &handle, &slot))
+            }
+            Then::Fetch(call) => match self.this.upgrade() {
+                Some(shared) => {
+                    self.release_hold();
+                    let (input, init, call) = *call;
+                    wasm_bindgen_futures::future_to_promise(shared.fetch_on(input, init, call, true))
+                }
+                None => self.stopped(Stop::Returned, &Then::Acquire),
+            },
+            Then::Acquire => match self.this.upgrade() {
+                Some(shared) => {
+                    self.release_hold();
+                    Promise::resolve(&JsValue::from(Permit::new(shared, id)))
+                }
+                None => self.stopped(Stop::Returned, &Then::Acquire),
+            },
+        }
+    }
+
+    /// A call that stopped before it was sent: a `fetch` may still answer
+    /// (a refusal as the server's 429 would be).
+    fn stopped(&self, stop: Stop, then: &Then) -> Promise {
+        self.release_hold();
+        match then {
+            Then::Fetch(_) => super::fetch::settled(stop),
+            Then::Run(_) | Then::Acquire => Promise::reject(&Shared::error(stop)),
+        }
+    }
+
+    /// A `run` call's work settled: report how it went (what it reported
+    /// through `report`, if anything).
+    fn ran(&self, id: CallId, slot: &JsValue, failed: bool) {
+        let (status, headers) = match convert::get(slot, "at").as_f64() {
+            Some(at) => {
+                let heard = heard::read_at(&convert::get(slot, "headers"), "headers", self.coordinated(), at).unwrap_or_default();
+                (Some(convert::get(slot, "status").as_f64().map_or(200, heard::status)), Some(heard.parts()))
+            }
+            None => (None, None),
+        };
+        let answer = Answer::reported(status, headers, failed);
+        self.with(|engine, now| {
+            engine.answered(id, answer, now);
+            engine.step(id, now)
+        });
+        self.release_hold();
+    }
+
+    /// One more lean call is under way: while any is, the throttler's state
+    /// holds itself, so that the calls end even if every handle to the
+    /// throttler is collected meanwhile.
+    fn hold(&self) {
+        let count = self.lean.get();
+        self.lean.set(count + 1);
+        if count == 0 {
+            *self.keep.borrow_mut() = self.this.upgrade();
+        }
+    }
+
+    fn release_hold(&self) {
+        let count = self.lean.get().saturating_sub(1);
+        self.lean.set(count);
+        if count == 0 {
+            // Dropped outside the borrow: it may be the last handle.
+            let kept = self.keep.borrow_mut().take();
+            drop(kept);
+        }
+    }
+
+    /// Wake a lean waiter, now if nothing is being woken already, else
+    /// right after (never from inside another call's step).
+    pub(crate) fn ready(&self, id: CallId) {
+        self.ready.borrow_mut().push_back(id);
+        if self.draining.replace(true) {
+            return;
+        }
+        loop {
+            let next = self.ready.borrow_mut().pop_front();
+            let Some(id) = next else { break };
+            self.resume(id);
+        }
+        self.draining.set(false);
+    }
+
+    /// Wake the lean call waiting as `id`: false when none waits so.
+    pub(crate) fn wake_waiter(&self, id: CallId) -> bool {
+        let alarm = match self.waiters.borrow().get(&id) {
+            None => return false,
+            Some(waiter) => waiter.alarm.clone(),
+        };
+        match alarm {
+            // Stepped in its own request, a microtask later.
+            Some(alarm) => drop(alarm.call0(&JsValue::UNDEFINED)),
+            None => self.ready(id),
+        }
+        true
+    }
+}
