@@ -171,6 +171,9 @@ pub struct Engine {
     tells: Vec<Tell>,
     seeded: bool,
     prompt_cache: PromptCache,
+    /// Whether anyone reads the events of every call (`queued`,
+    /// `dispatched`, `response`); the others are always produced.
+    listening: bool,
 }
 
 impl Engine {
@@ -194,6 +197,7 @@ impl Engine {
             woken: Vec::new(),
             tells: Vec::new(),
             seeded: false,
+            listening: true,
         }
     }
 
@@ -248,7 +252,9 @@ impl Engine {
         call.since = now;
         call.deadline = deadline;
         call.phase = Phase::Queued { ticket, sleeps_until: f64::INFINITY };
-        self.events.push(Event::Queued { partition: call.key.clone(), queued: self.scheduler.queued() });
+        if self.listening {
+            self.events.push(Event::Queued { partition: call.key.clone(), queued: self.scheduler.queued() });
+        }
         Ok(())
     }
 
@@ -274,7 +280,8 @@ impl Engine {
             Outcome::NoAnswer => Completion::NoAnswer,
         };
         self.scheduler.finish(ticket, completion, now);
-        if let Outcome::Heard { status, .. } = outcome {
+        if let (Outcome::Heard { status, .. }, true) = (&outcome, self.listening) {
+            let status = *status;
             self.events.push(Event::Response { partition: call.key.clone(), status, attempt: call.retries + 1 });
         }
         let key = call.key.clone();
@@ -417,6 +424,12 @@ impl Engine {
     /// Calls whose next step may have changed: each should [`Engine::step`].
     pub fn take_woken(&mut self) -> Vec<CallId> {
         std::mem::take(&mut self.woken)
+    }
+
+    /// Whether the events of every call (`queued`, `dispatched`,
+    /// `response`) are wanted: without a listener they are not made.
+    pub fn listen(&mut self, listening: bool) {
+        self.listening = listening;
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {

@@ -51,7 +51,9 @@ impl Engine {
                 Phase::Cleared { ticket, grant } => {
                     call.phase = Phase::InFlight { ticket, grant };
                     let waited_ms = (now - call.since).max(0.0).round();
-                    self.events.push(Event::Dispatched { partition: call.key.clone(), attempt: call.retries + 1, waited_ms });
+                    if self.listening {
+                        self.events.push(Event::Dispatched { partition: call.key.clone(), attempt: call.retries + 1, waited_ms });
+                    }
                     return Step::Send { attempt: call.retries + 1 };
                 }
                 // Asked again while in flight: nothing to do until it is answered.

@@ -45,6 +45,11 @@ impl Events {
         *self.metrics.borrow_mut() = Some(metrics);
     }
 
+    /// True when anyone listens to any event.
+    pub(crate) fn any(&self) -> bool {
+        self.on_event.is_some() || !self.listeners.borrow().is_empty() || self.metrics.borrow().is_some()
+    }
+
     /// True when anyone listens to `kind` (so payloads are built only then).
     pub(crate) fn wanted(&self, kind: &str) -> bool {
         self.on_event.is_some()

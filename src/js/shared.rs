@@ -117,6 +117,7 @@ impl Shared {
         if let Some(meter) = meter {
             shared.events.set_metrics(Metrics::new(&meter, Rc::downgrade(&shared))?);
         }
+        shared.listeners_changed();
         Ok(shared)
     }
 
@@ -135,6 +136,12 @@ impl Shared {
         };
         self.flush();
         result
+    }
+
+    /// Tell the engine whether anyone listens, after a change of listeners.
+    pub(crate) fn listeners_changed(&self) {
+        let any = self.events.any();
+        self.core.borrow_mut().engine().listen(any);
     }
 
     pub(crate) fn watcher(&self) -> &Function {

@@ -94,8 +94,12 @@ impl Throttler {
         let listener: Function =
             listener.dyn_into().map_err(|l| type_error(format!("expected the listener of `on` to be a function, got {}", convert::describe(&l))))?;
         let id = self.shared.events.add(&kind, listener);
+        self.shared.listeners_changed();
         let shared = self.shared.clone();
-        let remove = Closure::<dyn Fn()>::new(move || shared.events.remove(id));
+        let remove = Closure::<dyn Fn()>::new(move || {
+            shared.events.remove(id);
+            shared.listeners_changed();
+        });
         Ok(remove.into_js_value().unchecked_into())
     }
 
