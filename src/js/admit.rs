@@ -12,7 +12,6 @@
 //! [`Engine::take_woken`]: crate::engine::Engine::take_woken
 
 use super::convert;
-use super::fetch::FetchCall;
 use super::heard;
 use super::permit::Permit;
 use super::shared::{Shared, Stop};
@@ -30,8 +29,6 @@ pub(crate) enum Then {
     Run(Function),
     /// `acquire`: resolve with a `Permit`.
     Acquire,
-    /// `fetch`: send it, and on as the engine says.
-    Fetch(Box<(JsValue, JsValue, FetchCall)>),
 }
 
 /// A call waiting for its turn.
@@ -167,7 +164,7 @@ impl Shared {
         self.hold();
         match self.advance(id, signal.as_ref()) {
             Led::Go => self.go(id, then),
-            Led::Stopped(stop) => self.stopped(stop, &then),
+            Led::Stopped(stop) => self.stopped(stop),
             Led::Wait(until) => {
                 let mut settle = None;
                 let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
@@ -235,7 +232,7 @@ impl Shared {
                 let _ = waiter.resolve.call1(&JsValue::UNDEFINED, &going);
             }
             Led::Stopped(stop) => {
-                let stopped = self.stopped(stop, &waiter.then);
+                let stopped = self.stopped(stop);
                 let _ = waiter.resolve.call1(&JsValue::UNDEFINED, &stopped);
             }
             Led::Wait(until) => self.park(id, waiter, until),
@@ -253,32 +250,20 @@ impl Shared {
                 let started = SETTLED.with(|settled| after(settled, &bind(&work, &JsValue::UNDEFINED, &report)));
                 started.unchecked_ref::<Untyped>().then_or(&bind2(&self.hooks.finished, &handle, &slot), &bind2(&self.hooks.threw, &handle, &slot))
             }
-            Then::Fetch(call) => match self.this.upgrade() {
-                Some(shared) => {
-                    self.release_hold();
-                    let (input, init, call) = *call;
-                    wasm_bindgen_futures::future_to_promise(shared.fetch_on(input, init, call, true))
-                }
-                None => self.stopped(Stop::Returned, &Then::Acquire),
-            },
             Then::Acquire => match self.this.upgrade() {
                 Some(shared) => {
                     self.release_hold();
                     Promise::resolve(&JsValue::from(Permit::new(shared, id)))
                 }
-                None => self.stopped(Stop::Returned, &Then::Acquire),
+                None => self.stopped(Stop::Returned),
             },
         }
     }
 
-    /// A call that stopped before it was sent: a `fetch` may still answer
-    /// (a refusal as the server's 429 would be).
-    fn stopped(&self, stop: Stop, then: &Then) -> Promise {
+    /// A call that stopped before it was sent.
+    fn stopped(&self, stop: Stop) -> Promise {
         self.release_hold();
-        match then {
-            Then::Fetch(_) => super::fetch::settled(stop),
-            Then::Run(_) | Then::Acquire => Promise::reject(&Shared::error(stop)),
-        }
+        Promise::reject(&Shared::error(stop))
     }
 
     /// A `run` call's work settled: report how it went (what it reported

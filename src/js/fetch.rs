@@ -21,8 +21,8 @@ use web_sys::AbortSignal;
 /// A `fetch` call in the engine, its signal, and what its answer's usage
 /// is compared with (none when nothing can be learnt from it).
 pub(crate) struct FetchCall {
-    pub(crate) id: CallId,
-    pub(crate) signal: Option<AbortSignal>,
+    id: CallId,
+    signal: Option<AbortSignal>,
     watch: Option<Rc<Watch>>,
 }
 
@@ -61,25 +61,20 @@ impl Shared {
             },
         };
         match queued {
-            Ok(call) => self.fetch_on(input, init, call, false).await,
+            Ok(call) => self.fetch_on(input, init, call).await,
             Err(stop) => settle(stop, None),
         }
     }
 
-    /// A queued call from its wait on (from its sending when the engine
-    /// already said to send it: `going`), and again as long as the engine
-    /// says.
-    pub(crate) async fn fetch_on(self: Rc<Self>, input: JsValue, init: JsValue, call: FetchCall, going: bool) -> Result<JsValue, JsValue> {
+    /// A queued call from its wait on, and again as long as the engine says.
+    async fn fetch_on(self: Rc<Self>, input: JsValue, init: JsValue, call: FetchCall) -> Result<JsValue, JsValue> {
         let FetchCall { id, signal, watch } = call;
         let keep_fields = self.coordinated();
         let mut last: Option<Result<JsValue, JsValue>> = None;
-        let mut going = going;
         loop {
             let answer = last.as_ref().and_then(|result| result.as_ref().ok());
-            if !std::mem::take(&mut going) {
-                if let Err(stop) = self.until_sent(id, signal.as_ref(), answer).await {
-                    return settle(stop, last);
-                }
+            if let Err(stop) = self.until_sent(id, signal.as_ref(), answer).await {
+                return settle(stop, last);
             }
             let result = self.send(&input, &init).await;
             let answer = match &result {
@@ -179,14 +174,6 @@ impl Shared {
 /// engine returns it; for a call refused because its partition is paused
 /// longer than it waits, the 429 it would have met (an SDK sees its usual
 /// rate-limit error); else the error.
-/// How a call that stopped before it was sent settles: a promise.
-pub(crate) fn settled(stop: Stop) -> Promise {
-    match settle(stop, None) {
-        Ok(answer) => Promise::resolve(&answer),
-        Err(error) => Promise::reject(&error),
-    }
-}
-
 fn settle(stop: Stop, last: Option<Result<JsValue, JsValue>>) -> Result<JsValue, JsValue> {
     match (stop, last) {
         (Stop::Returned, Some(last)) => last,

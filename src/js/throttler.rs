@@ -37,19 +37,14 @@ impl Throttler {
         let fetch = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, init: JsValue| {
             let shared = bound.clone();
             // A call whose request reads without waiting joins the queue now,
-            // in call order, and waits lean; a Request whose body must be
-            // read joins after.
-            match prepare(&input, &init) {
-                Some(Ok(request)) => match shared.queue_fetch(&input, &init, request) {
-                    Ok(call) => {
-                        let signal = call.signal.clone();
-                        shared.admit(call.id, Then::Fetch(Box::new((input, init, call))), signal)
-                    }
-                    Err(stop) => super::fetch::settled(stop),
-                },
-                Some(Err(error)) => Promise::reject(&error),
-                None => future_to_promise(async move { shared.fetch(input, init, None).await }),
-            }
+            // in call order; a Request whose body must be read joins after.
+            // (Its wait is not the lean one of `run`: sent from there, bursts
+            // through the SDK met more 429s under real conditions.)
+            let queued = prepare(&input, &init).map(|request| match request {
+                Ok(request) => shared.queue_fetch(&input, &init, request),
+                Err(error) => Err(super::shared::Stop::Failed(error)),
+            });
+            future_to_promise(async move { shared.fetch(input, init, queued).await })
         });
         Ok(Throttler { shared, fetch: fetch.into_js_value().unchecked_into() })
     }
