@@ -9,7 +9,16 @@ impl Engine {
     /// What the caller of call `id` does next, at `now`. A call the engine
     /// no longer knows (settled, or aborted) returns [`Step::Return`].
     pub fn step(&mut self, id: CallId, now: f64) -> Step {
-        self.pump(now);
+        // What time alone changes concerns waiting calls (and, through the
+        // coordinator's link, leases and the fallback): a call let go, in
+        // flight or answered, without a coordinator, needs no look at the
+        // queue; every input that changes it (an enqueue, an answer, an
+        // abort, a tick) looked already.
+        let settled = self.link.is_none()
+            && self.calls.get(&id).is_some_and(|call| matches!(call.phase, Phase::Granted { .. } | Phase::InFlight { .. } | Phase::Answered(_)));
+        if !settled {
+            self.pump(now);
+        }
         loop {
             let Some(call) = self.calls.get_mut(&id) else { return Step::Return };
             let expired = call.deadline.is_some_and(|d| d <= now);

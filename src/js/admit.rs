@@ -17,7 +17,7 @@ use super::permit::Permit;
 use super::shared::{Shared, Stop};
 use super::wake;
 use crate::engine::{Answer, CallId, Step};
-use js_sys::{Date, Function, Object, Promise};
+use js_sys::{Date, Function, Promise};
 use std::rc::Weak;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -70,9 +70,13 @@ enum Led {
 pub(crate) struct Hooks {
     /// `(id)`: a waiting call's timer fired or its signal aborted.
     resume: Function,
-    /// `(id, slot, value)`: a `run` call's work resolved.
+    /// `(id, headers, status?)`: a `run` call's `report`. It checks the
+    /// headers (a wrong one throws at once) and keeps them, the status and
+    /// the time until the work settles.
+    report: Function,
+    /// `(id, value)`: a `run` call's work resolved.
     finished: Function,
-    /// `(id, slot, error)`: a `run` call's work threw or rejected.
+    /// `(id, error)`: a `run` call's work threw or rejected.
     threw: Function,
 }
 
@@ -84,11 +88,19 @@ impl Hooks {
                 shared.resume(id as CallId);
             }
         });
+        let weak = this.clone();
+        let report = Closure::<dyn Fn(f64, JsValue, JsValue) -> Result<(), JsValue>>::new(move |id: f64, headers: JsValue, status: JsValue| {
+            convert::header_pairs(&headers, "headers")?;
+            if let Some(shared) = weak.upgrade().filter(|shared| shared.knows(id as CallId)) {
+                shared.reports.borrow_mut().insert(id as CallId, (headers, status, Date::now()));
+            }
+            Ok(())
+        });
         let ended = |failed: bool| {
             let weak = this.clone();
-            Closure::<dyn Fn(f64, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(move |id: f64, slot: JsValue, value: JsValue| {
+            Closure::<dyn Fn(f64, JsValue) -> Result<JsValue, JsValue>>::new(move |id: f64, value: JsValue| {
                 if let Some(shared) = weak.upgrade() {
-                    shared.ran(id as CallId, &slot, failed);
+                    shared.ran(id as CallId, failed);
                 }
                 if failed {
                     Err(value)
@@ -99,6 +111,7 @@ impl Hooks {
         };
         Hooks {
             resume: resume.into_js_value().unchecked_into(),
+            report: report.into_js_value().unchecked_into(),
             finished: ended(false).into_js_value().unchecked_into(),
             threw: ended(true).into_js_value().unchecked_into(),
         }
@@ -116,8 +129,14 @@ extern "C" {
     fn then_or(this: &Untyped, fulfilled: &JsValue, rejected: &JsValue) -> Promise;
     #[wasm_bindgen(method, js_name = bind)]
     fn bind_one(this: &Untyped, context: &JsValue, a: &JsValue) -> Function;
-    #[wasm_bindgen(method, js_name = bind)]
-    fn bind_two(this: &Untyped, context: &JsValue, a: &JsValue, b: &JsValue) -> Function;
+}
+
+/// A new promise and its resolver.
+fn pending() -> (Promise, Option<Function>) {
+    let mut settle = None;
+    // The executor runs synchronously (ECMAScript, Promise constructor).
+    let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
+    (promise, settle)
 }
 
 /// `promise.then(fulfilled)`.
@@ -130,31 +149,11 @@ fn bind(function: &Function, context: &JsValue, a: &JsValue) -> Function {
     function.unchecked_ref::<Untyped>().bind_one(context, a)
 }
 
-/// `function.bind(null, a, b)`.
-fn bind2(function: &Function, a: &JsValue, b: &JsValue) -> Function {
-    function.unchecked_ref::<Untyped>().bind_two(&JsValue::NULL, a, b)
-}
-
 thread_local! {
     /// A settled promise to start work from, so that it begins in a
     /// microtask of its own, as an `async` function's body would after
     /// `await`.
     static SETTLED: Promise = Promise::resolve(&JsValue::UNDEFINED);
-
-    /// `report(headers, status?)` as `run` hands it out, bound to each
-    /// call's slot: it checks the headers (a wrong one throws at once) and
-    /// keeps them, the status and the time in the slot.
-    static REPORT: Function = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<(), JsValue>>::new(
-        |slot: JsValue, headers: JsValue, status: JsValue| {
-            convert::header_pairs(&headers, "headers")?;
-            convert::set(slot.unchecked_ref(), "headers", &headers);
-            convert::set(slot.unchecked_ref(), "status", &status);
-            convert::set(slot.unchecked_ref(), "at", &JsValue::from_f64(Date::now()));
-            Ok(())
-        },
-    )
-    .into_js_value()
-    .unchecked_into();
 }
 
 impl Shared {
@@ -166,10 +165,8 @@ impl Shared {
             Led::Go => self.go(id, then),
             Led::Stopped(stop) => self.stopped(stop),
             Led::Wait(until) => {
-                let mut settle = None;
-                let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
-                // The executor runs synchronously (ECMAScript, Promise constructor).
-                let Some(resolve) = settle else { return promise };
+                let (promise, resolve) = pending();
+                let Some(resolve) = resolve else { return promise };
                 self.park(id, Waiter { resolve, then, signal, timer: None, listener: None, alarm: None }, until);
                 promise
             }
@@ -203,8 +200,7 @@ impl Shared {
         let wake = match wake::keeps_alive() {
             false => resume,
             true => {
-                let mut alarm = None;
-                let woken = Promise::new(&mut |resolve, _reject| alarm = Some(resolve));
+                let (woken, alarm) = pending();
                 let _ = after(&woken, &resume);
                 waiter.alarm = alarm.clone();
                 alarm.unwrap_or(resume)
@@ -244,11 +240,12 @@ impl Shared {
     fn go(&self, id: CallId, then: Then) -> Promise {
         match then {
             Then::Run(work) => {
-                let slot = Object::new();
-                let report = REPORT.with(|report| bind(report, &JsValue::NULL, &slot));
                 let handle = JsValue::from_f64(id as f64);
+                let report = bind(&self.hooks.report, &JsValue::NULL, &handle);
                 let started = SETTLED.with(|settled| after(settled, &bind(&work, &JsValue::UNDEFINED, &report)));
-                started.unchecked_ref::<Untyped>().then_or(&bind2(&self.hooks.finished, &handle, &slot), &bind2(&self.hooks.threw, &handle, &slot))
+                started
+                    .unchecked_ref::<Untyped>()
+                    .then_or(&bind(&self.hooks.finished, &JsValue::NULL, &handle), &bind(&self.hooks.threw, &JsValue::NULL, &handle))
             }
             Then::Acquire => match self.this.upgrade() {
                 Some(shared) => {
@@ -268,11 +265,12 @@ impl Shared {
 
     /// A `run` call's work settled: report how it went (what it reported
     /// through `report`, if anything).
-    fn ran(&self, id: CallId, slot: &JsValue, failed: bool) {
-        let (status, headers) = match convert::get(slot, "at").as_f64() {
-            Some(at) => {
-                let heard = heard::read_at(&convert::get(slot, "headers"), "headers", self.coordinated(), at).unwrap_or_default();
-                (Some(convert::get(slot, "status").as_f64().map_or(200, heard::status)), Some(heard.parts()))
+    fn ran(&self, id: CallId, failed: bool) {
+        let reported = self.reports.borrow_mut().remove(&id);
+        let (status, headers) = match reported {
+            Some((headers, status, at)) => {
+                let heard = heard::read_at(&headers, "headers", self.coordinated(), at).unwrap_or_default();
+                (Some(status.as_f64().map_or(200, heard::status)), Some(heard.parts()))
             }
             None => (None, None),
         };

@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     pub(crate) keep: RefCell<Option<Rc<Shared>>>,
     /// The functions lean calls are bound to.
     pub(crate) hooks: Hooks,
+    /// What `run` calls reported (headers, status, when), until their work
+    /// settles.
+    pub(crate) reports: RefCell<IdMap<CallId, (JsValue, JsValue, f64)>>,
     pub(crate) options: Options,
     pub(crate) events: Events,
     /// The coordinator asked for grants, when one is given.
@@ -105,6 +108,7 @@ impl Shared {
                 lean: Cell::default(),
                 keep: RefCell::default(),
                 hooks: Hooks::new(this),
+                reports: RefCell::default(),
                 tick: tick.into_js_value().unchecked_into(),
                 watcher: super::fetch::watcher(this.clone()),
                 events: Events::new(options.on_event.clone()),
@@ -142,6 +146,11 @@ impl Shared {
     pub(crate) fn listeners_changed(&self) {
         let any = self.events.any();
         self.core.borrow_mut().engine().listen(any);
+    }
+
+    /// Whether the engine still knows call `id`.
+    pub(crate) fn knows(&self, id: CallId) -> bool {
+        self.core.borrow_mut().engine().knows(id)
     }
 
     pub(crate) fn watcher(&self) -> &Function {

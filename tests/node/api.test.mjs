@@ -418,6 +418,17 @@ test("run waits for budget, passes report, and resolves with the function's resu
   assert.equal(partition.dimensions.find((d) => d.name === "tokens").limit, 5000);
   await assert.rejects(throttler.run(async () => { throw new RangeError("boom"); }), RangeError);
   assert.equal(throttler.snapshot().inFlight, 0);
+
+  // A report is checked at once; one made after the work settled changes nothing.
+  let late;
+  await throttler.run((report) => {
+    assert.throws(() => report(42), TypeError);
+    late = report;
+    return "done";
+  }, { key: "work" });
+  late({ "x-ratelimit-limit-tokens": "9000", "x-ratelimit-remaining-tokens": "1", "x-ratelimit-reset-tokens": "1s" });
+  const tokens = throttler.snapshot().partitions.find((p) => p.key === "work").dimensions.find((d) => d.name === "tokens");
+  assert.equal(tokens.limit, 5000, "the late report was not taken");
 });
 
 test("priority decides who goes first", async () => {
