@@ -1,6 +1,8 @@
-//! Maps keyed by the numbers the crate counts up (calls, tickets, requests):
+//! Maps keyed by the numbers the crate counts up (calls, tickets, requests)
+//! and by prefix hashes (at most [`crate::engine::MAX_PREFIXES`] of them):
 //! hashed by one multiplication instead of SipHash, which guards against
-//! keys chosen by an attacker; these keys are never chosen by anyone.
+//! keys chosen by an attacker; counted ids are chosen by nobody, and the
+//! prefix map is too small for collisions to cost much.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -46,8 +48,12 @@ mod tests {
         };
         let low: HashSet<u64> = (0..4096).map(|n| hash(n) & 4095).collect();
         assert_eq!(low.len(), 4096, "a bijection mod 2^12 for 4096 ids in a row");
+        // hashbrown's control bits: the top 7 of 64 (64-bit targets), or of
+        // the low 32 (wasm32).
         let top: HashSet<u64> = (0..4096).map(|n| hash(n) >> 57).collect();
         assert!(top.len() > 100, "control bits vary: {}", top.len());
+        let top32: HashSet<u64> = (0..4096).map(|n| (hash(n) >> 25) & 127).collect();
+        assert!(top32.len() > 100, "control bits vary on wasm32: {}", top32.len());
         let mut map: IdMap<u64, u64> = IdMap::default();
         map.extend((0..10_000).map(|n| (n, n * 2)));
         assert!((0..10_000).all(|n| map[&n] == n * 2));

@@ -29,8 +29,9 @@
 //! # Waiting
 //!
 //! Only the call that the scheduler's next time concerns
-//! ([`Scheduler::next_wake`]), a call with a deadline and a call in a
-//! backoff are given a time to wake at; the others wait with
+//! ([`Scheduler::next_wake`]), a call with a deadline, a call in a backoff,
+//! and with a coordinator a call that asks again later or waits for the
+//! end of a fallback are given a time to wake at; the others wait with
 //! `until = ∞`, and are named by [`Engine::take_woken`] by any change that
 //! lets them go (the holder of the next time is named when that time moves
 //! earlier). A runtime that needs each waiting request to keep a timer of

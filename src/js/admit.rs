@@ -129,6 +129,8 @@ extern "C" {
     fn then_or(this: &Untyped, fulfilled: &JsValue, rejected: &JsValue) -> Promise;
     #[wasm_bindgen(method, js_name = bind)]
     fn bind_one(this: &Untyped, context: &JsValue, a: &JsValue) -> Function;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind_two(this: &Untyped, context: &JsValue, a: &JsValue, b: &JsValue) -> Function;
 }
 
 /// A new promise and its resolver.
@@ -144,6 +146,11 @@ fn after(promise: &Promise, fulfilled: &Function) -> Promise {
     promise.unchecked_ref::<Untyped>().then_do(fulfilled)
 }
 
+/// `function.bind(null, a, b)`.
+fn bind2(function: &Function, a: &JsValue, b: &JsValue) -> Function {
+    function.unchecked_ref::<Untyped>().bind_two(&JsValue::NULL, a, b)
+}
+
 /// `function.bind(context, a)`.
 fn bind(function: &Function, context: &JsValue, a: &JsValue) -> Function {
     function.unchecked_ref::<Untyped>().bind_one(context, a)
@@ -154,6 +161,14 @@ thread_local! {
     /// microtask of its own, as an `async` function's body would after
     /// `await`.
     static SETTLED: Promise = Promise::resolve(&JsValue::UNDEFINED);
+
+    /// `(work, report)`: call `work(report)`, with that one argument (a
+    /// throw rejects the promise it runs in).
+    static START: Function = Closure::<dyn Fn(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(|work: JsValue, report: JsValue| {
+        work.unchecked_ref::<Function>().call1(&JsValue::UNDEFINED, &report)
+    })
+    .into_js_value()
+    .unchecked_into();
 }
 
 impl Shared {
@@ -166,7 +181,10 @@ impl Shared {
             Led::Stopped(stop) => self.stopped(stop),
             Led::Wait(until) => {
                 let (promise, resolve) = pending();
-                let Some(resolve) = resolve else { return promise };
+                let Some(resolve) = resolve else {
+                    self.release_hold();
+                    return promise;
+                };
                 self.park(id, Waiter { resolve, then, signal, timer: None, listener: None, alarm: None }, until);
                 promise
             }
@@ -181,15 +199,24 @@ impl Shared {
                 let keep = self.with(|engine, now| engine.give_up(id, now));
                 return Led::Stopped(if keep { Stop::Returned } else { Stop::Aborted(signal.reason()) });
             }
-            match self.with(|engine, now| engine.step(id, now)) {
-                Step::Send { .. } => return Led::Go,
+            let led = match self.with(|engine, now| engine.step(id, now)) {
+                Step::Send { .. } => Led::Go,
                 Step::Wait { until } => return Led::Wait(until),
-                Step::Ask(ask) => self.ask(ask),
+                Step::Ask(ask) => {
+                    self.ask(ask);
+                    continue;
+                }
                 // Sent once: no answer of theirs is read.
-                Step::ReadBody { .. } => self.with(|engine, _| engine.body_read(id, "")),
-                Step::Return => return Led::Stopped(Stop::Returned),
-                Step::Refuse(refusal) => return Led::Stopped(Stop::Refused(refusal)),
-            }
+                Step::ReadBody { .. } => {
+                    self.with(|engine, _| engine.body_read(id, ""));
+                    continue;
+                }
+                Step::Return => Led::Stopped(Stop::Returned),
+                Step::Refuse(refusal) => Led::Stopped(Stop::Refused(refusal)),
+            };
+            // Named by its own step (its grant): nothing is left to wake.
+            self.early.borrow_mut().remove(&id);
+            return led;
         }
     }
 
@@ -211,9 +238,11 @@ impl Shared {
             let _ = signal.add_event_listener_with_callback("abort", &wake);
             waiter.listener = Some(wake);
         }
+        let aborted = waiter.signal.as_ref().is_some_and(AbortSignal::aborted);
         self.waiters.borrow_mut().insert(id, waiter);
-        // Woken while it was being parked (by a listener of its own step).
-        if self.early.borrow_mut().remove(&id) {
+        // Woken, or aborted, while it was being parked (by a listener of its
+        // own step): its `abort` event has passed.
+        if self.early.borrow_mut().remove(&id) || aborted {
             self.ready(id);
         }
     }
@@ -242,7 +271,8 @@ impl Shared {
             Then::Run(work) => {
                 let handle = JsValue::from_f64(id as f64);
                 let report = bind(&self.hooks.report, &JsValue::NULL, &handle);
-                let started = SETTLED.with(|settled| after(settled, &bind(&work, &JsValue::UNDEFINED, &report)));
+                let start = START.with(|start| bind2(start, &work, &report));
+                let started = SETTLED.with(|settled| after(settled, &start));
                 started
                     .unchecked_ref::<Untyped>()
                     .then_or(&bind(&self.hooks.finished, &JsValue::NULL, &handle), &bind(&self.hooks.threw, &JsValue::NULL, &handle))
@@ -303,8 +333,9 @@ impl Shared {
         }
     }
 
-    /// Wake a lean waiter, now if nothing is being woken already, else
-    /// right after (never from inside another call's step).
+    /// Wake a lean waiter: now if no waiter is being woken already, else
+    /// right after that one (a timer or a signal may still wake one between
+    /// another call's step and its parking: `early` covers that).
     pub(crate) fn ready(&self, id: CallId) {
         self.ready.borrow_mut().push_back(id);
         if self.draining.replace(true) {

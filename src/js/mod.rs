@@ -1,7 +1,7 @@
 //! The only code that touches JavaScript: an executor for the core's
 //! engine ([`crate::engine`]). It converts JS values to core types and
-//! back, sleeps on timers for exactly as long as the engine says, calls the
-//! user's `fetch` and the coordinator, and reports back. Every decision is
+//! back, waits for exactly as long as the engine says, calls the user's
+//! `fetch` and the coordinator, and reports back. Every decision is
 //! the engine's.
 //!
 //! - [`throttler`] and [`permit`]: the `Throttler` and `Permit` classes.

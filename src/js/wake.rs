@@ -1,9 +1,10 @@
 //! How a waiting call sleeps and is woken.
 //!
-//! Each wait is a JS promise made by the waiting call itself. Anything that
-//! changes the state (a response, a release) resolves it through
-//! [`Alarm::wake`]; a wait the core gave a time (the call its next time
-//! concerns, a deadline, a backoff) also has a timer that resolves it then.
+//! A `fetch` call's wait is a JS promise made by the waiting call itself
+//! (a `run` or `acquire` call's is a record, see [`super::admit`]). Anything
+//! that changes the state (a response, a release) ends it; a wait the core
+//! gave a time (the call its next time concerns, a deadline, a backoff, a
+//! coordinator's retry or fallback) also has a timer that ends it then.
 //! A wait with no time (`∞`) has no timer: the core names the call when it
 //! may go. Two runtime facts shape this:
 //! - in Cloudflare Workers a request whose code awaits only something another
@@ -39,10 +40,13 @@ pub(crate) const KEEPALIVE_MS: f64 = 30_000.0;
 
 thread_local! {
     /// Whether this runtime cancels a request that waits on nothing of its
-    /// own: Cloudflare Workers (`navigator.userAgent`, as workerd sets it).
+    /// own: Cloudflare Workers, by `navigator.userAgent` as workerd sets it,
+    /// or by its `WebSocketPair` global (Workers with no `navigator`: an
+    /// old compatibility date or `no_global_navigator`).
     static KEEP_ALIVE: bool = {
-        let agent = get(&get(&js_sys::global(), "navigator"), "userAgent");
-        agent.as_string().is_some_and(|agent| agent == "Cloudflare-Workers")
+        let global = js_sys::global();
+        let agent = get(&get(&global, "navigator"), "userAgent");
+        agent.as_string().is_some_and(|agent| agent == "Cloudflare-Workers") || get(&global, "WebSocketPair").is_function()
     };
 }
 

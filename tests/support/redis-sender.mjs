@@ -56,10 +56,11 @@ async function go() {
   const results = [];
   if (setup.sequential) for (const id of ids) results.push(await call(id));
   else results.push(...(await Promise.all(ids.map(call))));
-  const ms = Date.now() - started;
+  const endedAt = Date.now();
+  const ms = endedAt - started;
   // The last reports are written before the process ends.
   await coordinator?.close();
-  process.send({ type: "done", results, ms, events, snapshot: throttler.snapshot() }, () => {
+  process.send({ type: "done", results, ms, endedAt, events, snapshot: throttler.snapshot() }, () => {
     redis?.close();
     process.exit(0);
   });
