@@ -55,7 +55,9 @@ impl Shared {
     pub(crate) async fn fetch(self: Rc<Self>, input: JsValue, init: JsValue, queued: Option<Result<FetchCall, Stop>>) -> Result<JsValue, JsValue> {
         let queued = match queued {
             Some(queued) => queued,
-            None => match read_request_body(&input, &init).await {
+            // Boxed: only a Request's body is read here, and its state would
+            // otherwise weigh in every call's future.
+            None => match Box::pin(read_request_body(&input, &init)).await {
                 Ok(request) => self.queue_fetch(&input, &init, request),
                 Err(error) => Err(Stop::Failed(error)),
             },

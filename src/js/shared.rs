@@ -287,7 +287,9 @@ impl Shared {
                 Step::Ask(ask) => self.ask(ask),
                 Step::ReadBody { bytes, ms } => {
                     let text = match answer {
-                        Some(response) => read_body(response, bytes, ms).await,
+                        // Boxed: a rare step, whose state would otherwise
+                        // weigh in every waiting call's future.
+                        Some(response) => Box::pin(read_body(response, bytes, ms)).await,
                         None => String::new(),
                     };
                     self.with(|engine, _| engine.body_read(id, &text));
