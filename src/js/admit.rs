@@ -133,14 +133,6 @@ extern "C" {
     fn bind_two(this: &Untyped, context: &JsValue, a: &JsValue, b: &JsValue) -> Function;
 }
 
-/// A new promise and its resolver.
-fn pending() -> (Promise, Option<Function>) {
-    let mut settle = None;
-    // The executor runs synchronously (ECMAScript, Promise constructor).
-    let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
-    (promise, settle)
-}
-
 /// `promise.then(fulfilled)`.
 fn after(promise: &Promise, fulfilled: &Function) -> Promise {
     promise.unchecked_ref::<Untyped>().then_do(fulfilled)
@@ -180,7 +172,7 @@ impl Shared {
             Led::Go => self.go(id, then),
             Led::Stopped(stop) => self.stopped(stop),
             Led::Wait(until) => {
-                let (promise, resolve) = pending();
+                let (promise, resolve) = wake::pending();
                 let Some(resolve) = resolve else {
                     self.release_hold();
                     return promise;
@@ -227,13 +219,13 @@ impl Shared {
         let wake = match wake::keeps_alive() {
             false => resume,
             true => {
-                let (woken, alarm) = pending();
+                let (woken, alarm) = wake::pending();
                 let _ = after(&woken, &resume);
                 waiter.alarm = alarm.clone();
                 alarm.unwrap_or(resume)
             }
         };
-        waiter.timer = wake::timer_ms(until - Date::now()).map(|ms| wake::later(&wake, ms));
+        waiter.timer = wake::timer(&wake, until - Date::now());
         if let Some(signal) = &waiter.signal {
             let _ = signal.add_event_listener_with_callback("abort", &wake);
             waiter.listener = Some(wake);

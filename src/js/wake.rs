@@ -56,15 +56,19 @@ pub(crate) fn keeps_alive() -> bool {
     KEEP_ALIVE.with(|keep| *keep)
 }
 
-/// How long a wait of `ms` (∞ for none) keeps a timer: `None` for no timer.
-pub(crate) fn timer_ms(ms: f64) -> Option<f64> {
+/// The timer of a wait of `ms` milliseconds (∞ for none) that calls
+/// `callback`: its id, or `None` when the wait keeps no timer.
+pub(crate) fn timer(callback: &Function, ms: f64) -> Option<JsValue> {
     let ms = if keeps_alive() { ms.min(KEEPALIVE_MS) } else { ms };
-    (!ms.is_nan() && ms < f64::INFINITY).then(|| ms.clamp(0.0, MAX_TIMER_MS))
+    (!ms.is_nan() && ms < f64::INFINITY).then(|| set_timeout(callback, ms.clamp(0.0, MAX_TIMER_MS)))
 }
 
-/// Call `callback` after `ms` milliseconds (from [`timer_ms`]); the timer's id.
-pub(crate) fn later(callback: &Function, ms: f64) -> JsValue {
-    set_timeout(callback, ms)
+/// A new promise and its resolver (`None` only if the Promise constructor
+/// did not run its executor at once, as ECMAScript says it does).
+pub(crate) fn pending() -> (Promise, Option<Function>) {
+    let mut resolver = None;
+    let promise = Promise::new(&mut |resolve, _reject| resolver = Some(resolve));
+    (promise, resolver)
 }
 
 /// A way to end one wait early.
@@ -83,12 +87,10 @@ impl Alarm {
 /// timer and the abort listener are removed when the wait ends, however it
 /// ends.
 pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future::Future<Output = ()>, Option<Alarm>) {
-    let mut resolve_slot: Option<Function> = None;
-    let promise = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
-    // The executor runs synchronously (ECMAScript, Promise constructor), so
-    // the resolver is always there; without one the wait simply ends at once.
-    let armed = resolve_slot.map(|resolve| {
-        let timer = timer_ms(ms).map(|ms| set_timeout(&resolve, ms));
+    // Without a resolver (never, see `pending`) the wait simply ends at once.
+    let (promise, resolver) = pending();
+    let armed = resolver.map(|resolve| {
+        let timer = timer(&resolve, ms);
         if let Some(signal) = signal {
             let _ = signal.add_event_listener_with_callback("abort", &resolve);
         }
@@ -131,9 +133,8 @@ pub(crate) fn clear(timer: &JsValue) {
 /// out first. The timer is cleared either way. `promise` must not resolve
 /// to `undefined` (that reads as the time running out).
 pub(crate) async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
-    let mut resolve_slot: Option<Function> = None;
-    let timeout = Promise::new(&mut |resolve, _reject| resolve_slot = Some(resolve));
-    let timer = set_timeout(&resolve_slot?, ms.clamp(0.0, MAX_TIMER_MS));
+    let (timeout, resolver) = pending();
+    let timer = set_timeout(&resolver?, ms.clamp(0.0, MAX_TIMER_MS));
     let result = JsFuture::from(Promise::race(&Array::of2(promise, &timeout))).await;
     clear_timeout(&timer);
     match result {
