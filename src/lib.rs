@@ -13,6 +13,7 @@ pub mod headers;
 pub mod ids;
 pub mod retry;
 pub mod schedule;
+pub mod small_map;
 
 #[cfg(target_arch = "wasm32")]
 pub mod js;

@@ -3,6 +3,7 @@
 use super::bucket::{Bucket, BucketView};
 use super::cost::{Cost, Limits};
 use crate::headers::{Dimension, Observation, Source};
+use crate::small_map::SmallMap;
 use std::collections::BTreeMap;
 
 /// Whether a cost fits now, later, or never.
@@ -22,7 +23,7 @@ pub enum Admission {
 /// The buckets of one partition and its uncounted reservations.
 #[derive(Clone, Debug, Default)]
 pub struct Budget {
-    buckets: BTreeMap<String, Bucket>,
+    buckets: SmallMap<String, Bucket>,
     /// Reservations by dispatch sequence that no observation has covered yet.
     uncounted: BTreeMap<u64, Cost>,
     /// Their sum, kept so admission is O(dimensions), not O(calls in flight).
@@ -71,7 +72,7 @@ impl Budget {
         let left_for_others = 1.0 - share;
         let mut at = now_ms;
         let mut after_in_flight = false;
-        for (name, bucket) in &self.buckets {
+        for (name, bucket) in self.buckets.iter() {
             let need = cost.for_dimension(name);
             if need <= 0.0 {
                 continue;
@@ -104,7 +105,7 @@ impl Budget {
     /// Hold `cost` for the call dispatched as `sequence` at `now_ms`.
     pub fn reserve(&mut self, sequence: u64, cost: Cost, now_ms: f64) {
         self.reserved.add(&cost);
-        for (name, bucket) in &mut self.buckets {
+        for (name, bucket) in self.buckets.iter_mut() {
             bucket.note_sent(cost.for_dimension(name), now_ms);
         }
         self.uncounted.insert(sequence, cost);
@@ -201,7 +202,7 @@ impl Budget {
             None => self.drop_reservation(sequence),
         };
         if let Some(cost) = cost {
-            for (name, bucket) in &mut self.buckets {
+            for (name, bucket) in self.buckets.iter_mut() {
                 bucket.note_unsent(cost.for_dimension(name));
             }
         }

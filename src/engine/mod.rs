@@ -74,9 +74,9 @@ use crate::headers::Observation;
 use crate::ids::IdMap;
 use crate::retry::{self, Attempt, Decision, RetryPolicy};
 use crate::schedule::{Completion, Config, Refusal, Scheduler, Snapshot, Ticket};
+use crate::small_map::SmallMap;
 use link::Linked;
 use prompt_cache::PromptCache;
-use std::collections::BTreeMap;
 
 /// Everything an engine is made with.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -166,7 +166,7 @@ pub struct Engine {
     next_call: CallId,
     link: Option<Linked>,
     /// Pauses announced and not yet over, by partition.
-    pauses: BTreeMap<String, f64>,
+    pauses: SmallMap<String, f64>,
     events: Vec<Event>,
     woken: Vec<CallId>,
     tells: Vec<Tell>,
@@ -193,7 +193,7 @@ impl Engine {
             by_ticket: IdMap::default(),
             next_call: 0,
             link: settings.coordination.map(Linked::new),
-            pauses: BTreeMap::new(),
+            pauses: SmallMap::new(),
             events: Vec::new(),
             woken: Vec::new(),
             tells: Vec::new(),
@@ -514,10 +514,13 @@ impl Engine {
 
     /// Announce the end of every pause that is over at `now`.
     fn end_pauses(&mut self, now: f64) {
-        while let Some((key, _)) = self.pauses.iter().find(|(_, until)| **until <= now) {
-            let key = key.clone();
-            self.pauses.remove(&key);
-            self.events.push(Event::Resume { partition: key });
-        }
+        let events = &mut self.events;
+        self.pauses.retain(|key, until| {
+            let over = *until <= now;
+            if over {
+                events.push(Event::Resume { partition: key.clone() });
+            }
+            !over
+        });
     }
 }

@@ -2,10 +2,9 @@
 //! delaying it; see "Backfill" in the docs of [`crate::schedule`]) and the
 //! next moment the passage of time alone lets a call go.
 
-use super::partition::{head_admission, HeadAdmission};
+use super::partition::{head_admission, rank, HeadAdmission};
 use super::{Scheduler, Ticket};
 use crate::budget::Admission;
-use std::cmp::Reverse;
 
 impl Scheduler {
     /// The earliest waiter behind a head that waits for budget until
@@ -22,8 +21,8 @@ impl Scheduler {
         if self.config.backfill_scan == 0 || p.in_flight + 1 >= slots || self.in_flight + 1 >= self.config.max_concurrent {
             return None;
         }
-        let priority = Reverse(head_entry.priority);
-        let behind = p.queue.range((priority, head + 1)..).take_while(|(level, _)| *level == priority);
+        let rank = rank(head_entry.priority);
+        let behind = p.queue.range((rank, head + 1)..).take_while(|(level, _)| *level == rank);
         let mut best: Option<(Ticket, f64)> = None;
         let behind = behind.filter_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?)));
         for (ticket, entry) in behind.take(self.config.backfill_scan) {

@@ -14,11 +14,11 @@
 //! when the front is trimmed. So that one long call cannot keep alive a
 //! slot for every ticket issued after it, the deque is kept at most twice
 //! as long as the calls it holds (plus a little): past that, the calls at
-//! its front move to an ordered map of old calls, found in a logarithmic
-//! number of steps.
+//! its front move to a map of old calls, found by a hash of the ticket.
 
 use super::scheduler::Ticket;
-use std::collections::{BTreeMap, VecDeque};
+use crate::ids::IdMap;
+use std::collections::VecDeque;
 
 /// Slots allowed beyond two per call before old calls move out (few in
 /// tests, so that calls do move out).
@@ -39,12 +39,12 @@ pub(crate) struct Calls<E> {
     /// Tags that are not `GONE`.
     live: usize,
     /// Calls older than `base`, moved out of the deque, with their tags.
-    old: BTreeMap<Ticket, (u32, E)>,
+    old: IdMap<Ticket, (u32, E)>,
 }
 
 impl<E> Calls<E> {
     pub(crate) fn new() -> Calls<E> {
-        Calls { base: 0, slots: VecDeque::new(), tags: VecDeque::new(), live: 0, old: BTreeMap::new() }
+        Calls { base: 0, slots: VecDeque::new(), tags: VecDeque::new(), live: 0, old: IdMap::default() }
     }
 
     /// Calls held.
@@ -177,7 +177,9 @@ impl<E> Calls<E> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Ticket, u32, &E)> {
         let deque = self.tags.iter().zip(&self.slots).enumerate();
         let deque = deque.filter(|(_, (tag, _))| **tag != GONE).filter_map(|(i, (tag, call))| Some((self.base + i as u64, *tag, call.as_ref()?)));
-        self.old.iter().map(|(t, (tag, call))| (*t, *tag, call)).chain(deque)
+        let mut old: Vec<_> = self.old.iter().map(|(t, (tag, call))| (*t, *tag, call)).collect();
+        old.sort_by_key(|(t, _, _)| *t);
+        old.into_iter().chain(deque)
     }
 
     /// The deque's own bookkeeping holds (for the property tests).
@@ -199,7 +201,7 @@ impl<E> Calls<E> {
         if self.tags.len() > 2 * self.live + SLACK {
             return Err(format!("the deque spans {} slots for {} calls", self.tags.len(), self.live));
         }
-        if self.old.keys().next_back().is_some_and(|t| *t >= self.base) {
+        if self.old.keys().any(|t| *t >= self.base) {
             return Err("an old call is not older than the deque".into());
         }
         if self.old.values().any(|(tag, _)| *tag == GONE) {

@@ -1,9 +1,8 @@
 //! The scheduler's internal counts, checked against the calls they count
 //! (for the tests).
 
-use super::partition::{tag, Entry, State};
+use super::partition::{rank, tag, Entry, State};
 use super::Scheduler;
-use std::cmp::Reverse;
 
 impl Scheduler {
     /// Every internal count agrees with the entries it counts, and no
@@ -43,10 +42,10 @@ impl Scheduler {
         // them suffices).
         for (key, p) in &self.partitions {
             let mut live = 0;
-            for &(Reverse(priority), t) in &p.queue {
+            for &(level, t) in &p.queue {
                 match self.entries.get(t) {
                     None => {}
-                    Some(Entry { partition, priority: q, state: State::Waiting, .. }) if partition == key && *q == priority => live += 1,
+                    Some(Entry { partition, priority: q, state: State::Waiting, .. }) if partition == key && rank(*q) == level => live += 1,
                     Some(_) => return Err(format!("queue {key} holds {t}, which does not wait there")),
                 }
             }

@@ -3,19 +3,26 @@
 
 use super::{Config, Refusal, Ticket};
 use crate::budget::{Admission, Budget, Cost};
-use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+
+/// A priority as the first half of a queue item: higher priorities rank
+/// lower, so they come first. A `u64`, so that the queues and the
+/// deadlines are one type of ordered set: each type of B-tree adds its own
+/// copy of the B-tree's code to the `.wasm`.
+pub(super) fn rank(priority: i32) -> u64 {
+    (i64::from(i32::MAX) - i64::from(priority)) as u64
+}
 
 #[derive(Debug)]
 pub(super) struct Partition {
     /// Its place in [`Scheduler::keys`](super::Scheduler::keys), named by its calls' tags.
     pub(super) index: u32,
     pub(super) budget: Budget,
-    /// Waiting calls: higher priority first, then by ticket (arrival).
-    /// A cancelled call is left in place (its entry is gone) and skipped
-    /// when met; see [`Partition::stale`].
-    pub(super) queue: BTreeSet<(Reverse<i32>, Ticket)>,
+    /// Waiting calls by [`rank`] of their priority (higher priority
+    /// first), then by ticket (arrival). A cancelled call is left in place
+    /// (its entry is gone) and skipped when met; see [`Partition::stale`].
+    pub(super) queue: BTreeSet<(u64, Ticket)>,
     /// Calls waiting in `queue`.
     pub(super) waiting: usize,
     /// Items of `queue` whose calls were cancelled. Cancelling thus touches

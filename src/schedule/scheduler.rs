@@ -6,10 +6,9 @@
 
 use super::calls::Calls;
 use super::jitter::Jitter;
-use super::partition::{head_admission, pause_too_long, tag, Entry, HeadAdmission, Partition, State, STALE_SLACK, TAG_DEADLINE, TAG_WAITING};
+use super::partition::{head_admission, pause_too_long, rank, tag, Entry, HeadAdmission, Partition, State, STALE_SLACK, TAG_DEADLINE, TAG_WAITING};
 use super::{Config, Counters, Poll, Refusal};
 use crate::budget::{Admission, Budget, Cost};
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -162,7 +161,7 @@ impl Scheduler {
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
         let p = self.partitions.get_mut(partition).expect("made above");
-        p.queue.insert((Reverse(priority), ticket));
+        p.queue.insert((rank(priority), ticket));
         p.waiting += 1;
         if p.waiting == 1 {
             self.waiting_keys.insert(entry.partition.clone());
@@ -225,7 +224,7 @@ impl Scheduler {
             return None;
         }
         let p = self.partitions.get_mut(&entry.partition)?;
-        p.queue.remove(&(Reverse(entry.priority), ticket));
+        p.queue.remove(&(rank(entry.priority), ticket));
         p.waiting -= 1;
         if p.waiting == 0 {
             self.waiting_keys.remove(&entry.partition);

@@ -3,10 +3,9 @@
 //! after a restart, and a throttler's switch between the coordinator's
 //! budget and its own (see [`crate::coordinate`]).
 
-use super::partition::{tag, Entry, State};
+use super::partition::{rank, tag, Entry, State};
 use super::{Poll, Scheduler, Ticket};
 use crate::budget::Cost;
-use std::cmp::Reverse;
 
 impl Scheduler {
     /// Dispatch a call of `cost` in `partition` if it may go at this moment
@@ -65,7 +64,7 @@ impl Scheduler {
         let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
         p.budget.release(sequence);
         p.in_flight -= 1;
-        p.queue.insert((Reverse(entry.priority), ticket));
+        p.queue.insert((rank(entry.priority), ticket));
         p.waiting += 1;
         if p.waiting == 1 {
             self.waiting_keys.insert(entry.partition.clone());
