@@ -9,6 +9,7 @@ pub mod budget;
 pub mod coordinate;
 pub mod engine;
 pub mod estimate;
+pub mod float;
 pub mod headers;
 pub mod ids;
 pub mod retry;

@@ -20,6 +20,7 @@
 //! A retry goes back through the budget like a new call: it is queued, costs
 //! again, and waits for the partition's pause after a 429.
 
+use crate::float::clamp;
 use crate::headers::Observation;
 
 /// Backoff before the first retry when the server named no time.
@@ -84,7 +85,7 @@ pub fn decide(policy: &RetryPolicy, attempt: Attempt, retries_done: u32, replaya
             observation.retry_after_ms
         }
     };
-    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+    let jitter = if jitter.is_finite() { clamp(jitter, 0.0, 1.0) } else { 0.0 };
     let wait = server_wait.unwrap_or_else(|| {
         let exponent = i32::try_from(retries_done.min(16)).unwrap_or(16);
         (FIRST_BACKOFF_MS * 2f64.powi(exponent)).min(MAX_BACKOFF_MS) * (1.0 - 0.25 * jitter)

@@ -1,5 +1,6 @@
 //! One dimension's budget as a function of time.
 
+use crate::float::clamp;
 use crate::headers::{Dimension, Refill};
 use serde::Serialize;
 
@@ -173,7 +174,7 @@ impl Bucket {
             }
             _ => return None,
         };
-        let (level, shadow) = (level.clamp(-limit, limit), shadow.clamp(-limit, limit));
+        let (level, shadow) = (clamp(level, -limit, limit), clamp(shadow, -limit, limit));
         Some(Bucket { limit, level, at_ms, refill, observed_at_ms, unseen_per_ms, shadow, shadow_at_ms })
     }
 
@@ -211,7 +212,7 @@ impl Bucket {
         let sample = (predicted - self.level) / elapsed;
         let keep = (-elapsed / UNSEEN_HORIZON_MS).exp();
         let average = previous.unseen_per_ms * keep + sample * (1.0 - keep);
-        self.unseen_per_ms = average.clamp(-per_ms, per_ms);
+        self.unseen_per_ms = clamp(average, -per_ms, per_ms);
     }
 
     /// The shadow level at `now_ms`: refilled at the server's full rate.

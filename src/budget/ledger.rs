@@ -2,6 +2,7 @@
 
 use super::bucket::{Bucket, BucketView};
 use super::cost::{Cost, Limits};
+use crate::float::clamp;
 use crate::headers::{Dimension, Observation, Source};
 use crate::small_map::SmallMap;
 use std::collections::BTreeMap;
@@ -68,7 +69,7 @@ impl Budget {
     /// [`Budget::admission`] using only `share` of each limit: the rest
     /// (`(1 − share) × limit`) is left in the bucket for others.
     pub fn admission_with_share(&self, cost: &Cost, guessed: f64, now_ms: f64, share: f64) -> Admission {
-        let share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
+        let share = if share.is_finite() { clamp(share, 0.01, 1.0) } else { 1.0 };
         let left_for_others = 1.0 - share;
         let mut at = now_ms;
         let mut after_in_flight = false;

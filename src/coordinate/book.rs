@@ -5,6 +5,7 @@
 use super::{GrantId, Grants, Saved, REPORT_TIMEOUT_MS};
 use crate::budget::Cost;
 use crate::engine::{CallId, CallSpec, Engine, Settings, Step};
+use crate::float::clamp;
 use crate::headers::Observation;
 use crate::ids::IdMap;
 use crate::schedule::{Completion, Refusal};
@@ -122,7 +123,7 @@ impl Book {
                 self.forget(call, now);
                 match step {
                     Step::Refuse(refusal) => Attempt::Refused(refusal),
-                    Step::Wait { until } => Attempt::Wait { until: until.clamp(now, now + RETRY_ATTEMPT_MS) },
+                    Step::Wait { until } => Attempt::Wait { until: clamp(until, now, now + RETRY_ATTEMPT_MS) },
                     _ => Attempt::Wait { until: now + RETRY_ATTEMPT_MS },
                 }
             }

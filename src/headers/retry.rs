@@ -9,6 +9,7 @@
 //!   the official SDKs before any status-code rule.
 
 use super::{time, Clock, HeaderMap, Observation, MAX_RESET_MS};
+use crate::float::clamp;
 
 pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Observation) {
     let from_ms = map.get("retry-after-ms").and_then(|v| parse_delay(&v, 1.0));
@@ -16,7 +17,7 @@ pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Observation) {
         let value = map.get("retry-after")?;
         parse_delay(&value, 1000.0).or_else(|| {
             let at = clock.to_local(time::parse_http_date(&value)?);
-            Some((at - clock.now_ms).clamp(0.0, MAX_RESET_MS))
+            Some(clamp(at - clock.now_ms, 0.0, MAX_RESET_MS))
         })
     };
     out.retry_after_ms = from_ms.or_else(from_header);

@@ -3,6 +3,7 @@
 
 use super::convert::{self, get};
 use crate::engine::Answer;
+use crate::float::clamp;
 use crate::headers::{self, Observation};
 use js_sys::Date;
 use wasm_bindgen::prelude::*;
@@ -49,7 +50,7 @@ pub(crate) fn response(response: &JsValue, keep_fields: bool) -> Answer {
 /// A status as a number from 0 to 999.
 pub(crate) fn status(status: f64) -> u16 {
     if status.is_finite() {
-        status.clamp(0.0, 999.0) as u16
+        clamp(status, 0.0, 999.0) as u16
     } else {
         0
     }

@@ -17,6 +17,7 @@
 //!   as its wait ends.
 
 use super::convert::get;
+use crate::float::clamp;
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -60,7 +61,7 @@ pub(crate) fn keeps_alive() -> bool {
 /// `callback`: its id, or `None` when the wait keeps no timer.
 pub(crate) fn timer(callback: &Function, ms: f64) -> Option<JsValue> {
     let ms = if keeps_alive() { ms.min(KEEPALIVE_MS) } else { ms };
-    (!ms.is_nan() && ms < f64::INFINITY).then(|| set_timeout(callback, ms.clamp(0.0, MAX_TIMER_MS)))
+    (!ms.is_nan() && ms < f64::INFINITY).then(|| set_timeout(callback, clamp(ms, 0.0, MAX_TIMER_MS)))
 }
 
 /// A new promise and its resolver (`None` only if the Promise constructor
@@ -114,7 +115,7 @@ pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future:
 /// Call `callback` after `ms` milliseconds on a timer that does not keep
 /// the process alive (`unref` in Node, `Deno.unrefTimer` in Deno); its id.
 pub(crate) fn background(callback: &Function, ms: f64) -> JsValue {
-    let timer = set_timeout(callback, ms.clamp(0.0, MAX_TIMER_MS));
+    let timer = set_timeout(callback, clamp(ms, 0.0, MAX_TIMER_MS));
     let unref = get(&timer, "unref");
     if let Some(unref) = unref.dyn_ref::<Function>() {
         let _ = unref.call0(&timer);
@@ -134,7 +135,7 @@ pub(crate) fn clear(timer: &JsValue) {
 /// to `undefined` (that reads as the time running out).
 pub(crate) async fn within(promise: &Promise, ms: f64) -> Option<Result<JsValue, JsValue>> {
     let (timeout, resolver) = pending();
-    let timer = set_timeout(&resolver?, ms.clamp(0.0, MAX_TIMER_MS));
+    let timer = set_timeout(&resolver?, clamp(ms, 0.0, MAX_TIMER_MS));
     let result = JsFuture::from(Promise::race(&Array::of2(promise, &timeout))).await;
     clear_timeout(&timer);
     match result {

@@ -13,6 +13,7 @@
 
 use super::Scheduler;
 use crate::budget::Cost;
+use crate::float::clamp;
 
 /// The scale stays within these bounds, and an answer whose ratio is past
 /// them teaches nothing.
@@ -42,7 +43,7 @@ impl Scheduler {
             return;
         }
         let scale = (p.input_scale.ln() * (1.0 - WEIGHT) + ratio.ln() * WEIGHT).exp();
-        p.input_scale = scale.clamp(MIN_SCALE, MAX_SCALE);
+        p.input_scale = clamp(scale, MIN_SCALE, MAX_SCALE);
     }
 }
 

@@ -6,6 +6,7 @@
 use super::partition::{rank, tag, Entry, State};
 use super::{Poll, Scheduler, Ticket};
 use crate::budget::Cost;
+use crate::float::clamp;
 
 impl Scheduler {
     /// Dispatch a call of `cost` in `partition` if it may go at this moment
@@ -27,7 +28,7 @@ impl Scheduler {
     /// limit it may use (see [`Config::local_budget`] and [`Config::share`]).
     pub fn set_budget(&mut self, local_budget: bool, share: f64) {
         self.config.local_budget = local_budget;
-        self.config.share = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
+        self.config.share = if share.is_finite() { clamp(share, 0.01, 1.0) } else { 1.0 };
     }
 
     /// A dispatched call will be sent later than now (a spare grant of a

@@ -3,6 +3,7 @@
 
 use super::{Refusal, Scheduler, Ticket};
 use crate::budget::{Bucket, BucketView, Budget, SavedBucket};
+use crate::float::clamp;
 use serde::Serialize;
 
 /// What one [`Scheduler::poll`] decided.
@@ -126,7 +127,7 @@ impl Scheduler {
             p.budget = Budget::from_buckets(s.buckets.into_iter().filter_map(|d| Some((d.name, Bucket::restore(&d.bucket)?))));
             p.answered = s.answered;
             p.paused_until = s.paused_until_ms.filter(|t| t.is_finite()).unwrap_or(f64::NEG_INFINITY);
-            p.window = if s.window.is_finite() { s.window.clamp(1.0, cap) } else { cap };
+            p.window = if s.window.is_finite() { clamp(s.window, 1.0, cap) } else { cap };
         }
     }
 }
