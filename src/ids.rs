@@ -13,15 +13,22 @@ pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// A set of ids the crate counts up.
 pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
-/// Fibonacci hashing: a bijection of the key, its entropy spread to the
-/// high bits (hashbrown's control bytes) while ids in a row stay distinct
-/// in the low bits (its bucket index).
+/// Bits of a hash that are the key's own: hashbrown picks a key's bucket
+/// from the low bits, so ids in a row sit in buckets in a row, and a
+/// burst of calls (woken, answered, looked up in the order they came)
+/// walks the table's memory in order instead of at random.
+const OWN_BITS: u64 = (1 << 25) - 1;
+
+/// Ids in a row take buckets in a row (the low 25 bits are the id's own,
+/// see [`OWN_BITS`]); the bits above are Fibonacci hashing of the id,
+/// which gives hashbrown's control bytes (the top 7 bits of 64, or of 32
+/// on wasm32) their spread.
 #[derive(Clone, Copy, Default)]
 pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) & !OWN_BITS) | (self.0 & OWN_BITS)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -30,8 +37,16 @@ impl Hasher for IdHasher {
         }
     }
 
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = self.0.rotate_left(5) ^ n;
     }
 }
 
@@ -48,6 +63,7 @@ mod tests {
         };
         let low: HashSet<u64> = (0..4096).map(|n| hash(n) & 4095).collect();
         assert_eq!(low.len(), 4096, "a bijection mod 2^12 for 4096 ids in a row");
+        assert!((1..4096).all(|n| hash(n) & 4095 == (hash(n - 1) + 1) & 4095), "ids in a row take buckets in a row");
         // hashbrown's control bits: the top 7 of 64 (64-bit targets), or of
         // the low 32 (wasm32).
         let top: HashSet<u64> = (0..4096).map(|n| hash(n) >> 57).collect();
