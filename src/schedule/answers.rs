@@ -2,7 +2,7 @@
 //! its concurrency window (AIMD), a success grows it back (see "Overload
 //! (AIMD)" in the docs of [`crate::schedule`]).
 
-use super::partition::{Entry, State, FIRST_BACKOFF_MS, MAX_BACKOFF_MS};
+use super::partition::{tagged_partition, Entry, State, FIRST_BACKOFF_MS, MAX_BACKOFF_MS};
 use super::{Scheduler, Ticket};
 use crate::headers::Observation;
 
@@ -42,11 +42,12 @@ impl Scheduler {
         if !matches!(self.entries.get(ticket), Some(Entry { state: State::Dispatched { .. }, .. })) {
             return;
         }
-        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
+        let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
+        let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
             return;
         };
         let window = self.config.default_window_ms;
-        let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
+        let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.in_flight -= 1;
         self.in_flight -= 1;
         self.counters.completed += 1;

@@ -14,8 +14,8 @@ impl Scheduler {
     /// `backfill_scan`, qualifies at the time `t` its own cost fits when, with
     /// its cost reserved at `t`, the head's cost still fits by `head_at`; and
     /// when, once it is in flight, a slot is still free for the head.
-    pub(super) fn backfill(&self, key: &str, head: Ticket, head_at: f64, now_ms: f64) -> Option<(Ticket, f64)> {
-        let p = self.partitions.get(key)?;
+    pub(super) fn backfill(&self, index: u32, head: Ticket, head_at: f64, now_ms: f64) -> Option<(Ticket, f64)> {
+        let p = self.partitions.at(index)?;
         let head_entry = self.entries.get(head)?;
         let slots = p.max_in_flight().min(self.config.max_concurrent);
         if self.config.backfill_scan == 0 || p.in_flight + 1 >= slots || self.in_flight + 1 >= self.config.max_concurrent {
@@ -68,7 +68,7 @@ impl Scheduler {
             let wake = match head_admission(p, entry, &self.config, now_ms) {
                 HeadAdmission::Go => (ticket, now_ms),
                 HeadAdmission::At(at) => (ticket, at),
-                HeadAdmission::Budget(at) => self.backfill(key, ticket, at, now_ms).filter(|(_, t)| *t < at).unwrap_or((ticket, at)),
+                HeadAdmission::Budget(at) => self.backfill(p.index, ticket, at, now_ms).filter(|(_, t)| *t < at).unwrap_or((ticket, at)),
                 HeadAdmission::OnEvent | HeadAdmission::Never(_) => continue,
             };
             if best.is_none_or(|(_, t)| wake.1 < t) {

@@ -33,6 +33,9 @@ impl Scheduler {
         {
             return Err("a partition's index names another key".into());
         }
+        if self.partitions.slots_held() != self.partitions.len() {
+            return Err(format!("{} partitions by key but {} slots held", self.partitions.len(), self.partitions.slots_held()));
+        }
         if (self.in_flight, in_flight as usize) != (dispatched as u32, dispatched) {
             return Err(format!("in flight {} and partitions {in_flight} but {dispatched} entries dispatched", self.in_flight));
         }
@@ -40,7 +43,7 @@ impl Scheduler {
         // priority, or a cancelled call (no entry), counted as stale; each
         // waiting call is in its queue (the items are distinct, so counting
         // them suffices).
-        for (key, p) in &self.partitions {
+        for (key, p) in self.partitions.iter() {
             let mut live = 0;
             for &(level, t) in &p.queue {
                 match self.entries.get(t) {
@@ -76,7 +79,7 @@ impl Scheduler {
                 self.deadlines.len()
             ));
         }
-        for (key, p) in &self.partitions {
+        for (key, p) in self.partitions.iter() {
             let r = p.budget.reserved();
             if [r.requests, r.input_tokens, r.output_tokens, r.tokens].iter().any(|x| x.is_nan() || *x < 0.0) {
                 return Err(format!("partition {key} reserves {r:?}"));

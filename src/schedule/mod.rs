@@ -58,6 +58,7 @@ mod evict;
 mod invariants;
 mod jitter;
 mod partition;
+mod partitions;
 mod refusal;
 mod scheduler;
 mod shared_budget;

@@ -109,6 +109,11 @@ pub(super) fn tag(partition: u32, waiting: bool, deadline: bool) -> u32 {
     1 | u32::from(waiting) << 1 | u32::from(deadline) << 2 | partition << 3
 }
 
+/// The partition index a tag holds.
+pub(super) fn tagged_partition(tag: u32) -> u32 {
+    tag >> 3
+}
+
 pub(super) const TAG_WAITING: u32 = 1 << 1;
 pub(super) const TAG_DEADLINE: u32 = 1 << 2;
 

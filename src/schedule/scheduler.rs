@@ -6,10 +6,13 @@
 
 use super::calls::Calls;
 use super::jitter::Jitter;
-use super::partition::{head_admission, pause_too_long, rank, tag, Entry, HeadAdmission, Partition, State, STALE_SLACK, TAG_DEADLINE, TAG_WAITING};
+use super::partition::{
+    head_admission, pause_too_long, rank, tag, tagged_partition, Entry, HeadAdmission, Partition, State, STALE_SLACK, TAG_DEADLINE, TAG_WAITING,
+};
+use super::partitions::Partitions;
 use super::{Config, Counters, Poll, Refusal};
 use crate::budget::{Admission, Budget, Cost};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Identifies one call for its whole life in the scheduler.
@@ -19,7 +22,7 @@ pub type Ticket = u64;
 #[derive(Debug)]
 pub struct Scheduler {
     pub(super) config: Config,
-    pub(super) partitions: BTreeMap<Arc<str>, Partition>,
+    pub(super) partitions: Partitions,
     /// The partitions' keys, by index; an evicted partition's index is
     /// given to the next new one (`free`).
     pub(super) keys: Vec<Arc<str>>,
@@ -52,7 +55,7 @@ impl Scheduler {
         Scheduler {
             jitter: Jitter::new(config.seed),
             config,
-            partitions: BTreeMap::new(),
+            partitions: Partitions::default(),
             keys: Vec::new(),
             free: Vec::new(),
             waiting_keys: BTreeSet::new(),
@@ -133,7 +136,8 @@ impl Scheduler {
         let ticket = self.next_ticket;
         // Made (or taken back from what an evicted one learnt) first, so
         // that its calibration applies to this call too.
-        let scale = self.partition_mut(partition, now_ms).input_scale;
+        let p = self.partition_mut(partition, now_ms);
+        let (index, scale) = (p.index, p.input_scale);
         let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
         let guessed = guessed as f32;
         let full = self.queued >= self.config.max_queue;
@@ -142,25 +146,24 @@ impl Scheduler {
             self.counters.refused += 1;
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
-        let p = self.partition_mut(partition, now_ms);
-        let index = p.index;
+        let p = self.partitions.at(index).expect("made above");
         if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, f64::from(guessed), now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
         let deadline = deadline_ms.filter(|d| d.is_finite()).map(|d| d.max(0.0));
-        if let Some(retry_after_ms) = pause_too_long(&self.partitions[partition], deadline, &self.config, now_ms) {
+        if let Some(retry_after_ms) = pause_too_long(p, deadline, &self.config, now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::RateLimited { retry_after_ms });
         }
-        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
+        let key = self.keys[index as usize].clone();
         let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         // `maxQueue: 0`: a call goes at once or not at all.
-        if full && !self.goes_at_once(&entry, now_ms) {
+        if full && !self.goes_at_once(&entry, index, now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
-        let p = self.partitions.get_mut(partition).expect("made above");
+        let p = self.partitions.at_mut(index).expect("made above");
         p.queue.insert((rank(priority), ticket));
         p.waiting += 1;
         if p.waiting == 1 {
@@ -178,8 +181,8 @@ impl Scheduler {
     /// Whether a call would be dispatched by a poll at `now_ms`, were it
     /// queued: nothing waits ahead of it in its partition, a slot is free,
     /// and its cost fits now.
-    pub(super) fn goes_at_once(&self, entry: &Entry, now_ms: f64) -> bool {
-        let Some(p) = self.partitions.get(&entry.partition) else { return false };
+    pub(super) fn goes_at_once(&self, entry: &Entry, index: u32, now_ms: f64) -> bool {
+        let Some(p) = self.partitions.at(index) else { return false };
         self.in_flight < self.config.max_concurrent && p.waiting == 0 && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
     }
 
@@ -192,11 +195,9 @@ impl Scheduler {
     /// guess), calibrated as at [`Scheduler::enqueue_until`]. False for a
     /// call not waiting.
     pub fn reprice(&mut self, ticket: Ticket, cost: Cost, guessed: f64) -> bool {
-        if self.entries.tag(ticket).is_none_or(|tag| tag & TAG_WAITING == 0) {
-            return false;
-        }
+        let Some(tag) = self.entries.tag(ticket).filter(|tag| tag & TAG_WAITING != 0) else { return false };
+        let scale = self.partitions.at(tagged_partition(tag)).map_or(1.0, |p| p.input_scale);
         let Some(entry) = self.entries.get_mut(ticket) else { return false };
-        let scale = self.partitions.get(&entry.partition).map_or(1.0, |p| p.input_scale);
         let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
         entry.cost = cost;
         entry.guessed = guessed as f32;
@@ -219,11 +220,12 @@ impl Scheduler {
     /// Take a waiting call out of its queue and its deadline, keeping its
     /// entry. False, changing nothing, for a call not waiting.
     fn leave_queue(&mut self, ticket: Ticket) -> Option<()> {
+        let index = tagged_partition(self.entries.tag(ticket)?);
         let entry = self.entries.get(ticket)?;
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
-        let p = self.partitions.get_mut(&entry.partition)?;
+        let p = self.partitions.at_mut(index)?;
         p.queue.remove(&(rank(entry.priority), ticket));
         p.waiting -= 1;
         if p.waiting == 0 {
@@ -258,26 +260,26 @@ impl Scheduler {
         }
         // Only partitions with waiters have anything to dispatch; the keys are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<Arc<str>> = self.waiting_keys.iter().cloned().collect();
-        for key in keys {
+        let keys: Vec<u32> = self.waiting_keys.iter().filter_map(|key| Some(self.partitions.get(key)?.index)).collect();
+        for index in keys {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
                     return poll;
                 }
-                let Some(ticket) = self.head(&key) else { break };
-                let p = &self.partitions[&key];
+                let Some(ticket) = self.head(index) else { break };
+                let p = self.partitions.at(index).expect("a partition with waiters");
                 let entry = self.entries.get(ticket).expect("queues name waiting calls");
                 match head_admission(p, entry, &self.config, now_ms) {
-                    HeadAdmission::Go => self.dispatch(&key, ticket, now_ms, &mut poll),
+                    HeadAdmission::Go => self.dispatch(index, ticket, now_ms, &mut poll),
                     HeadAdmission::Never(refusal) => {
                         self.unqueue(ticket);
                         self.counters.refused += 1;
                         poll.refused.push((ticket, refusal));
                     }
-                    HeadAdmission::Budget(head_at) => match self.backfill(&key, ticket, head_at, now_ms) {
+                    HeadAdmission::Budget(head_at) => match self.backfill(index, ticket, head_at, now_ms) {
                         Some((passer, at)) if at <= now_ms => {
                             self.counters.backfilled += 1;
-                            self.dispatch(&key, passer, now_ms, &mut poll);
+                            self.dispatch(index, passer, now_ms, &mut poll);
                         }
                         _ => break,
                     },
@@ -290,8 +292,8 @@ impl Scheduler {
 
     /// The first waiting call of a partition, dropping the stale items
     /// before it.
-    fn head(&mut self, key: &str) -> Option<Ticket> {
-        let p = self.partitions.get_mut(key)?;
+    fn head(&mut self, index: u32) -> Option<Ticket> {
+        let p = self.partitions.at_mut(index)?;
         while let Some(&(_, ticket)) = p.queue.first() {
             if self.entries.get(ticket).is_some() {
                 return Some(ticket);
@@ -303,11 +305,11 @@ impl Scheduler {
     }
 
     /// Move a waiting call to in flight and reserve its cost.
-    pub(super) fn dispatch(&mut self, key: &str, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
+    pub(super) fn dispatch(&mut self, index: u32, ticket: Ticket, now_ms: f64, poll: &mut Poll) {
         if self.leave_queue(ticket).is_none() {
             return;
         }
-        let Some(p) = self.partitions.get_mut(key) else { return };
+        let Some(p) = self.partitions.at_mut(index) else { return };
         self.entries.set_tag(ticket, tag(p.index, false, false));
         let Some(entry) = self.entries.get_mut(ticket) else { return };
         let sequence = self.next_sequence;
@@ -331,10 +333,10 @@ impl Scheduler {
         if tag & TAG_WAITING != 0 {
             self.forget_waiting(ticket, tag);
         } else {
-            let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
+            let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
                 return false;
             };
-            let p = self.partitions.get_mut(&partition).expect("entries name existing partitions");
+            let p = self.partitions.at_mut(tagged_partition(tag)).expect("tags name existing partitions");
             p.budget.release(sequence);
             p.in_flight -= 1;
             self.in_flight -= 1;
@@ -354,8 +356,8 @@ impl Scheduler {
             return;
         }
         self.queued -= 1;
-        let key = &self.keys[(tag >> 3) as usize];
-        let p = self.partitions.get_mut(&**key).expect("tags name existing partitions");
+        let key = &self.keys[tagged_partition(tag) as usize];
+        let p = self.partitions.at_mut(tagged_partition(tag)).expect("tags name existing partitions");
         p.waiting -= 1;
         if p.waiting == 0 {
             self.waiting_keys.remove(key);

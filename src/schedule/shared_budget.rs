@@ -3,7 +3,7 @@
 //! after a restart, and a throttler's switch between the coordinator's
 //! budget and its own (see [`crate::coordinate`]).
 
-use super::partition::{rank, tag, Entry, State};
+use super::partition::{rank, tag, tagged_partition, Entry, State};
 use super::{Poll, Scheduler, Ticket};
 use crate::budget::Cost;
 use crate::float::clamp;
@@ -13,14 +13,15 @@ impl Scheduler {
     /// (nothing waits ahead of it, a slot is free, its cost fits); otherwise
     /// nothing is queued or counted. A coordinator's spare grants of a lease.
     pub fn dispatch_now(&mut self, partition: &str, cost: Cost, guessed: f64, now_ms: f64) -> Option<Ticket> {
-        let key = self.partitions.get_key_value(partition)?.0.clone();
+        let key = self.partitions.key(partition)?.clone();
+        let index = self.partitions.get(partition)?.index;
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
         let entry = Entry { partition: key, cost: cost.cleaned(), guessed, priority: 0, state: State::Waiting, enqueued_at: now_ms, deadline: None };
-        if !self.goes_at_once(&entry, now_ms) {
+        if !self.goes_at_once(&entry, index, now_ms) {
             return None;
         }
         let ticket = self.enqueue_until(partition, cost, f64::from(guessed), 0, None, now_ms).ok()?;
-        self.dispatch(partition, ticket, now_ms, &mut Poll::default());
+        self.dispatch(index, ticket, now_ms, &mut Poll::default());
         Some(ticket)
     }
 
@@ -34,8 +35,9 @@ impl Scheduler {
     /// A dispatched call will be sent later than now (a spare grant of a
     /// lease): until [`Scheduler::sent`], no response covers its reservation.
     pub fn hold(&mut self, ticket: Ticket) {
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
-            if let Some(p) = self.partitions.get_mut(partition) {
+        let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
+        if let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
+            if let Some(p) = self.partitions.at_mut(index) {
                 p.budget.hold(*sequence);
             }
         }
@@ -45,8 +47,9 @@ impl Scheduler {
     /// order as of now.
     pub fn sent(&mut self, ticket: Ticket) {
         let now_sequence = self.next_sequence;
-        if let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
-            let moved = self.partitions.get_mut(&*partition).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
+        let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
+        if let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
+            let moved = self.partitions.at_mut(index).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
             if moved {
                 *sequence = now_sequence;
                 self.next_sequence += 1;
@@ -59,10 +62,11 @@ impl Scheduler {
     /// budget was kept elsewhere and must now wait for the local one.
     /// Returns false, changing nothing, for a call not in flight.
     pub fn requeue(&mut self, ticket: Ticket) -> bool {
+        let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return false };
         let Some(entry) = self.entries.get_mut(ticket) else { return false };
         let State::Dispatched { sequence } = entry.state else { return false };
         entry.state = State::Waiting;
-        let p = self.partitions.get_mut(&entry.partition).expect("entries name existing partitions");
+        let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.budget.release(sequence);
         p.in_flight -= 1;
         p.queue.insert((rank(entry.priority), ticket));
@@ -99,7 +103,7 @@ impl Scheduler {
         }
         p.in_flight += 1;
         self.in_flight += 1;
-        let key = self.partitions.get_key_value(partition).expect("made above").0.clone();
+        let key = self.keys[index as usize].clone();
         let state = State::Dispatched { sequence };
         self.entries.insert(
             ticket,

@@ -1,0 +1,88 @@
+//! The partitions, by key and by index.
+//!
+//! A partition is found by its key once, when a call is queued; after that
+//! the scheduler reaches it by its index (which every call's tag holds), a
+//! read of a vector. Keys of customers often share a long prefix, so that
+//! each comparison in a search of the keys reads it again: with thousands
+//! of partitions, a dozen such searches per call were most of its cost.
+//! The keys stay ordered, so whatever lists the partitions (a snapshot,
+//! what is saved, a sweep of idle ones) lists them in the order of their
+//! keys, as it always did.
+
+use super::partition::Partition;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub(super) struct Partitions {
+    by_key: BTreeMap<Arc<str>, u32>,
+    /// By [`Partition::index`]; `None` where an evicted one was.
+    slots: Vec<Option<Partition>>,
+}
+
+impl Partitions {
+    pub(super) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub(super) fn contains_key(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// The map's own copy of `key` (calls share it: no string per call).
+    pub(super) fn key(&self, key: &str) -> Option<&Arc<str>> {
+        self.by_key.get_key_value(key).map(|(key, _)| key)
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&Partition> {
+        self.at(*self.by_key.get(key)?)
+    }
+
+    pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Partition> {
+        let index = *self.by_key.get(key)?;
+        self.at_mut(index)
+    }
+
+    /// The partition of this index.
+    pub(super) fn at(&self, index: u32) -> Option<&Partition> {
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    pub(super) fn at_mut(&mut self, index: u32) -> Option<&mut Partition> {
+        self.slots.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Add `partition` under `key`, in the slot of its index (which no
+    /// other partition holds).
+    pub(super) fn insert(&mut self, key: Arc<str>, partition: Partition) {
+        let index = partition.index;
+        let slot = index as usize;
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        debug_assert!(self.slots[slot].is_none(), "a partition's index is its own");
+        self.slots[slot] = Some(partition);
+        self.by_key.insert(key, index);
+    }
+
+    pub(super) fn remove(&mut self, key: &str) -> Option<Partition> {
+        let index = self.by_key.remove(key)?;
+        self.slots.get_mut(index as usize)?.take()
+    }
+
+    /// Every partition with its key, in the order of the keys.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Partition)> {
+        self.by_key.iter().filter_map(|(key, index)| Some((key, self.at(*index)?)))
+    }
+
+    /// Slots holding a partition (for the invariants: as many as keys).
+    #[cfg(test)]
+    pub(super) fn slots_held(&self) -> usize {
+        self.slots.iter().filter(|slot| slot.is_some()).count()
+    }
+
+    #[cfg(test)]
+    pub(super) fn values(&self) -> impl Iterator<Item = &Partition> {
+        self.iter().map(|(_, p)| p)
+    }
+}
