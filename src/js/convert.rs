@@ -85,6 +85,33 @@ pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+thread_local! {
+    /// JS strings of the property names read on every call, by the address
+    /// and length of their text (one text may begin another's): made once,
+    /// not decoded from wasm memory each time.
+    static NAMES: std::cell::RefCell<Vec<((usize, usize), JsValue)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`get`] of a property the crate names on every call (an option, a
+/// field of a `Response`): its name is a JS string made once.
+pub(crate) fn prop(target: &JsValue, key: &'static str) -> JsValue {
+    if !target.is_object() && !target.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    let at = (key.as_ptr() as usize, key.len());
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        let index = match names.iter().position(|(address, _)| *address == at) {
+            Some(index) => index,
+            None => {
+                names.push((at, JsValue::from_str(key)));
+                names.len() - 1
+            }
+        };
+        Reflect::get(target, &names[index].1).unwrap_or(JsValue::UNDEFINED)
+    })
+}
+
 /// A short description of a value for error messages: its own text for
 /// numbers and booleans, the type for everything else (so a message never
 /// repeats an object's contents, which may hold secrets).

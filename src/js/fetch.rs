@@ -1,7 +1,7 @@
 //! The drop-in `fetch`: read a call's cost and partition, then carry out
 //! the engine's steps, sending the request each time it says to.
 
-use super::convert::{self, get, type_error};
+use super::convert::{self, get, prop, type_error};
 use super::heard;
 use super::options::{self, Partitioning};
 use super::request::{read_request_body, Body, RequestInfo};
@@ -39,7 +39,7 @@ impl Shared {
     /// Read a call's cost, key and signal and queue it. The request's body
     /// text serves the estimate here and is not kept.
     pub(crate) fn queue_fetch(&self, input: &JsValue, init: &JsValue, request: RequestInfo) -> Result<FetchCall, Stop> {
-        let signal = options::read_signal(&get(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
+        let signal = options::read_signal(&prop(init, "signal"), "init.signal").map_err(Stop::Failed)?.or(request.signal);
         let (cost, guessed, key, breakpoints) =
             self.cost_and_key(input, init, &request.origin, request.body.as_ref().map(Body::source)).map_err(Stop::Failed)?;
         // Only an estimate that can teach the calibration is watched.
@@ -98,8 +98,8 @@ impl Shared {
     /// [`crate::estimate::usage`]). The body is neither held nor copied:
     /// the answer's own `json` is wrapped, and only the caller reads it.
     fn watch_usage(&self, response: &JsValue, watch: &Rc<Watch>) {
-        let status = get(response, "status").as_f64().unwrap_or(0.0);
-        let Ok(json) = get(response, "json").dyn_into::<Function>() else { return };
+        let status = prop(response, "status").as_f64().unwrap_or(0.0);
+        let Ok(json) = prop(response, "json").dyn_into::<Function>() else { return };
         if !(200.0..300.0).contains(&status) {
             return;
         }

@@ -1,7 +1,7 @@
 //! What an answer said: its status and the rate-limit headers, read into
 //! the core's [`Answer`].
 
-use super::convert::{self, get};
+use super::convert::{self, prop};
 use crate::engine::Answer;
 use crate::float::clamp;
 use crate::headers::{self, Observation};
@@ -43,8 +43,8 @@ pub(crate) fn read_at(headers: &JsValue, what: &str, keep_fields: bool, at: f64)
 /// A `Response`'s status and headers. Headers that cannot be read still
 /// give an answer (with nothing learnt from them).
 pub(crate) fn response(response: &JsValue, keep_fields: bool) -> Answer {
-    let status = status(get(response, "status").as_f64().unwrap_or(200.0));
-    read(&get(response, "headers"), "response.headers", keep_fields).unwrap_or_default().answer(status)
+    let status = status(prop(response, "status").as_f64().unwrap_or(200.0));
+    read(&prop(response, "headers"), "response.headers", keep_fields).unwrap_or_default().answer(status)
 }
 
 /// A status as a number from 0 to 999.

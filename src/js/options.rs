@@ -2,7 +2,7 @@
 //! name the option, what was given and what is allowed. Defaults live in the
 //! core's [`Settings::default`]; this file only translates.
 
-use super::convert::{describe, get, type_error};
+use super::convert::{describe, get, prop, type_error};
 use crate::budget::Limits;
 use crate::coordinate::MAX_LEASE;
 use crate::engine::{Coordination, Settings};
@@ -86,7 +86,7 @@ pub(crate) fn read(value: &JsValue) -> Result<Options, JsValue> {
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(type_error(format!("expected the options to be an object, got {}", describe(value))));
     }
-    check_keys(value, &KNOWN, "option")?;
+    check_keys(value, &KNOWN, || "option".into())?;
     let config = &mut options.settings.schedule;
     if let Some(n) = count(value, "maxConcurrent", true)? {
         config.max_concurrent = n;
@@ -222,11 +222,12 @@ fn one_of(names: &[&str]) -> String {
     format!("one of {}", quoted.join(", "))
 }
 
-fn check_keys(value: &JsValue, known: &[&str], what: &str) -> Result<(), JsValue> {
+/// `what` names the keys in the message, made only when one is unknown.
+fn check_keys(value: &JsValue, known: &[&str], what: impl FnOnce() -> String) -> Result<(), JsValue> {
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            return Err(type_error(format!("unknown {what} `{key}`; expected one of {}", known.join(", "))));
+            return Err(type_error(format!("unknown {} `{key}`; expected one of {}", what(), known.join(", "))));
         }
     }
     Ok(())
@@ -264,7 +265,7 @@ fn read_limits(limits: &JsValue) -> Result<Limits, JsValue> {
     if !limits.is_object() {
         return Err(expected("limits", &format!("a preset name ({}) or an object", one_of(&Limits::PRESETS)), limits));
     }
-    check_keys(limits, &LIMIT_KEYS, "key in `limits`")?;
+    check_keys(limits, &LIMIT_KEYS, || "key in `limits`".into())?;
     let rate = |key: &str| -> Result<Option<f64>, JsValue> {
         let raw = get(limits, key);
         match raw.as_f64() {
@@ -305,23 +306,23 @@ pub(crate) fn read_call(value: &JsValue, method: &str) -> Result<CallOptions, Js
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(type_error(format!("expected the options of `{method}` to be an object, got {}", describe(value))));
     }
-    check_keys(value, &CALL_KEYS, &format!("option of `{method}`"))?;
-    let cost = get(value, "cost");
+    check_keys(value, &CALL_KEYS, || format!("option of `{method}`"))?;
+    let cost = prop(value, "cost");
     if !cost.is_undefined() {
         (call.cost, call.guessed) = read_cost(&cost, "cost")?;
     }
-    let key = get(value, "key");
+    let key = prop(value, "key");
     if !key.is_undefined() {
         call.key = key.as_string().ok_or_else(|| expected("key", "a string", &key))?;
     }
-    let priority = get(value, "priority");
+    let priority = prop(value, "priority");
     if !priority.is_undefined() {
         call.priority = match priority.as_f64() {
             Some(n) if n.fract() == 0.0 && n.abs() <= 1_000_000.0 => n as i32,
             _ => return Err(expected("priority", "a whole number from -1000000 to 1000000", &priority)),
         };
     }
-    call.signal = read_signal(&get(value, "signal"), "signal")?;
+    call.signal = read_signal(&prop(value, "signal"), "signal")?;
     Ok(call)
 }
 
@@ -340,9 +341,9 @@ pub(crate) fn read_cost(value: &JsValue, what: &str) -> Result<(crate::budget::C
     if !value.is_object() || js_sys::Array::is_array(value) {
         return Err(expected(what, "an object such as { tokens: 1200 }", value));
     }
-    check_keys(value, &COST_KEYS, &format!("key in `{what}`"))?;
-    let amount = |key: &str| -> Result<Option<f64>, JsValue> {
-        let raw = get(value, key);
+    check_keys(value, &COST_KEYS, || format!("key in `{what}`"))?;
+    let amount = |key: &'static str| -> Result<Option<f64>, JsValue> {
+        let raw = prop(value, key);
         match raw.as_f64() {
             _ if raw.is_undefined() => Ok(None),
             Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
