@@ -13,22 +13,26 @@ pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// A set of ids the crate counts up.
 pub type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
-/// Bits of a hash that are the key's own: hashbrown picks a key's bucket
-/// from the low bits, so ids in a row sit in buckets in a row, and a
-/// burst of calls (woken, answered, looked up in the order they came)
-/// walks the table's memory in order instead of at random.
-const OWN_BITS: u64 = (1 << 25) - 1;
+/// Ids in a row that share a block of buckets: 2^3, a group of
+/// hashbrown's control bytes (or two on wasm32). See [`IdHasher`].
+const RUN_BITS: u32 = 3;
 
-/// Ids in a row take buckets in a row (the low 25 bits are the id's own,
-/// see [`OWN_BITS`]); the bits above are Fibonacci hashing of the id,
-/// which gives hashbrown's control bytes (the top 7 bits of 64, or of 32
-/// on wasm32) their spread.
+const FIBONACCI: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Ids in a row go in runs of eight to buckets in a row: the low
+/// [`RUN_BITS`] of the hash are the id's own, and the bits above are
+/// Fibonacci hashing of the rest, so the runs themselves are scattered
+/// (as are hashbrown's control bytes, the top 7 bits of 64, or of 32 on
+/// wasm32). A burst of calls looked up in the order they came reads each
+/// group of control bytes once for eight calls, instead of once for each;
+/// scattering the runs keeps a block of long-waiting calls from becoming
+/// one long run of full buckets that later ids would probe through.
 #[derive(Clone, Copy, Default)]
 pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) & !OWN_BITS) | (self.0 & OWN_BITS)
+        ((self.0 >> RUN_BITS).wrapping_mul(FIBONACCI) << RUN_BITS) | (self.0 & ((1 << RUN_BITS) - 1))
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -45,8 +49,9 @@ impl Hasher for IdHasher {
         self.write_u64(n as u64);
     }
 
+    /// A key of one number is that number; of several, each is mixed in.
     fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(5) ^ n;
+        self.0 = self.0.wrapping_mul(FIBONACCI) ^ n;
     }
 }
 
@@ -63,7 +68,12 @@ mod tests {
         };
         let low: HashSet<u64> = (0..4096).map(|n| hash(n) & 4095).collect();
         assert_eq!(low.len(), 4096, "a bijection mod 2^12 for 4096 ids in a row");
-        assert!((1..4096).all(|n| hash(n) & 4095 == (hash(n - 1) + 1) & 4095), "ids in a row take buckets in a row");
+        assert!((1..4096).filter(|n| n % 8 != 0).all(|n| hash(n) == hash(n - 1) + 1), "ids in a run of eight take buckets in a row");
+        // Runs are scattered: the runs of 512 ids in a row start in 512
+        // distinct places of a table of 4096, none next to the one before.
+        let starts: Vec<u64> = (0..512).map(|run| hash(run * 8) & 4095).collect();
+        assert_eq!(starts.iter().collect::<HashSet<_>>().len(), 512);
+        assert!(starts.windows(2).all(|w| w[0].abs_diff(w[1]) > 8), "runs of ids in a row are not next to each other");
         // hashbrown's control bits: the top 7 of 64 (64-bit targets), or of
         // the low 32 (wasm32).
         let top: HashSet<u64> = (0..4096).map(|n| hash(n) >> 57).collect();
