@@ -3,7 +3,8 @@
 /// `x` held within `lo..=hi`, as `f64::clamp` does (a NaN `x` stays NaN),
 /// without its check that `lo <= hi`: that check formats both bounds on
 /// failure, which alone brings the whole of float formatting (some 25 KB)
-/// into the `.wasm`. With `lo > hi`, `hi` wins.
+/// into the `.wasm`. With `lo > hi` it does not panic: `x` above `hi`
+/// gives `hi`, and below `lo`, `lo`.
 #[inline]
 pub fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
     if x > hi {

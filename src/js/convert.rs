@@ -100,7 +100,11 @@ pub(crate) fn prop(target: &JsValue, key: &'static str) -> JsValue {
     }
     let at = (key.as_ptr() as usize, key.len());
     NAMES.with(|names| {
-        let mut names = names.borrow_mut();
+        // A getter may call back into headroom while the cache is in use
+        // by this read: that nested read makes its name afresh.
+        let Ok(mut names) = names.try_borrow_mut() else {
+            return Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+        };
         let index = match names.iter().position(|(address, _)| *address == at) {
             Some(index) => index,
             None => {

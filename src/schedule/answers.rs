@@ -43,9 +43,10 @@ impl Scheduler {
             return;
         }
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
-        let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
+        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
             return;
         };
+        debug_assert_eq!(self.keys[index as usize], partition, "a call's tag names its partition");
         let window = self.config.default_window_ms;
         let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.in_flight -= 1;

@@ -25,13 +25,9 @@ impl Partitions {
         self.by_key.len()
     }
 
-    pub(super) fn contains_key(&self, key: &str) -> bool {
-        self.by_key.contains_key(key)
-    }
-
-    /// The map's own copy of `key` (calls share it: no string per call).
-    pub(super) fn key(&self, key: &str) -> Option<&Arc<str>> {
-        self.by_key.get_key_value(key).map(|(key, _)| key)
+    /// The index of the partition of `key`.
+    pub(super) fn index(&self, key: &str) -> Option<u32> {
+        self.by_key.get(key).copied()
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&Partition> {

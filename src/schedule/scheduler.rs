@@ -85,32 +85,40 @@ impl Scheduler {
     }
 
     pub(super) fn partition_mut(&mut self, key: &str, now_ms: f64) -> &mut Partition {
-        if !self.partitions.contains_key(key) {
-            if self.partitions.len() >= self.sweep_at {
-                self.evict_idle(now_ms);
-            }
-            let budget = match &self.config.limits {
-                Some(limits) => Budget::with_limits(limits, now_ms),
-                None => Budget::default(),
-            };
-            let key: Arc<str> = Arc::from(key);
-            let index = match self.free.pop() {
-                Some(index) => {
-                    self.keys[index as usize] = key.clone();
-                    index
-                }
-                None => {
-                    // Tags hold the index in 29 bits: far more partitions than memory does.
-                    let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
-                    self.keys.push(key.clone());
-                    index
-                }
-            };
-            let mut partition = Partition::new(index, budget, f64::from(self.config.max_concurrent.max(1)));
-            self.learned.take_back(&key, &mut partition);
-            self.partitions.insert(key, partition);
+        let index = match self.partitions.index(key) {
+            Some(index) => index,
+            None => self.new_partition(key, now_ms),
+        };
+        self.partitions.at_mut(index).expect("made above")
+    }
+
+    /// Make the partition of `key` (taking back what it learnt if it was
+    /// evicted); returns its index.
+    fn new_partition(&mut self, key: &str, now_ms: f64) -> u32 {
+        if self.partitions.len() >= self.sweep_at {
+            self.evict_idle(now_ms);
         }
-        self.partitions.get_mut(key).expect("inserted above")
+        let budget = match &self.config.limits {
+            Some(limits) => Budget::with_limits(limits, now_ms),
+            None => Budget::default(),
+        };
+        let key: Arc<str> = Arc::from(key);
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.keys[index as usize] = key.clone();
+                index
+            }
+            None => {
+                // Tags hold the index in 29 bits: far more partitions than memory does.
+                let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
+                self.keys.push(key.clone());
+                index
+            }
+        };
+        let mut partition = Partition::new(index, budget, f64::from(self.config.max_concurrent.max(1)));
+        self.learned.take_back(&key, &mut partition);
+        self.partitions.insert(key, partition);
+        index
     }
 
     /// Queue a call. Refused at once if its cost can never fit, or if
@@ -225,6 +233,7 @@ impl Scheduler {
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
+        debug_assert_eq!(self.keys[index as usize], entry.partition, "a call's tag names its partition");
         let p = self.partitions.at_mut(index)?;
         p.queue.remove(&(rank(entry.priority), ticket));
         p.waiting -= 1;

@@ -13,8 +13,8 @@ impl Scheduler {
     /// (nothing waits ahead of it, a slot is free, its cost fits); otherwise
     /// nothing is queued or counted. A coordinator's spare grants of a lease.
     pub fn dispatch_now(&mut self, partition: &str, cost: Cost, guessed: f64, now_ms: f64) -> Option<Ticket> {
-        let key = self.partitions.key(partition)?.clone();
-        let index = self.partitions.get(partition)?.index;
+        let index = self.partitions.index(partition)?;
+        let key = self.keys[index as usize].clone();
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
         let entry = Entry { partition: key, cost: cost.cleaned(), guessed, priority: 0, state: State::Waiting, enqueued_at: now_ms, deadline: None };
         if !self.goes_at_once(&entry, index, now_ms) {
