@@ -155,6 +155,40 @@ async fn calls_in_flight_reach_max_concurrent_and_never_pass_it() {
     assert_eq!(global("__headroomConcurrencyInFlight"), 0);
 }
 
+/// `run` without the package's loaders goes its own way (no runner was
+/// registered): the work gets `report` alone and starts in a later
+/// microtask; what it returns or throws is what the call's promise
+/// settles with; a report's headers teach the budget.
+#[wasm_bindgen_test]
+async fn run_without_a_loader_passes_on_the_work_s_value_and_its_error_and_reads_its_report() {
+    let throttler = throttler(&[("maxConcurrent", 2.into())]);
+    let work = Function::new_with_args(
+        "report",
+        r#"
+        globalThis.__headroomRunArguments = arguments.length;
+        report({ "x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "7", "x-ratelimit-reset-requests": "1s" }, 200);
+        return 42;
+        "#,
+    );
+    let promise = throttler.run(work.into(), JsValue::UNDEFINED).unwrap();
+    assert_eq!(global("__headroomRunArguments"), JsValue::UNDEFINED, "the work starts in a later microtask");
+    assert_eq!(settle(promise).await, 42);
+    assert_eq!(global("__headroomRunArguments"), 1, "the work is given `report` alone");
+    let requests = path(&throttler.snapshot().unwrap(), &["partitions", "0", "dimensions", "0"]);
+    assert_eq!(path(&requests, &["name"]), "requests");
+    assert_eq!(path(&requests, &["limit"]), 100, "the report taught the budget");
+    let remaining = path(&requests, &["remaining"]).as_f64().unwrap();
+    assert!((7.0..8.0).contains(&remaining), "what the report left, refilled a little since: {remaining}");
+
+    let failing = Function::new_with_args("", "throw new RangeError('the work failed');");
+    let error = match JsFuture::from(throttler.run(failing.into(), JsValue::UNDEFINED).unwrap()).await {
+        Ok(value) => panic!("the call resolved with {value:?}"),
+        Err(error) => error,
+    };
+    assert!(error.is_instance_of::<js_sys::RangeError>(), "the work's own error");
+    assert_eq!(message(&error), "the work failed");
+}
+
 /// Two calls, one after the other, to a fake `fetch` that reports a budget of
 /// one request with none left until 300 ms from its answer. Returns the
 /// throttler, the `Date.now()` of each call as the fake saw it, and the time

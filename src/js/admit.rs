@@ -66,6 +66,22 @@ enum Led {
     Stopped(Stop),
 }
 
+thread_local! {
+    /// The package's maker of runners (see [`use_runner`]), once a loader
+    /// gave it.
+    static RUNNER_MAKER: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Register the package's maker of runners: `(report, finished, threw)`
+/// gives `(work, id)`, which starts `work` in a microtask of its own with a
+/// `report` for the call, and hands how it ended to `finished` or `threw`,
+/// as [`Shared::go`] does itself with `bind` and `then` (six crossings out
+/// of wasm and as many functions made, against one). The bare `.wasm`
+/// (the wasm-bindgen tests) has none and goes the long way.
+pub(crate) fn use_runner(maker: Function) {
+    RUNNER_MAKER.with(|slot| *slot.borrow_mut() = Some(maker));
+}
+
 /// The functions a throttler's lean calls share, each bound to a call.
 pub(crate) struct Hooks {
     /// `(id)`: a waiting call's timer fired or its signal aborted.
@@ -78,6 +94,9 @@ pub(crate) struct Hooks {
     finished: Function,
     /// `(id, error)`: a `run` call's work threw or rejected.
     threw: Function,
+    /// `(work, id)`: the three above in one, made by the package's runner
+    /// maker (see [`use_runner`]), when a loader gave one.
+    runner: Option<Function>,
 }
 
 impl Hooks {
@@ -109,12 +128,14 @@ impl Hooks {
                 }
             })
         };
-        Hooks {
-            resume: resume.into_js_value().unchecked_into(),
-            report: report.into_js_value().unchecked_into(),
-            finished: ended(false).into_js_value().unchecked_into(),
-            threw: ended(true).into_js_value().unchecked_into(),
-        }
+        let report: Function = report.into_js_value().unchecked_into();
+        let finished: Function = ended(false).into_js_value().unchecked_into();
+        let threw: Function = ended(true).into_js_value().unchecked_into();
+        let runner = RUNNER_MAKER.with(|slot| {
+            let maker = slot.borrow();
+            maker.as_ref()?.call3(&JsValue::NULL, &report, &finished, &threw).ok()?.dyn_into::<Function>().ok()
+        });
+        Hooks { resume: resume.into_js_value().unchecked_into(), report, finished, threw, runner }
     }
 }
 
@@ -262,6 +283,11 @@ impl Shared {
         match then {
             Then::Run(work) => {
                 let handle = JsValue::from_f64(id as f64);
+                if let Some(runner) = &self.hooks.runner {
+                    if let Ok(started) = runner.call2(&JsValue::NULL, &work, &handle) {
+                        return started.unchecked_into();
+                    }
+                }
                 let report = bind(&self.hooks.report, &JsValue::NULL, &handle);
                 let start = START.with(|start| bind2(start, &work, &report));
                 let started = SETTLED.with(|settled| after(settled, &start));

@@ -53,3 +53,10 @@ pub fn parse_rate_limit_headers(headers: JsValue, now_ms: Option<f64>) -> Result
 pub fn use_error_class(class: js_sys::Function) {
     convert::use_error_class(class);
 }
+
+/// Called once by each loader with the package's maker of `run`'s runner
+/// (see [`admit::use_runner`]).
+#[wasm_bindgen(js_name = useRunner)]
+pub fn use_runner(maker: js_sys::Function) {
+    admit::use_runner(maker);
+}
