@@ -102,9 +102,7 @@ pub(crate) fn prop(target: &JsValue, key: &'static str) -> JsValue {
     NAMES.with(|names| {
         // A getter may call back into headroom while the cache is in use
         // by this read: that nested read makes its name afresh.
-        let Ok(mut names) = names.try_borrow_mut() else {
-            return Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
-        };
+        let Ok(mut names) = names.try_borrow_mut() else { return get(target, key) };
         let index = match names.iter().position(|(address, _)| *address == at) {
             Some(index) => index,
             None => {

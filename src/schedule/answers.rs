@@ -46,7 +46,7 @@ impl Scheduler {
         let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
             return;
         };
-        debug_assert_eq!(self.keys[index as usize], partition, "a call's tag names its partition");
+        debug_assert_eq!(*self.partitions.key_at(index), partition, "a call's tag names its partition");
         let window = self.config.default_window_ms;
         let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.in_flight -= 1;

@@ -94,7 +94,6 @@ impl Scheduler {
         let max_window = f64::from(self.config.max_concurrent.max(1));
         for key in &idle {
             let p = self.partitions.remove(key).expect("listed above");
-            self.free.push(p.index);
             self.learned.keep(key.clone(), p, max_window);
         }
         self.sweep_at = (2 * self.partitions.len()).max(MIN_SWEEP);

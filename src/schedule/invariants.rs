@@ -13,7 +13,7 @@ impl Scheduler {
             let index = self.partitions.get(&e.partition).map(|p| p.index);
             let waiting = matches!(e.state, State::Waiting);
             if index.map(|i| tag(i, waiting, waiting && e.deadline.is_some())) != Some(found)
-                || index.map(|i| &self.keys[i as usize]) != Some(&e.partition)
+                || index.map(|i| self.partitions.key_at(i)) != Some(&e.partition)
             {
                 return Err(format!("call {ticket} has tag {found:#x} but waits {waiting} in {}", e.partition));
             }
@@ -29,8 +29,7 @@ impl Scheduler {
         if !with_waiters.iter().eq(self.waiting_keys.iter()) {
             return Err(format!("partitions with waiters {with_waiters:?} but the index names {:?}", self.waiting_keys));
         }
-        if self.partitions.values().any(|p| self.keys.get(p.index as usize).is_none_or(|k| self.partitions.get(k).is_none_or(|q| q.index != p.index)))
-        {
+        if self.partitions.values().any(|p| self.partitions.get(self.partitions.key_at(p.index)).is_none_or(|q| q.index != p.index)) {
             return Err("a partition's index names another key".into());
         }
         if self.partitions.slots_held() != self.partitions.len() {

@@ -18,6 +18,11 @@ pub(super) struct Partitions {
     by_key: BTreeMap<Arc<str>, u32>,
     /// By [`Partition::index`]; `None` where an evicted one was.
     slots: Vec<Option<Partition>>,
+    /// The key of each index (of an evicted partition, until its index is
+    /// given to a new one).
+    keys: Vec<Arc<str>>,
+    /// Indices of evicted partitions, the next new one's first.
+    free: Vec<u32>,
 }
 
 impl Partitions {
@@ -48,21 +53,38 @@ impl Partitions {
         self.slots.get_mut(index as usize)?.as_mut()
     }
 
-    /// Add `partition` under `key`, in the slot of its index (which no
-    /// other partition holds).
-    pub(super) fn insert(&mut self, key: Arc<str>, partition: Partition) {
-        let index = partition.index;
-        let slot = index as usize;
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        debug_assert!(self.slots[slot].is_none(), "a partition's index is its own");
-        self.slots[slot] = Some(partition);
-        self.by_key.insert(key, index);
+    /// The key of the partition of this index.
+    pub(super) fn key_at(&self, index: u32) -> &Arc<str> {
+        &self.keys[index as usize]
     }
 
+    /// Add the partition `make` makes for a new `key` with the index it is
+    /// given (an evicted partition's, if any); returns the index.
+    pub(super) fn add(&mut self, key: &str, make: impl FnOnce(&Arc<str>, u32) -> Partition) -> u32 {
+        let key: Arc<str> = Arc::from(key);
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.keys[index as usize] = key.clone();
+                index
+            }
+            None => {
+                // Tags hold the index in 29 bits: far more partitions than memory does.
+                let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
+                self.keys.push(key.clone());
+                self.slots.push(None);
+                index
+            }
+        };
+        debug_assert!(self.slots[index as usize].is_none(), "a partition's index is its own");
+        self.slots[index as usize] = Some(make(&key, index));
+        self.by_key.insert(key, index);
+        index
+    }
+
+    /// Take out the partition of `key`; its index goes to the next new one.
     pub(super) fn remove(&mut self, key: &str) -> Option<Partition> {
         let index = self.by_key.remove(key)?;
+        self.free.push(index);
         self.slots.get_mut(index as usize)?.take()
     }
 

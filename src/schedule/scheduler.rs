@@ -23,10 +23,6 @@ pub type Ticket = u64;
 pub struct Scheduler {
     pub(super) config: Config,
     pub(super) partitions: Partitions,
-    /// The partitions' keys, by index; an evicted partition's index is
-    /// given to the next new one (`free`).
-    pub(super) keys: Vec<Arc<str>>,
-    pub(super) free: Vec<u32>,
     /// The partitions with calls waiting: only they have anything to
     /// dispatch or a time to wake at.
     pub(super) waiting_keys: BTreeSet<Arc<str>>,
@@ -56,8 +52,6 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: Partitions::default(),
-            keys: Vec::new(),
-            free: Vec::new(),
             waiting_keys: BTreeSet::new(),
             learned: super::evict::Learned::default(),
             sweep_at: super::evict::MIN_SWEEP,
@@ -102,23 +96,13 @@ impl Scheduler {
             Some(limits) => Budget::with_limits(limits, now_ms),
             None => Budget::default(),
         };
-        let key: Arc<str> = Arc::from(key);
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.keys[index as usize] = key.clone();
-                index
-            }
-            None => {
-                // Tags hold the index in 29 bits: far more partitions than memory does.
-                let index = u32::try_from(self.keys.len()).ok().filter(|i| *i < 1 << 29).expect("fewer than 2^29 partitions");
-                self.keys.push(key.clone());
-                index
-            }
-        };
-        let mut partition = Partition::new(index, budget, f64::from(self.config.max_concurrent.max(1)));
-        self.learned.take_back(&key, &mut partition);
-        self.partitions.insert(key, partition);
-        index
+        let window = f64::from(self.config.max_concurrent.max(1));
+        let learned = &mut self.learned;
+        self.partitions.add(key, |key, index| {
+            let mut partition = Partition::new(index, budget, window);
+            learned.take_back(key, &mut partition);
+            partition
+        })
     }
 
     /// Queue a call. Refused at once if its cost can never fit, or if
@@ -164,7 +148,7 @@ impl Scheduler {
             self.counters.refused += 1;
             return Err(Refusal::RateLimited { retry_after_ms });
         }
-        let key = self.keys[index as usize].clone();
+        let key = self.partitions.key_at(index).clone();
         let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         // `maxQueue: 0`: a call goes at once or not at all.
         if full && !self.goes_at_once(&entry, index, now_ms) {
@@ -233,7 +217,7 @@ impl Scheduler {
         if !matches!(entry.state, State::Waiting) {
             return None;
         }
-        debug_assert_eq!(self.keys[index as usize], entry.partition, "a call's tag names its partition");
+        debug_assert_eq!(*self.partitions.key_at(index), entry.partition, "a call's tag names its partition");
         let p = self.partitions.at_mut(index)?;
         p.queue.remove(&(rank(entry.priority), ticket));
         p.waiting -= 1;
@@ -365,13 +349,13 @@ impl Scheduler {
             return;
         }
         self.queued -= 1;
-        let key = &self.keys[tagged_partition(tag) as usize];
-        let p = self.partitions.at_mut(tagged_partition(tag)).expect("tags name existing partitions");
+        let index = tagged_partition(tag);
+        let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.waiting -= 1;
         if p.waiting == 0 {
-            self.waiting_keys.remove(key);
             p.queue.clear();
             p.stale = 0;
+            self.waiting_keys.remove(self.partitions.key_at(index));
         } else {
             p.stale += 1;
             if p.stale > p.waiting + STALE_SLACK {

@@ -14,7 +14,7 @@ impl Scheduler {
     /// nothing is queued or counted. A coordinator's spare grants of a lease.
     pub fn dispatch_now(&mut self, partition: &str, cost: Cost, guessed: f64, now_ms: f64) -> Option<Ticket> {
         let index = self.partitions.index(partition)?;
-        let key = self.keys[index as usize].clone();
+        let key = self.partitions.key_at(index).clone();
         let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) as f32 } else { 0.0 };
         let entry = Entry { partition: key, cost: cost.cleaned(), guessed, priority: 0, state: State::Waiting, enqueued_at: now_ms, deadline: None };
         if !self.goes_at_once(&entry, index, now_ms) {
@@ -103,7 +103,7 @@ impl Scheduler {
         }
         p.in_flight += 1;
         self.in_flight += 1;
-        let key = self.keys[index as usize].clone();
+        let key = self.partitions.key_at(index).clone();
         let state = State::Dispatched { sequence };
         self.entries.insert(
             ticket,
