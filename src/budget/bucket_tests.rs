@@ -35,7 +35,7 @@ fn learned_reserve(others_per_ms: f64) -> f64 {
         level_at = now;
         level
     };
-    budget.observe(&report(server(T0, 0.0), T0), None, T0, 60_000.0);
+    budget.observe(&report(server(T0, 0.0), T0), T0, 60_000.0);
     let mut answers: Vec<(f64, u64)> = Vec::new();
     let mut latency = 7_919.0;
     for sequence in 0..800u64 {
@@ -73,7 +73,7 @@ fn a_saved_bucket_comes_back_equal_through_json() {
     continuous.take(1_500.0, T0 + 10.0);
     continuous.note_sent(400.0, T0 + 20.0);
     let mut budget = Budget::default();
-    budget.observe(&report(30_000.0, T0), None, T0, 60_000.0);
+    budget.observe(&report(30_000.0, T0), T0, 60_000.0);
     let window = super::Bucket {
         refill: super::BucketRefill::Window { reset_at_ms: None, window_ms: 60_000.0 },
         ..budget.bucket("input_tokens").unwrap().clone()

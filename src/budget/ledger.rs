@@ -1,6 +1,6 @@
 //! A partition's buckets and the reservations of calls in flight.
 
-use super::bucket::{Bucket, BucketView};
+use super::bucket::{Bucket, BucketRefill, BucketView};
 use super::cost::{Cost, Limits};
 use crate::float::clamp;
 use crate::headers::{Dimension, Observation, Source};
@@ -21,21 +21,56 @@ pub enum Admission {
     Never { dimension: String, cost: f64, limit: f64 },
 }
 
+/// How far apart in time two calls may be sent and still reach the server
+/// in either order: the spread of their trips there (a new connection's
+/// handshakes against a pooled one). A report covers the calls sent at
+/// least this long before its own; two reports of calls sent closer than
+/// this are put in the server's order by the requests they show left.
+pub const REORDER_MS: f64 = 50.0;
+
+/// A dispatched call's reservation: its cost, and when it was sent.
+#[derive(Clone, Copy, Debug)]
+struct Reservation {
+    cost: Cost,
+    sent_at_ms: f64,
+}
+
+/// The report whose levels the buckets hold: when its call was sent, and
+/// how many requests it showed left (the server's clock among calls sent
+/// together: each call it admits takes one).
+#[derive(Clone, Copy, Debug)]
+struct Applied {
+    sent_at_ms: f64,
+    received_at_ms: f64,
+    requests_left: Option<f64>,
+}
+
+/// Where a report stands against the one applied, in the server's order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Order {
+    /// Its call was admitted after the applied one's: its levels are newer.
+    Later,
+    /// Admitted before: the applied report counted it.
+    Earlier,
+    /// Sent too close to the applied one to tell.
+    Unknown,
+}
+
 /// The buckets of one partition and its uncounted reservations.
 #[derive(Clone, Debug, Default)]
 pub struct Budget {
     buckets: SmallMap<String, Bucket>,
     /// Reservations by dispatch sequence that no observation has covered yet.
-    uncounted: BTreeMap<u64, Cost>,
+    uncounted: BTreeMap<u64, Reservation>,
     /// Their sum, kept so admission is O(dimensions), not O(calls in flight).
     reserved: Cost,
-    /// The dispatch sequence of the newest call whose response was applied.
-    newest_applied: Option<u64>,
+    /// The newest report applied, in the server's order.
+    applied: Option<Applied>,
     /// Reservations that only the call's own response covers: calls whose
     /// sending may come later than their dispatch (a coordinator's grants,
     /// sent by other isolates after a round trip, or spare grants of a
     /// lease). [`Budget::sent`] moves one to the sequence of its sending.
-    held: BTreeMap<u64, Cost>,
+    held: BTreeMap<u64, Reservation>,
 }
 
 impl Budget {
@@ -109,7 +144,7 @@ impl Budget {
         for (name, bucket) in self.buckets.iter_mut() {
             bucket.note_sent(cost.for_dimension(name), now_ms);
         }
-        self.uncounted.insert(sequence, cost);
+        self.uncounted.insert(sequence, Reservation { cost, sent_at_ms: now_ms });
     }
 
     /// The call dispatched as `sequence` may be sent later than calls
@@ -123,9 +158,9 @@ impl Budget {
     /// A held call (see [`Budget::hold`]) is being sent now, as `now_sequence`:
     /// its answer is then as fresh as that of a call dispatched now.
     /// Returns false, changing nothing, when no call is held as `sequence`.
-    pub fn sent(&mut self, sequence: u64, now_sequence: u64) -> bool {
-        let Some(cost) = self.held.remove(&sequence) else { return false };
-        self.held.insert(now_sequence, cost);
+    pub fn sent(&mut self, sequence: u64, now_sequence: u64, now_ms: f64) -> bool {
+        let Some(held) = self.held.remove(&sequence) else { return false };
+        self.held.insert(now_sequence, Reservation { sent_at_ms: now_ms, ..held });
         true
     }
 
@@ -141,46 +176,154 @@ impl Budget {
 
     /// A response arrived for the call dispatched as `sequence`.
     ///
-    /// With rate-limit dimensions in `observation`, and unless a newer
-    /// response was already applied, the reported levels replace ours and
-    /// every reservation up to and including `sequence` is dropped (the
-    /// server has counted those calls). Without them, the call's own
+    /// With rate-limit dimensions in `observation`, and when its call was
+    /// admitted after the call of the report applied last (see
+    /// [`Budget::order`]), the reported levels replace ours; the call's own
+    /// reservation and those of calls sent at least [`REORDER_MS`] before it
+    /// are dropped (the server has counted those calls). A report admitted
+    /// before the applied one only drops its own call's reservation (the
+    /// applied report counted it); one that cannot be placed charges it as
+    /// local consumption. Without rate-limit dimensions, the call's own
     /// reservation is charged to the buckets as local consumption.
     pub fn reconcile(&mut self, sequence: u64, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
+        self.answered(sequence, false, observation, now_ms, default_window_ms);
+    }
+
+    /// The call dispatched as `sequence` was refused (a 429): the server
+    /// counted nothing for it, so its reservation goes back as in
+    /// [`Budget::release`], and its headers are placed and applied as
+    /// [`Budget::reconcile`] does.
+    pub fn refused(&mut self, sequence: u64, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
+        self.answered(sequence, true, observation, now_ms, default_window_ms);
+    }
+
+    fn answered(&mut self, sequence: u64, refused: bool, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
         // A held call's own answer covers it like any call's; but when that
-        // answer is stale, the newer one applied may not have counted it (it
-        // was held because its sending could come late), so it is charged.
-        let held = self.held.remove(&sequence).map(|cost| self.uncounted.insert(sequence, cost)).is_some();
-        let fresh = self.newest_applied.is_none_or(|newest| sequence >= newest);
-        match observation.filter(|o| !o.dimensions.is_empty()) {
-            Some(observation) if fresh => {
-                let newer = self.uncounted.split_off(&(sequence + 1));
-                let covered = std::mem::replace(&mut self.uncounted, newer);
-                let mut covered_sum = Cost::default();
-                covered.values().for_each(|cost| covered_sum.add(cost));
-                let reported = self.apply(observation, now_ms, default_window_ms);
-                self.newest_applied = Some(sequence);
-                self.reserved.subtract(&covered_sum);
-                self.forget_drift();
-                // A dimension this response did not report (a static limit,
-                // or one the server left out this time) learns nothing from
-                // it: the calls it covers are charged there as local
-                // consumption, so they are not forgotten.
-                self.charge(&covered_sum, &reported, now_ms);
+        // answer is not placed after the applied one, that one may not have
+        // counted it (it was held because its sending could come late), so
+        // it is charged.
+        let held = self.held.remove(&sequence).map(|held| self.uncounted.insert(sequence, held)).is_some();
+        // No reservation left: a report applied earlier covered the call,
+        // and that report's call was sent well after it; nothing to learn.
+        let Some(sent_at_ms) = self.uncounted.get(&sequence).map(|r| r.sent_at_ms) else { return };
+        if refused {
+            self.release(sequence);
+        }
+        let Some(observation) = observation.filter(|o| !o.dimensions.is_empty()) else {
+            if let Some(cost) = self.drop_reservation(sequence) {
+                self.charge(&cost, &[], now_ms);
             }
-            // A stale response: a newer one already covered this call,
-            // unless it was held.
-            Some(_) => {
-                if let (Some(cost), true) = (self.drop_reservation(sequence), held) {
-                    self.charge(&cost, &[], now_ms);
-                }
+            return;
+        };
+        let report = Applied { sent_at_ms, received_at_ms: now_ms, requests_left: requests_left(observation) };
+        match self.order(&report, default_window_ms) {
+            Order::Later => self.apply_report(Some(sequence), report, observation, now_ms, default_window_ms),
+            Order::Earlier if !held => {
+                self.drop_reservation(sequence);
             }
-            None => {
+            Order::Earlier | Order::Unknown => {
                 if let Some(cost) = self.drop_reservation(sequence) {
                     self.charge(&cost, &[], now_ms);
                 }
             }
         }
+    }
+
+    /// Where `report` stands against the report applied last.
+    ///
+    /// A call sent once the applied report had come back was admitted
+    /// after that report's call. Otherwise the requests each report shows
+    /// left can prove the order whatever
+    /// the calls' trips took: a call is admitted somewhere between its
+    /// sending and its answer, so two admissions are at most `w` apart (the
+    /// wider of the two spans from one call's sending to the other's
+    /// answer), and the bucket refills at most `rate × w` between them,
+    /// while each admission takes one request. A report showing at least
+    /// that many more left than the applied one came earlier; one showing
+    /// at least that many fewer came later.
+    ///
+    /// Short of a proof, calls sent [`REORDER_MS`] or more apart reach the
+    /// server in the order they were sent. Closer than that, the one
+    /// showing fewer requests left came later; that holds while refill
+    /// between their admissions is less than one request (so the requests
+    /// bucket must refill slower than one per their gap and
+    /// [`REORDER_MS`]), and a tie tells nothing.
+    fn order(&self, report: &Applied, default_window_ms: f64) -> Order {
+        let Some(applied) = self.applied else { return Order::Later };
+        // Sent once the applied report was back: admitted after its call.
+        if report.sent_at_ms >= applied.received_at_ms {
+            return Order::Later;
+        }
+        // The fastest the requests bucket can refill: its rate as read from
+        // reports (which a late report's reset can understate), or its
+        // limit over the shortest window any bucket shows (the dimensions
+        // of one API share their window, and a large deficit reads it
+        // well), whichever is faster.
+        let shortest_window_ms = self
+            .buckets
+            .values()
+            .filter_map(|b| match b.refill {
+                BucketRefill::Continuous { per_ms } if per_ms > 0.0 => Some(b.limit / per_ms),
+                _ => None,
+            })
+            .fold(default_window_ms, f64::min);
+        let refill = self.buckets.get("requests").map(|b| match b.refill {
+            BucketRefill::Continuous { per_ms } => BucketRefill::Continuous { per_ms: per_ms.max(b.limit / shortest_window_ms) },
+            window => window,
+        });
+        if let (Some(BucketRefill::Continuous { per_ms }), Some(left), Some(before)) = (refill, report.requests_left, applied.requests_left) {
+            let w = (report.received_at_ms - applied.sent_at_ms).max(applied.received_at_ms - report.sent_at_ms);
+            let drift = per_ms * w.max(0.0);
+            if left >= before + drift {
+                return Order::Earlier;
+            }
+            if left <= before - drift {
+                return Order::Later;
+            }
+        }
+        let gap = report.sent_at_ms - applied.sent_at_ms;
+        if gap.abs() >= REORDER_MS {
+            return if gap > 0.0 { Order::Later } else { Order::Earlier };
+        }
+        let per_ms = match refill {
+            Some(BucketRefill::Continuous { per_ms }) => per_ms,
+            // A window refills only at its reset.
+            Some(BucketRefill::Window { .. }) => 0.0,
+            None => return Order::Unknown,
+        };
+        match (report.requests_left, applied.requests_left) {
+            (Some(left), Some(before)) if per_ms * (gap.abs() + REORDER_MS) < 1.0 => match left.total_cmp(&before) {
+                std::cmp::Ordering::Less => Order::Later,
+                std::cmp::Ordering::Greater => Order::Earlier,
+                std::cmp::Ordering::Equal => Order::Unknown,
+            },
+            _ => Order::Unknown,
+        }
+    }
+
+    /// Apply a report as the newest: its levels replace ours, and it covers
+    /// its own call (`own`) and every call sent at least [`REORDER_MS`]
+    /// before it. Calls sent closer to it stay reserved: the server may
+    /// have counted them after it.
+    fn apply_report(&mut self, own: Option<u64>, report: Applied, observation: &Observation, now_ms: f64, default_window_ms: f64) {
+        let before = report.sent_at_ms - REORDER_MS;
+        let covered: Vec<u64> =
+            self.uncounted.iter().filter(|(sequence, r)| Some(**sequence) == own || r.sent_at_ms <= before).map(|(sequence, _)| *sequence).collect();
+        let mut covered_sum = Cost::default();
+        for sequence in covered {
+            if let Some(r) = self.uncounted.remove(&sequence) {
+                covered_sum.add(&r.cost);
+            }
+        }
+        let reported = self.apply(observation, now_ms, default_window_ms);
+        self.applied = Some(report);
+        self.reserved.subtract(&covered_sum);
+        self.forget_drift();
+        // A dimension this response did not report (a static limit, or one
+        // the server left out this time) learns nothing from it: the calls
+        // it covers are charged there as local consumption, so they are not
+        // forgotten.
+        self.charge(&covered_sum, &reported, now_ms);
     }
 
     /// Charge `cost` as local consumption to every bucket not named in `except`.
@@ -195,7 +338,7 @@ impl Budget {
     /// reservation without charging anything.
     pub fn release(&mut self, sequence: u64) {
         let cost = match self.held.remove(&sequence) {
-            Some(cost) => {
+            Some(Reservation { cost, .. }) => {
                 self.reserved.subtract(&cost);
                 self.forget_drift();
                 Some(cost)
@@ -210,14 +353,14 @@ impl Budget {
     }
 
     /// Apply headers seen outside a dispatched call (`Throttler.observe`):
-    /// they are as new as anything, so they cover every call in flight.
-    pub fn observe(&mut self, observation: &Observation, latest_sequence: Option<u64>, now_ms: f64, default_window_ms: f64) {
-        match latest_sequence {
-            Some(sequence) => self.reconcile(sequence, Some(observation), now_ms, default_window_ms),
-            None => {
-                self.apply(observation, now_ms, default_window_ms);
-            }
+    /// they are as new as anything, so they cover every call sent at least
+    /// [`REORDER_MS`] ago.
+    pub fn observe(&mut self, observation: &Observation, now_ms: f64, default_window_ms: f64) {
+        if observation.dimensions.is_empty() {
+            return;
         }
+        let report = Applied { sent_at_ms: now_ms, received_at_ms: now_ms, requests_left: requests_left(observation) };
+        self.apply_report(None, report, observation, now_ms, default_window_ms);
     }
 
     /// Replace the buckets the observation reports; returns their names.
@@ -250,7 +393,7 @@ impl Budget {
     }
 
     fn drop_reservation(&mut self, sequence: u64) -> Option<Cost> {
-        let cost = self.uncounted.remove(&sequence)?;
+        let Reservation { cost, .. } = self.uncounted.remove(&sequence)?;
         self.reserved.subtract(&cost);
         self.forget_drift();
         Some(cost)
@@ -281,6 +424,11 @@ impl Budget {
     }
 }
 
+/// The requests a report shows left, if it reports them.
+fn requests_left(observation: &Observation) -> Option<f64> {
+    observation.dimensions.iter().find(|d| d.name == "requests").and_then(|d| d.remaining)
+}
+
 /// Anthropic's `anthropic-ratelimit-tokens-*` fields are not a bucket of their
 /// own when the input and output token limits are reported beside them: they
 /// repeat "the most restrictive limit currently in effect" (Anthropic API
@@ -291,3 +439,7 @@ fn is_most_restrictive_view(dim: &Dimension, observation: &Observation) -> bool 
         && dim.source == Source::Anthropic
         && observation.dimensions.iter().any(|d| d.source == Source::Anthropic && (d.name == "input_tokens" || d.name == "output_tokens"))
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -13,26 +13,48 @@
 //! ```
 //!
 //! When a response arrives, its headers are the truth as of the moment the
-//! server answered. Every call dispatched *before or with* that one has been
-//! counted by the server by then, so its reservation is dropped; the level is
-//! replaced by the reported `remaining`. Calls dispatched *after* it and still
-//! in flight may not be counted yet, so their reservations stay subtracted.
+//! server admitted its call. Calls sent well before that one (at least
+//! [`REORDER_MS`] earlier) reached the server before it and have been
+//! counted, so their reservations are dropped with the call's own; the level
+//! is replaced by the reported `remaining`. Calls sent after it, or so close
+//! to it that they may have reached the server after it (a new connection's
+//! handshakes against a pooled one), may not be counted yet, so their
+//! reservations stay subtracted until a report covers them or their own
+//! answer comes.
+//!
+//! Reports come back in any order. Each is placed against the newest one
+//! applied, in the order the server admitted their calls:
+//! - a call sent after the applied report came back was admitted after it;
+//! - the requests each shows left can prove it: each admission takes one
+//!   request, and between two admissions (each somewhere between its call's
+//!   sending and its answer) the bucket refills at most its rate times the
+//!   widest gap those times allow; a report showing more left than that
+//!   margin came earlier, fewer came later, however the trips went;
+//! - short of a proof, calls sent [`REORDER_MS`] or more apart were
+//!   admitted in the order they were sent;
+//! - closer than that, fewer requests left means later, as long as refill
+//!   between them is under one request; a tie tells nothing.
+//!
+//! A later report is applied. An earlier one only drops its own call's
+//! reservation: the report applied counted it. One that cannot be placed
+//! charges its call's cost to the level: subtracted twice for a while, if
+//! the applied report did count it, never not at all.
 //!
 //! Why this neither double-counts nor under-counts:
-//! - a call is subtracted once: by its reservation until a response at least
-//!   as new as it arrives, then by the server's `remaining`, never by both,
-//!   because the same observation that puts it into `remaining` drops its
-//!   reservation (ordering uses the dispatch sequence, so a response that
-//!   overtakes an older one drops exactly the reservations it covers);
-//! - a call is never forgotten: a reservation leaves only through an
-//!   observation that covers it, or, when its response carried no headers,
-//!   by being charged to the level as local consumption;
-//! - an older response that arrives after a newer one is stale and is not
-//!   applied, so the level never moves back to an earlier truth.
+//! - a call is subtracted by its reservation until a report that covers it
+//!   is applied, then by the server's `remaining`; where it is unknown
+//!   whether the server's figure includes it, it is subtracted from both
+//!   (the error is on the safe side, and lasts until the next report);
+//! - a call is never forgotten: a reservation leaves only through a report
+//!   that covers it or is later than one that did, or, when its response
+//!   carried no headers or could not be placed, by being charged to the
+//!   level as local consumption;
+//! - a report older than the one applied is not applied, so the level never
+//!   moves back to an earlier truth.
 //!
-//! The approximation is that the server counts calls in the order they were
-//! sent; calls racing on the wire can be counted in either order, which the
-//! next response corrects.
+//! The approximation is [`REORDER_MS`]: a call whose trip to the server
+//! took that much longer than that of a call sent after it is taken as
+//! counted by that call's report, unless the requests left show otherwise.
 //!
 //! A fresh response that does not report a dimension we keep (a static limit,
 //! or a field the server left out) charges the reservations it drops to that
@@ -42,8 +64,8 @@
 //!
 //! # Held reservations
 //!
-//! The rule above orders calls by dispatch, which is the order the server
-//! counts them in only when one client sends each call as it is dispatched.
+//! The rule above takes a call as sent when it is dispatched, which holds
+//! only when one client sends each call as it is dispatched.
 //! A coordinator ([`crate::coordinate`]) grants calls that other isolates
 //! send after a round trip of their own, and spare grants of a lease are
 //! sent later still. Their reservations are *held*: no response covers them
@@ -88,4 +110,4 @@ mod ledger;
 
 pub use bucket::{Bucket, BucketRefill, BucketView, SavedBucket};
 pub use cost::{Cost, Limits};
-pub use ledger::{Admission, Budget};
+pub use ledger::{Admission, Budget, REORDER_MS};

@@ -161,7 +161,7 @@ impl Grants {
         if let Some(grant) = self.outstanding.iter_mut().find(|g| g.id == id && !g.sent) {
             grant.sent = true;
             grant.expires_at_ms = now_ms + self.report_timeout_ms;
-            scheduler.sent(grant.ticket);
+            scheduler.sent(grant.ticket, now_ms);
         }
     }
 

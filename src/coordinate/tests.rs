@@ -1,4 +1,5 @@
 use super::*;
+use crate::budget::REORDER_MS;
 use crate::headers::{parse, Observation};
 use crate::schedule::Config;
 
@@ -35,14 +36,16 @@ fn a_spare_grant_is_not_covered_by_a_response_to_a_later_call_until_it_is_sent()
     let c = grants.issue(&mut s, t[2], "api", Cost::ONE_REQUEST, true, LEASE_MS, T0);
     assert_eq!(remaining(&s, T0), 7.0);
     // The server has counted a and c, not the spare grant, which was granted
-    // before c but has not been sent.
+    // before c but has not been sent. a was sent with c, so c's answer does
+    // not cover it either: it may have reached the server after c.
     let ticket = grants.take(c).unwrap().ticket;
     s.complete(ticket, Some(200), Some(&window(8, T0 + 10.0)), T0 + 10.0);
-    assert_eq!(remaining(&s, T0 + 10.0), 7.0, "the spare grant stays reserved");
+    assert_eq!(remaining(&s, T0 + 10.0), 6.0, "the spare grant stays reserved, and so does a");
     // Sent now: a response to a call sent before it does not cover it...
     grants.sent(&mut s, spare, T0 + 20.0);
+    // (a reached the server first: it shows one request more than c's.)
     let ticket = grants.take(a).unwrap().ticket;
-    s.complete(ticket, Some(200), Some(&window(8, T0 + 30.0)), T0 + 30.0);
+    s.complete(ticket, Some(200), Some(&window(9, T0 + 30.0)), T0 + 30.0);
     assert_eq!(remaining(&s, T0 + 30.0), 7.0);
     // ...its own response does.
     let ticket = grants.take(spare).unwrap().ticket;
@@ -116,18 +119,20 @@ fn saved_buckets_and_grants_come_back_in_a_fresh_scheduler() {
     assert_eq!(remaining(&fresh, T0 + 5.0), 8.0, "both grants still count");
     assert_eq!(fresh.in_flight(), 2);
     // A new grant does not reuse an old id.
-    let next = fresh.enqueue("api", Cost::ONE_REQUEST, 0, T0 + 5.0).unwrap();
-    fresh.poll(T0 + 5.0);
-    let id = back.issue(&mut fresh, next, "api", Cost::ONE_REQUEST, true, LEASE_MS, T0 + 5.0);
+    let later = T0 + 5.0 + REORDER_MS;
+    let next = fresh.enqueue("api", Cost::ONE_REQUEST, 0, later).unwrap();
+    fresh.poll(later);
+    let id = back.issue(&mut fresh, next, "api", Cost::ONE_REQUEST, true, LEASE_MS, later);
     assert!(id > sent && id > spare);
-    // The spare grant is still held: a later call's response does not cover it.
+    // The spare grant is still held: a later call's response does not cover
+    // it (it does cover the grant sent before the restart).
     let ticket = back.take(id).unwrap().ticket;
-    fresh.complete(ticket, Some(200), Some(&window(7, T0 + 10.0)), T0 + 10.0);
-    assert_eq!(remaining(&fresh, T0 + 10.0), 6.0);
+    fresh.complete(ticket, Some(200), Some(&window(7, later + 10.0)), later + 10.0);
+    assert_eq!(remaining(&fresh, later + 10.0), 6.0);
     // Old reports find their grants.
     for old in [sent, spare] {
         let ticket = back.take(old).expect("a grant made before the restart").ticket;
-        fresh.complete(ticket, Some(200), None, T0 + 20.0);
+        fresh.complete(ticket, Some(200), None, later + 20.0);
     }
     assert_eq!(fresh.in_flight(), 0);
     assert!(back.is_empty());

@@ -67,9 +67,10 @@ impl Scheduler {
         p.answered = true;
         if status == 429 {
             // The server refused it: it used nothing, whatever the headers say.
-            p.budget.release(sequence);
+            p.budget.refused(sequence, observation, now_ms, window);
+        } else {
+            p.budget.reconcile(sequence, observation, now_ms, window);
         }
-        p.budget.reconcile(sequence, observation, now_ms, window);
         match status {
             429 => {
                 self.counters.rate_limited += 1;
@@ -128,9 +129,8 @@ impl Scheduler {
     /// Headers seen outside a dispatched call, for a partition.
     pub fn observe(&mut self, partition: &str, observation: &Observation, now_ms: f64) {
         let window = self.config.default_window_ms;
-        let latest = self.next_sequence.checked_sub(1);
         let p = self.partition_mut(partition, now_ms);
-        p.budget.observe(observation, latest, now_ms, window);
+        p.budget.observe(observation, now_ms, window);
         if !observation.dimensions.is_empty() {
             p.answered = true;
         }

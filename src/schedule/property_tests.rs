@@ -248,7 +248,7 @@ fn step(s: &mut Scheduler, model: &mut Model, rng: &mut Rng, now: f64) -> Result
             // the local budget (any ticket, known or not, in any state).
             match rng.below(3) {
                 0 => s.hold(model.any_ticket(rng)),
-                1 => s.sent(model.any_ticket(rng)),
+                1 => s.sent(model.any_ticket(rng), now),
                 _ if rng.one_in(5) => s.set_budget(rng.one_in(2), rng.number()),
                 _ => {}
             }

@@ -45,11 +45,11 @@ impl Scheduler {
 
     /// A held call is being sent now: it takes its place in the dispatch
     /// order as of now.
-    pub fn sent(&mut self, ticket: Ticket) {
+    pub fn sent(&mut self, ticket: Ticket, now_ms: f64) {
         let now_sequence = self.next_sequence;
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
         if let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
-            let moved = self.partitions.at_mut(index).is_some_and(|p| p.budget.sent(*sequence, now_sequence));
+            let moved = self.partitions.at_mut(index).is_some_and(|p| p.budget.sent(*sequence, now_sequence, now_ms));
             if moved {
                 *sequence = now_sequence;
                 self.next_sequence += 1;
