@@ -43,6 +43,9 @@ struct Applied {
     sent_at_ms: f64,
     received_at_ms: f64,
     requests_left: Option<f64>,
+    /// When the requests bucket the report showed is full again (for a
+    /// window, when that window ends).
+    requests_reset_at_ms: Option<f64>,
 }
 
 /// Where a report stands against the one applied, in the server's order.
@@ -155,12 +158,16 @@ impl Budget {
         }
     }
 
-    /// A held call (see [`Budget::hold`]) is being sent now, as `now_sequence`:
-    /// its answer is then as fresh as that of a call dispatched now.
+    /// A held call (see [`Budget::hold`]) was sent, as we learn at `now_ms`
+    /// and number `now_sequence`. The news comes after the sending (a
+    /// message on its way, at most [`REORDER_MS`] by this count), and
+    /// reports are placed by send times no later than the truth, so it is
+    /// taken as sent that much earlier, and never before its dispatch.
     /// Returns false, changing nothing, when no call is held as `sequence`.
     pub fn sent(&mut self, sequence: u64, now_sequence: u64, now_ms: f64) -> bool {
         let Some(held) = self.held.remove(&sequence) else { return false };
-        self.held.insert(now_sequence, Reservation { sent_at_ms: now_ms, ..held });
+        let sent_at_ms = (now_ms - REORDER_MS).max(held.sent_at_ms);
+        self.held.insert(now_sequence, Reservation { sent_at_ms, ..held });
         true
     }
 
@@ -215,7 +222,8 @@ impl Budget {
             }
             return;
         };
-        let report = Applied { sent_at_ms, received_at_ms: now_ms, requests_left: requests_left(observation) };
+        let (requests_left, requests_reset_at_ms) = requests(observation);
+        let report = Applied { sent_at_ms, received_at_ms: now_ms, requests_left, requests_reset_at_ms };
         match self.order(&report, default_window_ms) {
             Order::Later => self.apply_report(Some(sequence), report, observation, now_ms, default_window_ms),
             Order::Earlier if !held => {
@@ -233,8 +241,8 @@ impl Budget {
     ///
     /// A call sent once the applied report had come back was admitted
     /// after that report's call. Otherwise the requests each report shows
-    /// left can prove the order whatever
-    /// the calls' trips took: a call is admitted somewhere between its
+    /// left can prove the order whatever the calls' trips took: a call is
+    /// admitted somewhere between its
     /// sending and its answer, so two admissions are at most `w` apart (the
     /// wider of the two spans from one call's sending to the other's
     /// answer), and the bucket refills at most `rate × w` between them,
@@ -274,10 +282,12 @@ impl Budget {
         if let (Some(BucketRefill::Continuous { per_ms }), Some(left), Some(before)) = (refill, report.requests_left, applied.requests_left) {
             let w = (report.received_at_ms - applied.sent_at_ms).max(applied.received_at_ms - report.sent_at_ms);
             let drift = per_ms * w.max(0.0);
-            if left >= before + drift {
+            // Strictly: a refused call's report shows the bucket without
+            // taking a request, which leaves no margin at equality.
+            if left > before + drift {
                 return Order::Earlier;
             }
-            if left <= before - drift {
+            if left < before - drift {
                 return Order::Later;
             }
         }
@@ -287,8 +297,14 @@ impl Budget {
         }
         let per_ms = match refill {
             Some(BucketRefill::Continuous { per_ms }) => per_ms,
-            // A window refills only at its reset.
-            Some(BucketRefill::Window { .. }) => 0.0,
+            // A window refills only at its reset: a report of a later
+            // window is later, and within one window nothing refills.
+            Some(BucketRefill::Window { .. }) => match (report.requests_reset_at_ms, applied.requests_reset_at_ms) {
+                (Some(reset), Some(applied_reset)) if reset > applied_reset => return Order::Later,
+                (Some(reset), Some(applied_reset)) if reset < applied_reset => return Order::Earlier,
+                (Some(_), Some(_)) => 0.0,
+                _ => return Order::Unknown,
+            },
             None => return Order::Unknown,
         };
         match (report.requests_left, applied.requests_left) {
@@ -359,7 +375,9 @@ impl Budget {
         if observation.dimensions.is_empty() {
             return;
         }
-        let report = Applied { sent_at_ms: now_ms, received_at_ms: now_ms, requests_left: requests_left(observation) };
+        // Headers seen outside a call may be of a call admitted long before
+        // now: their requests left prove nothing about the order.
+        let report = Applied { sent_at_ms: now_ms, received_at_ms: now_ms, requests_left: None, requests_reset_at_ms: None };
         self.apply_report(None, report, observation, now_ms, default_window_ms);
     }
 
@@ -424,9 +442,10 @@ impl Budget {
     }
 }
 
-/// The requests a report shows left, if it reports them.
-fn requests_left(observation: &Observation) -> Option<f64> {
-    observation.dimensions.iter().find(|d| d.name == "requests").and_then(|d| d.remaining)
+/// The requests a report shows left and when they are full again, where
+/// it reports them.
+fn requests(observation: &Observation) -> (Option<f64>, Option<f64>) {
+    observation.dimensions.iter().find(|d| d.name == "requests").map_or((None, None), |d| (d.remaining, d.reset_at_ms))
 }
 
 /// Anthropic's `anthropic-ratelimit-tokens-*` fields are not a bucket of their

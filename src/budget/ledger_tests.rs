@@ -123,8 +123,9 @@ fn the_requests_left_prove_a_report_older_however_late_its_call_was_sent() {
     assert_eq!(input_left(&budget, now), 6_000.0);
     // The seventh's report shows 49 left. Its call was sent a second after
     // the sixth's, yet it cannot have been counted later: between the
-    // sixth's sending and this answer (3 s) at most 2.5 requests came
-    // back, so a later admission would show fewer than 45.5 left.
+    // sixth's sending and this answer (3 s) at most a few requests came
+    // back (2.5 at the documented rate, under 4 at the fastest the reports'
+    // resets allow), so a later admission would show fewer than 47 left.
     budget.reconcile(7, Some(&report(49.0, 29_000.0, pooled)), now, WINDOW);
     assert_eq!(input_left(&budget, now), 7_000.0, "not applied: the five still on their way stay reserved");
 }
@@ -155,4 +156,35 @@ fn a_call_sent_after_the_applied_report_came_back_is_later_whatever_it_shows() {
     budget.reserve(2, call(1_000.0), T0 + 1_011.0);
     budget.reconcile(2, Some(&report(40.0, 20_000.0, T0 + 1_011.0)), T0 + 1_020.0, WINDOW);
     assert_eq!(input_left(&budget, T0 + 1_020.0), 20_000.0, "applied, not charged on top");
+}
+
+#[test]
+fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
+    // A window of 10 requests a minute: two calls sent together, one
+    // counted at the end of a window (1 left), the other at the start of
+    // the next (9 left).
+    let window = |left: f64, reset: f64| Observation {
+        dimensions: vec![Dimension {
+            name: "requests".into(),
+            limit: Some(10.0),
+            remaining: Some(left),
+            reset_at_ms: Some(reset),
+            window_ms: Some(WINDOW),
+            remaining_rounding: None,
+            refill: Refill::Window,
+            source: Source::XRateLimit,
+        }],
+        ..Observation::default()
+    };
+    let mut budget = Budget::default();
+    budget.observe(&window(10.0, T0 + WINDOW), T0, WINDOW);
+    budget.reserve(1, Cost::ONE_REQUEST, T0 + 1_000.0);
+    budget.reserve(2, Cost::ONE_REQUEST, T0 + 1_000.0);
+    let now = T0 + 2_000.0;
+    budget.reconcile(1, Some(&window(1.0, T0 + WINDOW)), now, WINDOW);
+    // The next window's report shows more left, yet it is the newer.
+    budget.reconcile(2, Some(&window(9.0, T0 + 2.0 * WINDOW)), now, WINDOW);
+    let left = budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining);
+    assert_eq!(left, Some(9.0));
+    assert_eq!(budget.reserved(), Cost::default());
 }

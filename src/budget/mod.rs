@@ -46,9 +46,10 @@
 //!   whether the server's figure includes it, it is subtracted from both
 //!   (the error is on the safe side, and lasts until the next report);
 //! - a call is never forgotten: a reservation leaves only through a report
-//!   that covers it or is later than one that did, or, when its response
-//!   carried no headers or could not be placed, by being charged to the
-//!   level as local consumption;
+//!   that covers it, through its own report placed earlier than the one
+//!   applied (which counted it), by being charged to the level as local
+//!   consumption (its response carried no headers, or could not be placed),
+//!   or by its release (never sent, or refused);
 //! - a report older than the one applied is not applied, so the level never
 //!   moves back to an earlier truth.
 //!
@@ -56,7 +57,7 @@
 //! took that much longer than that of a call sent after it is taken as
 //! counted by that call's report, unless the requests left show otherwise.
 //!
-//! A fresh response that does not report a dimension we keep (a static limit,
+//! An applied response that does not report a dimension we keep (a static limit,
 //! or a field the server left out) charges the reservations it drops to that
 //! dimension as local consumption, so the drop forgets nothing there either.
 //! A refused call (429) is released before its response is applied: the
@@ -70,8 +71,9 @@
 //! send after a round trip of their own, and spare grants of a lease are
 //! sent later still. Their reservations are *held*: no response covers them
 //! but their own. Their own answer covers them like any other when it is
-//! fresh; when it is stale, the newer answer applied before it may not have
-//! counted them, so their cost is charged to the level instead. A held call
+//! placed later than the one applied; otherwise that one may not have
+//! counted them (a held call's send time is known only from news that
+//! comes after it), so their cost is charged to the level instead. A held call
 //! can thus be subtracted twice for a while (by the level and its
 //! reservation, between the server counting it and its answer arriving),
 //! never not at all: the error is on the safe side, and lasts one latency.

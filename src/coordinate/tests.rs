@@ -60,13 +60,16 @@ fn a_held_grant_whose_own_answer_is_stale_is_charged() {
     let (mut s, mut grants, t) = granted(2);
     let spare = grants.issue(&mut s, t[0], "api", Cost::ONE_REQUEST, false, LEASE_MS, T0);
     let c = grants.issue(&mut s, t[1], "api", Cost::ONE_REQUEST, true, LEASE_MS, T0);
+    // The server counted the spare grant's call, then c.
     let ticket = grants.take(c).unwrap().ticket;
-    s.complete(ticket, Some(200), Some(&window(9, T0 + 10.0)), T0 + 10.0);
-    assert_eq!(remaining(&s, T0 + 10.0), 8.0);
-    // Its own answer is older than c's, which may not have counted it.
+    s.complete(ticket, Some(200), Some(&window(8, T0 + 10.0)), T0 + 10.0);
+    assert_eq!(remaining(&s, T0 + 10.0), 7.0);
+    // Its own answer is older than c's (one request more left). A call
+    // that is not held would give its reservation back (8 left); a held
+    // one's send time is not known, so it is charged, not forgotten.
     let ticket = grants.take(spare).unwrap().ticket;
-    s.complete(ticket, Some(200), Some(&window(8, T0 + 20.0)), T0 + 20.0);
-    assert_eq!(remaining(&s, T0 + 20.0), 8.0, "charged, not forgotten");
+    s.complete(ticket, Some(200), Some(&window(9, T0 + 20.0)), T0 + 20.0);
+    assert_eq!(remaining(&s, T0 + 20.0), 7.0, "charged, not forgotten");
 }
 
 #[test]

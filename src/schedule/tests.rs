@@ -101,9 +101,10 @@ fn a_stale_response_does_not_move_the_level_back() {
     let older = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     let newer = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
     assert_eq!(s.poll(T0).granted, vec![older, newer]);
-    s.complete(newer, Some(200), Some(&reported((10, 7, T0 + 18_000.0), (1000, 500, T0 + 30_000.0), T0)), T0);
+    let answered = T0 + 100.0;
+    s.complete(newer, Some(200), Some(&reported((10, 7, T0 + 18_000.0), (1000, 500, T0 + 30_000.0), answered)), answered);
     // The older call answers late with an older, higher figure.
-    s.complete(older, Some(200), Some(&reported((10, 8, T0 + 12_000.0), (1000, 900, T0 + 6_000.0), T0)), T0);
+    s.complete(older, Some(200), Some(&reported((10, 8, T0 + 12_000.0), (1000, 900, T0 + 6_000.0), answered)), answered);
     let view = s.snapshot(T0);
     let tokens = view.partitions[0].dimensions.iter().find(|d| d.name == "tokens").unwrap();
     assert_eq!(tokens.remaining, 500.0);
