@@ -1,6 +1,6 @@
 //! A partition's buckets and the reservations of calls in flight.
 
-use super::bucket::{Bucket, BucketRefill, BucketView};
+use super::bucket::{Bucket, BucketRefill, BucketView, RESET_RESOLUTION_MS};
 use super::cost::{Cost, Limits};
 use crate::float::clamp;
 use crate::headers::{Dimension, Observation, Source};
@@ -242,13 +242,13 @@ impl Budget {
     /// A call sent once the applied report had come back was admitted
     /// after that report's call. Otherwise the requests each report shows
     /// left can prove the order whatever the calls' trips took: a call is
-    /// admitted somewhere between its
-    /// sending and its answer, so two admissions are at most `w` apart (the
-    /// wider of the two spans from one call's sending to the other's
-    /// answer), and the bucket refills at most `rate × w` between them,
-    /// while each admission takes one request. A report showing at least
-    /// that many more left than the applied one came earlier; one showing
-    /// at least that many fewer came later.
+    /// admitted somewhere between its sending and its answer, so two
+    /// admissions are at most `w` apart (the wider of the two spans from
+    /// one call's sending to the other's answer), and the bucket refills at
+    /// most `rate × w` between them, while each admission takes one
+    /// request. A report showing more than that many more left than the
+    /// applied one came earlier; one showing more than that many fewer came
+    /// later.
     ///
     /// Short of a proof, calls sent [`REORDER_MS`] or more apart reach the
     /// server in the order they were sent. Closer than that, the one
@@ -298,10 +298,13 @@ impl Budget {
         let per_ms = match refill {
             Some(BucketRefill::Continuous { per_ms }) => per_ms,
             // A window refills only at its reset: a report of a later
-            // window is later, and within one window nothing refills.
+            // window is later, and within one window nothing refills. A
+            // reset is known to a second (a relative one is counted from
+            // the answer's arrival), so resets closer than that are one
+            // window's.
             Some(BucketRefill::Window { .. }) => match (report.requests_reset_at_ms, applied.requests_reset_at_ms) {
-                (Some(reset), Some(applied_reset)) if reset > applied_reset => return Order::Later,
-                (Some(reset), Some(applied_reset)) if reset < applied_reset => return Order::Earlier,
+                (Some(reset), Some(applied_reset)) if reset > applied_reset + RESET_RESOLUTION_MS => return Order::Later,
+                (Some(reset), Some(applied_reset)) if reset < applied_reset - RESET_RESOLUTION_MS => return Order::Earlier,
                 (Some(_), Some(_)) => 0.0,
                 _ => return Order::Unknown,
             },
