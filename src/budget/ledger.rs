@@ -448,7 +448,7 @@ impl Budget {
 /// The requests a report shows left and when they are full again, where
 /// it reports them.
 fn requests(observation: &Observation) -> (Option<f64>, Option<f64>) {
-    observation.dimensions.iter().find(|d| d.name == "requests").map_or((None, None), |d| (d.remaining, d.reset_at_ms))
+    observation.dimension("requests").map_or((None, None), |d| (d.remaining, d.reset_at_ms))
 }
 
 /// Anthropic's `anthropic-ratelimit-tokens-*` fields are not a bucket of their
