@@ -181,7 +181,13 @@ export async function runReal({ log = console.log } = {}) {
   const perRound = Math.ceil(SEEDS / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
     const roundSeeds = seeds.slice(round * perRound, (round + 1) * perRound);
-    const bursts = CONDITIONS.flatMap((condition, i) => roundSeeds.map((seed) => ({ condition, seed, runs: runs[i] })));
+    // Seed by seed, each seed's conditions in an order turned by one: a
+    // burst started late in a round meets the others' load at its start,
+    // and so each condition meets it as often as another.
+    const bursts = roundSeeds.flatMap((seed, k) => CONDITIONS.map((_, c) => {
+      const i = (c + k) % CONDITIONS.length;
+      return { condition: CONDITIONS[i], seed, runs: runs[i] };
+    }));
     const results = await Promise.all(bursts.map(({ condition, seed, runs }, j) =>
       burst(condition, seed, controller.signal, j * STAGGER_MS).then((r) => runs.push(r)),
     ));

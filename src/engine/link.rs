@@ -112,7 +112,7 @@ impl Engine {
             Grants::Granted(ids) if !ids.is_empty() => {
                 let (first, spares) = ids.split_first().expect("not empty");
                 // At the cost the coordinator granted them for: the call's as
-                // queued (calibrated, less a warm prompt prefix).
+                // dispatched (calibrated, less a warm prompt prefix).
                 let cost = self.scheduler.cost(ticket).unwrap_or(call.cost);
                 link.pool.put(&call.key, spares, cost, now + link.settings.lease_ms);
                 call.phase = Phase::Cleared { ticket, grant: Some(*first) };

@@ -117,7 +117,7 @@ impl Engine {
         let (Some(call), Some(link)) = (self.calls.get_mut(&id), self.link.as_mut()) else { return Step::Return };
         let ask = link.ask(id);
         call.phase = Phase::Asking { ticket, ask, tries };
-        // The cost as queued, calibrated like its guess.
+        // The cost as dispatched (calibrated then), and its guess.
         let guessed = self.scheduler.guessed(ticket);
         let cost = self.scheduler.cost(ticket).unwrap_or(call.cost);
         Step::Ask(Ask { id: ask, key: call.key.clone(), cost, guessed, count: link.settings.lease_size, lease_ms: link.settings.lease_ms })

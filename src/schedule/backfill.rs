@@ -26,7 +26,8 @@ impl Scheduler {
         let mut best: Option<(Ticket, f64)> = None;
         let behind = behind.filter_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?)));
         for (ticket, entry) in behind.take(self.config.backfill_scan) {
-            let fits_at = match p.budget.admission_with_share(&entry.cost, f64::from(entry.guessed), now_ms, self.config.share) {
+            let (cost, guessed) = entry.at_scale(p.input_scale);
+            let fits_at = match p.budget.admission_with_share(&cost, guessed, now_ms, self.config.share) {
                 Admission::Now => now_ms,
                 Admission::At(at) => at,
                 _ => continue,
@@ -34,9 +35,9 @@ impl Scheduler {
             if fits_at > head_at || best.is_some_and(|(_, at)| at <= fits_at) {
                 continue;
             }
-            let mut both = head_entry.cost;
-            both.add(&entry.cost);
-            let guessed = f64::from(head_entry.guessed) + f64::from(entry.guessed);
+            let (mut both, head_guessed) = head_entry.at_scale(p.input_scale);
+            both.add(&cost);
+            let guessed = head_guessed + guessed;
             let head_still_fits = match p.budget.admission_with_share(&both, guessed, fits_at, self.config.share) {
                 Admission::Now => true,
                 Admission::At(at) => at <= head_at,

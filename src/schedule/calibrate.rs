@@ -1,6 +1,10 @@
 //! A self-calibrating estimate: what the server charges for a call's input
 //! tokens, per token of its estimate, learnt per partition from answers
-//! that say what they used, and applied to the calls queued after.
+//! that say what they used, and applied to every call not yet dispatched:
+//! a waiting call keeps its cost as estimated and is calibrated at the
+//! partition's scale whenever its cost is read ([`Entry::at_scale`]), so a
+//! burst queued before the first answer is calibrated by it too. A
+//! dispatched call's cost is fixed at its dispatch.
 //!
 //! An estimate 25 % low overdraws the budget by a quarter of every call in
 //! flight until reports catch up; one 25 % high holds back budget the
@@ -11,6 +15,7 @@
 //! scaled, and what scaling adds counts as guessed: it never makes a call
 //! too large to send ([`crate::budget::Budget::admission`]).
 
+use super::partition::{Entry, State};
 use super::Scheduler;
 use crate::budget::Cost;
 use crate::float::clamp;
@@ -48,11 +53,23 @@ impl Scheduler {
 }
 
 /// A call's cost as it is queued: its amounts cleaned, its guessed part at
-/// most its input tokens, and calibrated at `scale` (see [`scaled`]).
-pub(super) fn queued(cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
+/// most its input tokens; not yet calibrated.
+pub(super) fn queued(cost: Cost, guessed: f64) -> (Cost, f64) {
     let cost = cost.cleaned();
     let guessed = if guessed > 0.0 { guessed.min(cost.input_tokens) } else { 0.0 };
-    scaled(cost, guessed, scale)
+    (cost, guessed)
+}
+
+impl Entry {
+    /// The call's cost and the input tokens of it that are a guess,
+    /// calibrated at `scale` (its partition's now) while it waits; as fixed
+    /// at its dispatch once dispatched.
+    pub(super) fn at_scale(&self, scale: f64) -> (Cost, f64) {
+        match self.state {
+            State::Waiting => scaled(self.cost, f64::from(self.guessed), scale),
+            State::Dispatched { .. } => (self.cost, f64::from(self.guessed)),
+        }
+    }
 }
 
 /// `cost` with the counted part of its input tokens (all but `guessed`)

@@ -88,6 +88,8 @@ pub(super) enum State {
 pub(super) struct Entry {
     /// The key the partition map holds, shared: no string per call.
     pub(super) partition: Arc<str>,
+    /// As estimated while the call waits, as calibrated at its dispatch
+    /// after: read it through [`Entry::at_scale`].
     pub(super) cost: Cost,
     /// Input tokens of `cost` that are a guess (an `f32` beside `priority`
     /// costs no space: a guess needs no more precision).
@@ -143,7 +145,8 @@ pub(super) fn pause_too_long(p: &Partition, deadline: Option<f64>, config: &Conf
 /// queued still settles it.
 pub(super) fn head_admission(p: &Partition, head: &Entry, config: &Config, now_ms: f64) -> HeadAdmission {
     let probing = config.local_budget && !p.answered && !p.budget.knows_limits();
-    let admission = match p.budget.admission_with_share(&head.cost, f64::from(head.guessed), now_ms, config.share) {
+    let (cost, guessed) = head.at_scale(p.input_scale);
+    let admission = match p.budget.admission_with_share(&cost, guessed, now_ms, config.share) {
         // The budget is kept elsewhere: only a cost no limit can hold stops here.
         Admission::Now | Admission::At(_) | Admission::AfterInFlight if !config.local_budget => Admission::Now,
         admission => admission,

@@ -129,9 +129,11 @@ impl Scheduler {
         // Made (or taken back from what an evicted one learnt) first, so
         // that its calibration applies to this call too.
         let p = self.partition_mut(partition, now_ms);
-        let (index, scale) = (p.index, p.input_scale);
-        let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
-        let guessed = guessed as f32;
+        let index = p.index;
+        let (cost, guessed) = super::calibrate::queued(cost, guessed);
+        let key = self.partitions.key_at(index).clone();
+        // Kept as estimated: read, it is calibrated at the partition's scale of that moment.
+        let entry = Entry { partition: key, cost, guessed: guessed as f32, priority, state: State::Waiting, enqueued_at: now_ms, deadline: None };
         let full = self.queued >= self.config.max_queue;
         // A full queue refuses only a call that would have to wait in it.
         if full && self.config.max_queue > 0 {
@@ -139,7 +141,8 @@ impl Scheduler {
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
         let p = self.partitions.at(index).expect("made above");
-        if let Admission::Never { dimension, cost, limit } = p.budget.admission(&cost, f64::from(guessed), now_ms) {
+        let (calibrated, calibrated_guessed) = entry.at_scale(p.input_scale);
+        if let Admission::Never { dimension, cost, limit } = p.budget.admission(&calibrated, calibrated_guessed, now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
         }
@@ -148,8 +151,7 @@ impl Scheduler {
             self.counters.refused += 1;
             return Err(Refusal::RateLimited { retry_after_ms });
         }
-        let key = self.partitions.key_at(index).clone();
-        let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
+        let entry = Entry { deadline, ..entry };
         // `maxQueue: 0`: a call goes at once or not at all.
         if full && !self.goes_at_once(&entry, index, now_ms) {
             self.counters.refused += 1;
@@ -178,28 +180,38 @@ impl Scheduler {
         self.in_flight < self.config.max_concurrent && p.waiting == 0 && matches!(head_admission(p, entry, &self.config, now_ms), HeadAdmission::Go)
     }
 
-    /// A call's cost as it was queued (calibrated), if the call is known.
+    /// A call's cost and the input tokens of it that are a guess:
+    /// calibrated at its partition's scale while it waits, as dispatched
+    /// after (see [`Entry::at_scale`]). `None` for a call not known.
+    fn calibrated(&self, ticket: Ticket) -> Option<(Cost, f64)> {
+        let tag = self.entries.tag(ticket)?;
+        let scale = self.partitions.at(tagged_partition(tag)).map_or(1.0, |p| p.input_scale);
+        Some(self.entries.get(ticket)?.at_scale(scale))
+    }
+
+    /// A call's cost, calibrated, if the call is known.
     pub fn cost(&self, ticket: Ticket) -> Option<Cost> {
-        self.entries.get(ticket).map(|entry| entry.cost)
+        self.calibrated(ticket).map(|(cost, _)| cost)
     }
 
     /// Charge a waiting call anew: `cost` (with `guessed` input tokens a
     /// guess), calibrated as at [`Scheduler::enqueue_until`]. False for a
     /// call not waiting.
     pub fn reprice(&mut self, ticket: Ticket, cost: Cost, guessed: f64) -> bool {
-        let Some(tag) = self.entries.tag(ticket).filter(|tag| tag & TAG_WAITING != 0) else { return false };
-        let scale = self.partitions.at(tagged_partition(tag)).map_or(1.0, |p| p.input_scale);
+        if self.entries.tag(ticket).is_none_or(|tag| tag & TAG_WAITING == 0) {
+            return false;
+        }
         let Some(entry) = self.entries.get_mut(ticket) else { return false };
-        let (cost, guessed) = super::calibrate::queued(cost, guessed, scale);
+        let (cost, guessed) = super::calibrate::queued(cost, guessed);
         entry.cost = cost;
         entry.guessed = guessed as f32;
         true
     }
 
-    /// The input tokens of a call's cost that are a guess (0 for a call not
-    /// known).
+    /// The input tokens of a call's cost that are a guess, calibrated (0
+    /// for a call not known).
     pub fn guessed(&self, ticket: Ticket) -> f64 {
-        self.entries.get(ticket).map_or(0.0, |entry| f64::from(entry.guessed))
+        self.calibrated(ticket).map_or(0.0, |(_, guessed)| guessed)
     }
 
     /// Take a waiting call out of its queue (it was dispatched, refused or
@@ -305,6 +317,9 @@ impl Scheduler {
         let Some(p) = self.partitions.at_mut(index) else { return };
         self.entries.set_tag(ticket, tag(p.index, false, false));
         let Some(entry) = self.entries.get_mut(ticket) else { return };
+        // The calibration of this moment is the call's from now on.
+        let (cost, guessed) = entry.at_scale(p.input_scale);
+        (entry.cost, entry.guessed) = (cost, guessed as f32);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         p.budget.reserve(sequence, entry.cost, now_ms);

@@ -503,6 +503,44 @@ fn answers_that_say_their_usage_calibrate_the_next_estimates_of_their_partition(
 }
 
 #[test]
+fn what_answers_teach_calibrates_the_calls_already_waiting_until_each_is_dispatched() {
+    // A burst queued behind the first call, before any answer: then the
+    // answers say the server charges twice the estimate (or nothing is
+    // learnt), and the first answer shows 10,000 tokens left.
+    let burst = |learn: bool| {
+        let mut s = open_scheduler(100);
+        let opener = s.enqueue("p", tokens(1_000.0), 0, T0).unwrap();
+        assert_eq!(s.poll(T0).granted, vec![opener]);
+        let waiting: Vec<Ticket> = (0..10).map(|_| s.enqueue("p", tokens(1_000.0), 0, T0).unwrap()).collect();
+        if learn {
+            for _ in 0..20 {
+                s.learn_input("p", 1_000.0, 2_000.0);
+            }
+        }
+        let obs = reported((100, 99, T0 + 60_000.0), (20_000, 10_000, T0 + 60_000.0), T0 + 1.0);
+        s.complete(opener, Some(200), Some(&obs), T0 + 1.0);
+        let granted = s.poll(T0 + 1.0).granted;
+        s.check_invariants().unwrap();
+        (s, waiting, granted)
+    };
+    let (_, _, as_estimated) = burst(false);
+    let (mut s, waiting, calibrated) = burst(true);
+    assert!(as_estimated.len() >= 8, "{as_estimated:?}");
+    assert!((4..=5).contains(&calibrated.len()), "each waiting call now costs about 2,000 tokens: {calibrated:?}");
+    let cost_of = |s: &Scheduler, t: Ticket| s.cost(t).unwrap().input_tokens;
+    assert!((cost_of(&s, calibrated[0]) - 2_000.0).abs() < 20.0, "{}", cost_of(&s, calibrated[0]));
+    // Once the server charges as estimated again, the calls still waiting
+    // cost their estimate; a dispatched call keeps what it was charged at.
+    for _ in 0..40 {
+        s.learn_input("p", 1_000.0, 1_000.0);
+    }
+    let still_waiting = *waiting.last().unwrap();
+    assert!(!calibrated.contains(&still_waiting));
+    assert!((cost_of(&s, still_waiting) - 1_000.0).abs() < 20.0, "{}", cost_of(&s, still_waiting));
+    assert!((cost_of(&s, calibrated[0]) - 2_000.0).abs() < 20.0, "{}", cost_of(&s, calibrated[0]));
+}
+
+#[test]
 fn a_calibrated_estimate_never_makes_a_call_too_large_to_send() {
     let mut s = open_scheduler(10);
     let opener = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
