@@ -12,9 +12,10 @@
 // SDK's fetch (SDK `maxRetries: 0`), every call offered at once, well above
 // the limit. Each burst has a mock server of its own (its own buckets and
 // cache, seeded by the seed); all of a round's bursts run side by side on
-// one clock. The minimum of a burst is the limit-bound time of what its
-// server charged (cache reads excluded, output net of what answers gave
-// back) plus the mean time of its answers.
+// one clock, started seed by seed with the conditions in turn. The minimum
+// of a burst is the limit-bound time of what its server charged (cache
+// reads excluded, output net of what answers gave back) plus the mean time
+// of its answers.
 //   node bench/real.mjs    runs it and prints the summary (also: node bench/run.mjs real)
 import { setMaxListeners } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
