@@ -100,7 +100,7 @@ impl Engine {
             call.phase = Phase::Cleared { ticket, grant: None };
             return None;
         };
-        // Compared as the coordinator reserved it: the cost as queued.
+        // Compared as the coordinator reserved it: the cost as dispatched.
         let cost = self.scheduler.cost(ticket).unwrap_or(call.cost);
         match link.pool.take(&call.key, &cost, now) {
             Some(grant) => {

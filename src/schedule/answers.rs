@@ -43,7 +43,7 @@ impl Scheduler {
             return;
         }
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
-        let Some(Entry { partition, state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
+        let Some(Entry { partition, state: State::Dispatched { sequence, .. }, .. }) = self.entries.remove(ticket) else {
             return;
         };
         debug_assert_eq!(*self.partitions.key_at(index), partition, "a call's tag names its partition");

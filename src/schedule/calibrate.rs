@@ -13,7 +13,10 @@
 //! the way (in log terms) towards its own ratio, if that is between
 //! [`MIN_SCALE`] and [`MAX_SCALE`]. Only the counted part of an estimate is
 //! scaled, and what scaling adds counts as guessed: it never makes a call
-//! too large to send ([`crate::budget::Budget::admission`]).
+//! too large to send ([`crate::budget::Budget::admission`]). A scale below
+//! 1 lets a call whose estimate is over a limit wait, and go while the
+//! scale stays there; should the scale rise again before it goes, it is
+//! refused at the head of its queue, as one whose limit shrank.
 
 use super::partition::{Entry, State};
 use super::Scheduler;
@@ -62,13 +65,15 @@ pub(super) fn queued(cost: Cost, guessed: f64) -> (Cost, f64) {
 
 impl Entry {
     /// The call's cost and the input tokens of it that are a guess,
-    /// calibrated at `scale` (its partition's now) while it waits; as fixed
-    /// at its dispatch once dispatched.
+    /// calibrated at `scale` (its partition's now) while it waits; at the
+    /// scale of its dispatch once dispatched. A call put back in the queue
+    /// is calibrated afresh, never twice.
     pub(super) fn at_scale(&self, scale: f64) -> (Cost, f64) {
-        match self.state {
-            State::Waiting => scaled(self.cost, f64::from(self.guessed), scale),
-            State::Dispatched { .. } => (self.cost, f64::from(self.guessed)),
-        }
+        let scale = match self.state {
+            State::Waiting => scale,
+            State::Dispatched { scale, .. } => f64::from(scale),
+        };
+        scaled(self.cost, f64::from(self.guessed), scale)
     }
 }
 

@@ -81,15 +81,19 @@ impl Partition {
 #[derive(Debug)]
 pub(super) enum State {
     Waiting,
-    Dispatched { sequence: u64 },
+    /// `scale`: the calibration its cost was reserved at (an `f32`, in
+    /// what would be the variant's padding).
+    Dispatched {
+        sequence: u64,
+        scale: f32,
+    },
 }
 
 #[derive(Debug)]
 pub(super) struct Entry {
     /// The key the partition map holds, shared: no string per call.
     pub(super) partition: Arc<str>,
-    /// As estimated while the call waits, as calibrated at its dispatch
-    /// after: read it through [`Entry::at_scale`].
+    /// As estimated, never calibrated: read it through [`Entry::at_scale`].
     pub(super) cost: Cost,
     /// Input tokens of `cost` that are a guess (an `f32` beside `priority`
     /// costs no space: a guess needs no more precision).

@@ -195,7 +195,7 @@ impl Scheduler {
     }
 
     /// Charge a waiting call anew: `cost` (with `guessed` input tokens a
-    /// guess), calibrated as at [`Scheduler::enqueue_until`]. False for a
+    /// guess), kept as estimated and calibrated when read. False for a
     /// call not waiting.
     pub fn reprice(&mut self, ticket: Ticket, cost: Cost, guessed: f64) -> bool {
         if self.entries.tag(ticket).is_none_or(|tag| tag & TAG_WAITING == 0) {
@@ -317,12 +317,11 @@ impl Scheduler {
         let Some(p) = self.partitions.at_mut(index) else { return };
         self.entries.set_tag(ticket, tag(p.index, false, false));
         let Some(entry) = self.entries.get_mut(ticket) else { return };
-        // The calibration of this moment is the call's from now on.
-        let (cost, guessed) = entry.at_scale(p.input_scale);
-        (entry.cost, entry.guessed) = (cost, guessed as f32);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        p.budget.reserve(sequence, entry.cost, now_ms);
+        // The calibration of this moment is the call's from now on.
+        entry.state = State::Dispatched { sequence, scale: p.input_scale as f32 };
+        p.budget.reserve(sequence, entry.at_scale(p.input_scale).0, now_ms);
         if self.config.hold_until_answered {
             p.budget.hold(sequence);
         }
@@ -330,7 +329,6 @@ impl Scheduler {
         self.in_flight += 1;
         self.counters.dispatched += 1;
         self.counters.total_wait_ms += (now_ms - entry.enqueued_at).max(0.0);
-        entry.state = State::Dispatched { sequence };
         poll.granted.push(ticket);
     }
 
@@ -341,7 +339,7 @@ impl Scheduler {
         if tag & TAG_WAITING != 0 {
             self.forget_waiting(ticket, tag);
         } else {
-            let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.remove(ticket) else {
+            let Some(Entry { state: State::Dispatched { sequence, .. }, .. }) = self.entries.remove(ticket) else {
                 return false;
             };
             let p = self.partitions.at_mut(tagged_partition(tag)).expect("tags name existing partitions");

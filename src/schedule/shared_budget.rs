@@ -36,7 +36,7 @@ impl Scheduler {
     /// lease): until [`Scheduler::sent`], no response covers its reservation.
     pub fn hold(&mut self, ticket: Ticket) {
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
-        if let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.get(ticket) {
+        if let Some(Entry { state: State::Dispatched { sequence, .. }, .. }) = self.entries.get(ticket) {
             if let Some(p) = self.partitions.at_mut(index) {
                 p.budget.hold(*sequence);
             }
@@ -48,7 +48,7 @@ impl Scheduler {
     pub fn sent(&mut self, ticket: Ticket, now_ms: f64) {
         let now_sequence = self.next_sequence;
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return };
-        if let Some(Entry { state: State::Dispatched { sequence }, .. }) = self.entries.get_mut(ticket) {
+        if let Some(Entry { state: State::Dispatched { sequence, .. }, .. }) = self.entries.get_mut(ticket) {
             let moved = self.partitions.at_mut(index).is_some_and(|p| p.budget.sent(*sequence, now_sequence, now_ms));
             if moved {
                 *sequence = now_sequence;
@@ -64,7 +64,7 @@ impl Scheduler {
     pub fn requeue(&mut self, ticket: Ticket) -> bool {
         let Some(index) = self.entries.tag(ticket).map(tagged_partition) else { return false };
         let Some(entry) = self.entries.get_mut(ticket) else { return false };
-        let State::Dispatched { sequence } = entry.state else { return false };
+        let State::Dispatched { sequence, .. } = entry.state else { return false };
         entry.state = State::Waiting;
         let p = self.partitions.at_mut(index).expect("tags name existing partitions");
         p.budget.release(sequence);
@@ -104,7 +104,7 @@ impl Scheduler {
         p.in_flight += 1;
         self.in_flight += 1;
         let key = self.partitions.key_at(index).clone();
-        let state = State::Dispatched { sequence };
+        let state = State::Dispatched { sequence, scale: 1.0 };
         self.entries.insert(
             ticket,
             tag(index, false, false),

@@ -541,6 +541,25 @@ fn what_answers_teach_calibrates_the_calls_already_waiting_until_each_is_dispatc
 }
 
 #[test]
+fn a_call_put_back_in_the_queue_is_calibrated_afresh_not_twice() {
+    let mut s = Scheduler::new(Config { max_concurrent: 100, local_budget: false, ..Config::default() });
+    s.enqueue("p", tokens(1_000.0), 0, T0).unwrap();
+    for _ in 0..40 {
+        s.learn_input("p", 1_000.0, 2_000.0);
+    }
+    let call = s.enqueue("p", tokens(1_000.0), 0, T0).unwrap();
+    assert!(s.poll(T0).granted.contains(&call));
+    let cost_of = |s: &Scheduler| s.cost(call).unwrap().input_tokens;
+    assert!((cost_of(&s) - 2_000.0).abs() < 20.0, "{}", cost_of(&s));
+    // Granted while the budget was kept elsewhere, then put back to wait
+    // for the local one: still what the server would charge, not 4,000.
+    s.set_budget(true, 1.0);
+    assert!(s.requeue(call));
+    assert!((cost_of(&s) - 2_000.0).abs() < 20.0, "{}", cost_of(&s));
+    s.check_invariants().unwrap();
+}
+
+#[test]
 fn a_calibrated_estimate_never_makes_a_call_too_large_to_send() {
     let mut s = open_scheduler(10);
     let opener = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
