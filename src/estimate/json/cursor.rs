@@ -75,6 +75,22 @@ impl<'s> Cursor<'s> {
         found
     }
 
+    /// The characters inside a string from here to its next quote,
+    /// backslash or control character, or to the end of the chunk,
+    /// stepped over at once (it may be empty). `None` at the body's end.
+    pub(super) fn plain_run(&mut self) -> Option<&str> {
+        self.peek()?;
+        let from = self.at;
+        let rest = &self.chunk.as_bytes()[from..];
+        // Each byte searched for is ASCII, so the run ends on a character's boundary.
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(rest.len());
+        let run = &self.chunk[from..from + len];
+        let units = if run.is_ascii() { len } else { run.chars().map(|ch| if ch.is_ascii() { 1 } else { self.source.units(ch) }).sum() };
+        self.at += len;
+        self.units += units;
+        Some(&self.chunk[from..from + len])
+    }
+
     /// The next character inside a string: `Some(None)` at its closing
     /// quote (not consumed), `None` where the JSON is invalid.
     pub(super) fn string_char(&mut self) -> Option<Option<char>> {

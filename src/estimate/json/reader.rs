@@ -165,6 +165,16 @@ impl<'s> Reader<'s> {
         let mut weight = TextWeight::default();
         let mut plain = true;
         loop {
+            if !payload {
+                // Text between escapes is weighed a run at a time.
+                for ch in self.cursor.plain_run()?.chars() {
+                    chars += 1;
+                    weight.add(ch);
+                    if keep && chars <= KEEP_CHARS {
+                        text.push(ch);
+                    }
+                }
+            }
             plain &= self.cursor.peek()? != b'\\';
             let Some(ch) = self.cursor.string_char()? else { break };
             chars += 1;
