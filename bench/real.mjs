@@ -182,11 +182,11 @@ export async function runReal({ log = console.log } = {}) {
   const perRound = Math.ceil(SEEDS / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
     const roundSeeds = seeds.slice(round * perRound, (round + 1) * perRound);
-    // Seed by seed, each seed's conditions in an order turned by one: a
-    // burst started late in a round meets the others' load at its start,
-    // and so each condition meets it as often as another.
-    const bursts = roundSeeds.flatMap((seed, k) => CONDITIONS.map((_, c) => {
-      const i = (c + k) % CONDITIONS.length;
+    // Seed by seed, each seed's conditions in an order turned by one (by
+    // the seed, across rounds): a burst started late in a round meets the
+    // others' load at its start, and so the conditions meet it about alike.
+    const bursts = roundSeeds.flatMap((seed) => CONDITIONS.map((_, c) => {
+      const i = (c + seed - 1) % CONDITIONS.length;
       return { condition: CONDITIONS[i], seed, runs: runs[i] };
     }));
     const results = await Promise.all(bursts.map(({ condition, seed, runs }, j) =>

@@ -46,7 +46,7 @@ fn calibrated(estimated: f64, charged: f64) -> [f64; 2] {
     engine.observe("p", &Observation::default(), 0.0);
     let mut scales = [0.0; 2];
     for n in 1..=8 {
-        engine.usage("p", estimated, charged);
+        engine.usage("p", estimated, charged, 0.0);
         let scale = engine.snapshot(0.0).partitions[0].input_scale;
         match n {
             1 => scales[0] = scale,

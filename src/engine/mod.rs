@@ -396,9 +396,11 @@ impl Engine {
 
     /// What an answer said the server charged for a call's input tokens,
     /// against the estimate it was queued with (see
-    /// [`crate::schedule::Scheduler::learn_input`]).
-    pub fn usage(&mut self, key: &str, estimated_input: f64, charged_input: f64) {
+    /// [`crate::schedule::Scheduler::learn_input`]). The calls waiting are
+    /// charged at the new scale at once: one may go sooner, or later.
+    pub fn usage(&mut self, key: &str, estimated_input: f64, charged_input: f64, now: f64) {
         self.scheduler.learn_input(key, estimated_input, charged_input);
+        self.pump(now);
     }
 
     /// Headers seen outside a call, for a partition.

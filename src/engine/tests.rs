@@ -55,6 +55,26 @@ fn a_call_that_fits_is_sent_at_once_and_returns_its_answer() {
 }
 
 #[test]
+fn what_an_answer_s_usage_teaches_lets_a_waiting_call_go_at_once() {
+    let limits = Limits { input_tokens_per_minute: Some(6_000.0), ..Limits::default() };
+    let mut e = engine(Settings { schedule: Config { limits: Some(limits), ..Config::default() }, ..Settings::default() });
+    let call = |input: f64| CallSpec { cost: Cost::new(1.0, input, 0.0, None), ..spec("api") };
+    let first = e.enqueue(call(3_000.0), T0).unwrap();
+    assert_eq!(e.step(first, T0), Step::Send { attempt: 1 });
+    // 3,000 tokens left: the next call of 4,000 waits for the refill.
+    let second = e.enqueue(call(4_000.0), T0).unwrap();
+    assert!(matches!(e.step(second, T0), Step::Wait { .. }), "{:?}", e.step(second, T0));
+    e.take_woken();
+    // Answers say the server charges half of every estimate: the waiting
+    // call now costs 2,000 and goes, with no timer needed to notice.
+    for _ in 0..40 {
+        e.usage("api", 4_000.0, 2_000.0, T0 + 1.0);
+    }
+    assert!(e.take_woken().contains(&second));
+    assert_eq!(e.step(second, T0 + 1.0), Step::Send { attempt: 1 });
+}
+
+#[test]
 fn a_429_pauses_its_partition_with_events_at_the_moments_the_pause_begins_and_ends() {
     let mut e = engine(with_limits());
     let first = e.enqueue(spec("api"), T0).unwrap();

@@ -198,7 +198,7 @@ pub(crate) fn watcher(this: Weak<Shared>) -> Function {
             let field = |name: &str| get(&usage, name).as_f64().filter(|n| n.is_finite() && *n >= 0.0);
             let (Some(shared), Some(key)) = (this.upgrade(), get(&slot, "key").as_string()) else { return Ok(value) };
             if let (Some(estimated), Some(used)) = (get(&slot, "input").as_f64(), prompt_tokens(field)) {
-                shared.with(|engine, _| engine.usage(&key, estimated, used));
+                shared.with(|engine, now| engine.usage(&key, estimated, used, now));
             }
             let breakpoints: Vec<Breakpoint> = get(&slot, "breakpoints")
                 .dyn_into::<js_sys::Float64Array>()

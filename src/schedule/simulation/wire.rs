@@ -142,13 +142,14 @@ impl Driver {
         track.in_flight = false;
         track.status = Some(status);
         let Some(id) = track.id else { return };
-        if status == 200 {
-            // The answer's usage: the whole prompt (cache reads too), which
-            // the client reads as its estimate's error.
-            let (estimated, used) = (self.estimated_input(call), self.calls[call].demand.input_tokens);
-            self.isolates[isolate].engine.usage(super::workload::PARTITION, estimated, used);
-        }
         self.isolates[isolate].engine.answered(id, Answer::Heard { status, observation, fields: headers }, now);
+        if status == 200 {
+            // The answer's usage (the whole prompt, cache reads too, which
+            // the client reads as its estimate's error), read from its body
+            // after its headers, as the caller's `json()` reads it.
+            let (estimated, used) = (self.estimated_input(call), self.calls[call].demand.input_tokens);
+            self.isolates[isolate].engine.usage(super::workload::PARTITION, estimated, used, now);
+        }
         self.drain(isolate, now);
         self.step(call, now);
     }
