@@ -79,7 +79,7 @@ impl Entry {
 
 /// `cost` with the counted part of its input tokens (all but `guessed`)
 /// scaled; the guessed part grows by what scaling up adds.
-fn scaled(mut cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
+pub(super) fn scaled(mut cost: Cost, guessed: f64, scale: f64) -> (Cost, f64) {
     if scale == 1.0 || !scale.is_finite() {
         return (cost, guessed);
     }

@@ -130,10 +130,10 @@ impl Scheduler {
         // that its calibration applies to this call too.
         let p = self.partition_mut(partition, now_ms);
         let index = p.index;
+        // Kept as estimated: checked here, and read later, at the
+        // partition's scale of that moment.
         let (cost, guessed) = super::calibrate::queued(cost, guessed);
-        let key = self.partitions.key_at(index).clone();
-        // Kept as estimated: read, it is calibrated at the partition's scale of that moment.
-        let entry = Entry { partition: key, cost, guessed: guessed as f32, priority, state: State::Waiting, enqueued_at: now_ms, deadline: None };
+        let guessed = guessed as f32;
         let full = self.queued >= self.config.max_queue;
         // A full queue refuses only a call that would have to wait in it.
         if full && self.config.max_queue > 0 {
@@ -141,7 +141,7 @@ impl Scheduler {
             return Err(Refusal::QueueFull { max_queue: self.config.max_queue });
         }
         let p = self.partitions.at(index).expect("made above");
-        let (calibrated, calibrated_guessed) = entry.at_scale(p.input_scale);
+        let (calibrated, calibrated_guessed) = super::calibrate::scaled(cost, f64::from(guessed), p.input_scale);
         if let Admission::Never { dimension, cost, limit } = p.budget.admission(&calibrated, calibrated_guessed, now_ms) {
             self.counters.refused += 1;
             return Err(Refusal::CostExceedsLimit { dimension, cost, limit });
@@ -151,7 +151,8 @@ impl Scheduler {
             self.counters.refused += 1;
             return Err(Refusal::RateLimited { retry_after_ms });
         }
-        let entry = Entry { deadline, ..entry };
+        let key = self.partitions.key_at(index).clone();
+        let entry = Entry { partition: key, cost, guessed, priority, state: State::Waiting, enqueued_at: now_ms, deadline };
         // `maxQueue: 0`: a call goes at once or not at all.
         if full && !self.goes_at_once(&entry, index, now_ms) {
             self.counters.refused += 1;
