@@ -40,6 +40,20 @@ async function json(worker, path) {
   return response.json();
 }
 
+/**
+ * The coordinator's snapshot, asked every `everyMs` until `settled(snapshot)`
+ * or `withinMs` have passed; the last snapshot and how long that took.
+ */
+async function coordinatorWhen(settled, { withinMs, everyMs }) {
+  const from = Date.now();
+  let snapshot = await json("edge-a", "/coordinator");
+  while (!settled(snapshot) && Date.now() - from < withinMs) {
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    snapshot = await json("edge-a", "/coordinator");
+  }
+  return { snapshot, waitedMs: Date.now() - from };
+}
+
 after(async () => {
   await mf?.dispose();
 });
@@ -79,13 +93,8 @@ test("three isolates sharing a coordinator keep to the limit; every call is gran
     // after it was made (an isolate between requests runs no timer to give
     // it back). So the coordinator is asked until nothing is outstanding,
     // for up to twice that: a report lost would hold its grant 10 minutes.
-    let coordinator = await json("edge-a", "/coordinator");
-    const waitedFrom = Date.now();
-    while ((coordinator.inFlight > 0 || coordinator.grants > 0) && Date.now() - waitedFrom < 12_000) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      coordinator = await json("edge-a", "/coordinator");
-    }
-    t.diagnostic(`outstanding grants settled ${Date.now() - waitedFrom} ms after the bursts`);
+    const { snapshot: coordinator, waitedMs } = await coordinatorWhen((c) => c.inFlight === 0 && c.grants === 0, { withinMs: 12_000, everyMs: 250 });
+    t.diagnostic(`outstanding grants settled ${waitedMs} ms after the bursts`);
     assert.equal(coordinator.counters.dispatched >= CALLS, true, "every call was granted by the coordinator");
     assert.equal(coordinator.inFlight, 0, "every grant was reported back, or given back unused");
     assert.equal(coordinator.grants, 0, "no grant is left outstanding");
@@ -104,18 +113,10 @@ test("a spare grant left unused when a Worker's request ended goes back, and no 
     await json("edge-a", "/burst?n=1");
     await json("edge-a", "/burst?n=1");
     // The second call's own grant goes with its report, a message not waited for.
-    let coordinator = await json("edge-a", "/coordinator");
-    for (let tries = 0; coordinator.grants > 3 && tries < 20; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      coordinator = await json("edge-a", "/coordinator");
-    }
-    assert.equal(coordinator.grants, 3, "the spares of the second call's lease are outstanding");
-    const waitedFrom = Date.now();
-    while (coordinator.grants > 0 && Date.now() - waitedFrom < 12_000) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      coordinator = await json("edge-a", "/coordinator");
-    }
-    t.diagnostic(`the spares went back ${Date.now() - waitedFrom} ms after the call`);
+    const leased = await coordinatorWhen((c) => c.grants <= 3, { withinMs: 2_000, everyMs: 100 });
+    assert.equal(leased.snapshot.grants, 3, "the spares of the second call's lease are outstanding");
+    const { snapshot: coordinator, waitedMs } = await coordinatorWhen((c) => c.grants === 0, { withinMs: 12_000, everyMs: 250 });
+    t.diagnostic(`the spares went back ${waitedMs} ms after the call`);
     assert.equal(coordinator.grants, 0, "the coordinator reclaimed the spares");
     assert.equal(coordinator.inFlight, 0);
     assert.equal(api.stats().admitted, 2);
