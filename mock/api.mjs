@@ -40,8 +40,9 @@ const DEFAULTS = {
   seed: 1,
   // "answer": the rate-limit headers of an answer describe the buckets when
   // it is written. "admission": those of a non-streamed answer describe them
-  // as the call was admitted (Anthropic's), so they are up to a latency old;
-  // a streamed answer's are taken when its first event is written.
+  // as the call was admitted (Anthropic's), so they are up to a latency old,
+  // while its `date` is the answer's own (RFC 9110: when the message was
+  // made); a streamed answer's are taken when its first event is written.
   headersAt: "answer",
   // null: every answer writes 1 token and the output bucket keeps the whole
   // `max_tokens`. [low, high]: each answer writes that fraction of its
@@ -499,7 +500,7 @@ export async function startMockApi(options = {}) {
           res.end();
         } else {
           refund();
-          res.writeHead(200, { ...config.headers, ...(admittedHeaders ?? rateHeaders(buckets, now())), "content-type": "application/json" });
+          res.writeHead(200, { ...config.headers, ...(admittedHeaders ? { ...admittedHeaders, date: new Date(now() + config.skewMs).toUTCString() } : rateHeaders(buckets, now())), "content-type": "application/json" });
           res.end(JSON.stringify((openai ? openaiMessage : anthropicMessage)(answer)));
         }
         stats.inFlight--;

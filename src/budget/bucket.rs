@@ -89,12 +89,40 @@ impl Bucket {
 
     /// A bucket from what a response reported. `previous` keeps what the new
     /// report leaves out (a limit, a rate) from the last one.
-    pub fn from_observation(dim: &Dimension, previous: Option<&Bucket>, now_ms: f64, default_window_ms: f64) -> Option<Bucket> {
+    ///
+    /// The report describes the bucket at some moment between `sent_at_ms`
+    /// (when its call was sent) and `now_ms`: a server may count a call's
+    /// headers when it admits it, a whole answer before they arrive. Its
+    /// level is taken as of now, the lowest the bucket can be; its reset
+    /// says when the bucket is full, whenever it was counted, so the rate
+    /// a report implies is counted from the call's sending: a report dated
+    /// on its arrival would read the refill of the answer's whole time as
+    /// a faster rate, and each next report's shortfall from that rate as
+    /// another client's use (see [`Bucket::learn_unseen`]).
+    ///
+    /// When the rate is the documented one, the reset also tells the level
+    /// now, however old the report: full at the reset, less the rate times
+    /// the time until then. Counted from the latest the reset can mean (a
+    /// whole second late, and later still by `clock_slack_ms`, how far our
+    /// clock may run ahead of the server's as its `Date` reads), the level
+    /// it gives is never above the truth, and above the report's own count
+    /// by the refill of the answer's time, less those margins. Without a
+    /// `Date` (`clock_slack_ms` none) the report's count alone is taken.
+    pub fn from_observation(
+        dim: &Dimension,
+        previous: Option<&Bucket>,
+        sent_at_ms: f64,
+        now_ms: f64,
+        default_window_ms: f64,
+        clock_slack_ms: Option<f64>,
+    ) -> Option<Bucket> {
+        let sent_at_ms = sent_at_ms.min(now_ms);
         let limit = dim.limit.or(previous.map(|b| b.limit)).or(dim.remaining)?;
         // A rounded count may be up to half the rounding above the truth:
         // count on the lowest figure it can stand for.
         let margin = dim.remaining_rounding.map_or(0.0, |r| r / 2.0);
         let remaining = dim.remaining.map(|r| (r - margin).max(0.0).min(limit)).or(previous.map(|b| b.level_at(now_ms)))?;
+        let mut level = remaining;
         let refill = match dim.refill {
             Refill::Continuous => {
                 let nominal = limit / default_window_ms;
@@ -105,16 +133,24 @@ impl Bucket {
                 let per_ms = match (dim.reset_at_ms.filter(|reset| *reset > now_ms), dim.remaining) {
                     (Some(reset), Some(reported)) if reported < limit => {
                         let rounding = dim.remaining_rounding.unwrap_or(0.0);
-                        let (low, high) = rate_bounds(limit, reported, rounding, reset - now_ms);
+                        let (low, high) = rate_bounds(limit, reported, rounding, reset - now_ms, reset - sent_at_ms);
                         // The documented "per minute" rate when the report is
                         // consistent with it (it is exact, the report is not),
                         // else the last rate if still consistent, else the
-                        // report's own figure, counted from the low level so
-                        // the bucket is full exactly at the reset.
-                        [nominal, kept.unwrap_or(f64::NAN)]
+                        // report's own figure: the low level's deficit over
+                        // the time from the call's sending to the reset, the
+                        // slowest the report can stand for (the bucket is
+                        // full at the reset when the report is as old as its
+                        // call, later when it is newer).
+                        let rate = [nominal, kept.unwrap_or(f64::NAN)]
                             .into_iter()
                             .find(|rate| (low..=high).contains(rate))
-                            .unwrap_or((limit - remaining) / (reset - now_ms))
+                            .unwrap_or((limit - remaining) / (reset - sent_at_ms));
+                        if let Some(slack) = clock_slack_ms.filter(|_| rate == nominal) {
+                            let latest_reset = reset + RESET_RESOLUTION_MS + slack.max(0.0);
+                            level = level.max(limit - nominal * (latest_reset - now_ms)).min(limit);
+                        }
+                        rate
                     }
                     _ => kept.unwrap_or(nominal),
                 };
@@ -131,16 +167,7 @@ impl Bucket {
                 window_ms: dim.window_ms.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(default_window_ms),
             },
         };
-        let bucket = Bucket {
-            limit,
-            level: remaining,
-            at_ms: now_ms,
-            refill,
-            observed_at_ms: now_ms,
-            unseen_per_ms: 0.0,
-            shadow: remaining,
-            shadow_at_ms: now_ms,
-        };
+        let bucket = Bucket { limit, level, at_ms: now_ms, refill, observed_at_ms: now_ms, unseen_per_ms: 0.0, shadow: level, shadow_at_ms: now_ms };
         (limit.is_finite() && limit > 0.0).then_some(bucket)
     }
 
@@ -337,15 +364,17 @@ pub const RESET_RESOLUTION_MS: f64 = 1_000.0;
 /// The lowest and highest refill rates a continuous report can stand for.
 ///
 /// The server says the bucket is full `until_reset_ms` from now, having
-/// `reported` left of `limit`. Both figures are rounded: the count by
-/// `rounding` (half of it either way), the reset by [`RESET_RESOLUTION_MS`].
-/// With a small deficit or a reset a second away, the rate they imply is
-/// loose by tens of percent, which is why a consistent nominal rate wins.
-fn rate_bounds(limit: f64, reported: f64, rounding: f64, until_reset_ms: f64) -> (f64, f64) {
+/// `reported` left of `limit` at a moment between the call's sending
+/// (`since_sent_ms` before the reset) and now. Both figures are rounded:
+/// the count by `rounding` (half of it either way), the reset by
+/// [`RESET_RESOLUTION_MS`]. With a small deficit, a reset a second away or
+/// a report an answer old, the rate they imply is loose by tens of
+/// percent, which is why a consistent nominal rate wins.
+fn rate_bounds(limit: f64, reported: f64, rounding: f64, until_reset_ms: f64, since_sent_ms: f64) -> (f64, f64) {
     let deficit_low = (limit - reported - rounding / 2.0).max(0.0);
     let deficit_high = limit - reported + rounding / 2.0;
     let time_low = (until_reset_ms - RESET_RESOLUTION_MS).max(0.0);
-    let time_high = until_reset_ms + RESET_RESOLUTION_MS;
+    let time_high = since_sent_ms.max(until_reset_ms) + RESET_RESOLUTION_MS;
     let high = if time_low > 0.0 { deficit_high / time_low } else { f64::INFINITY };
     (deficit_low / time_high, high)
 }

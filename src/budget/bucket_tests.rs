@@ -67,6 +67,54 @@ fn our_own_calls_in_flight_do_not_pass_for_anothers_use() {
     assert!(reserve < 0.01 * super::UNSEEN_RESERVE_MS, "held back {reserve}");
 }
 
+/// A server whose minute is 10 s (8,000 input tokens, 0.8 a ms: not the
+/// default window's rate) counts each call's headers as it admits the call
+/// and sends them with the answer, 2 s later. Our calls spend what refills
+/// (400 tokens every 500 ms), so the server stays at 4,000 left, full 5 s
+/// after each report. Returns what is held back for others' use at the end.
+fn reserve_learned_from_reports_an_answer_old() -> f64 {
+    const LIMIT: f64 = 8_000.0;
+    const PER_MS: f64 = 0.8;
+    const LATENCY: f64 = 2_000.0;
+    let report = |level: f64, made: f64| Observation {
+        dimensions: vec![Dimension {
+            name: "input_tokens".into(),
+            limit: Some(LIMIT),
+            remaining: Some(level),
+            reset_at_ms: Some(made + (LIMIT - level) / PER_MS),
+            window_ms: None,
+            remaining_rounding: None,
+            refill: Refill::Continuous,
+            source: Source::Anthropic,
+        }],
+        ..Observation::default()
+    };
+    let mut budget = Budget::default();
+    budget.observe(&report(4_400.0, T0), T0, 60_000.0);
+    let mut answers: std::collections::VecDeque<(f64, u64, Observation)> = std::collections::VecDeque::new();
+    for sequence in 1..=240u64 {
+        let sent = T0 + 500.0 * sequence as f64;
+        while answers.front().is_some_and(|(at, _, _)| *at <= sent) {
+            let (at, answered, headers) = answers.pop_front().unwrap();
+            budget.reconcile(answered, Some(&headers), at, 60_000.0);
+        }
+        budget.reserve(sequence, Cost::new(1.0, 400.0, 0.0, None), sent);
+        // Admitted as it is sent: 4,400 refilled since the last, less 400.
+        answers.push_back((sent + LATENCY, sequence, report(4_000.0, sent)));
+    }
+    budget.bucket("input_tokens").unwrap().unseen_reserve()
+}
+
+#[test]
+fn reports_an_answer_old_are_not_read_as_a_faster_refill_and_anothers_use() {
+    // Dated on their arrival, the reports would say the bucket fills its
+    // 4,000 missing in 3 s (1.33 a ms): each next report, 0.53 a ms short
+    // of that, would read as another client's use, and a quarter of the
+    // limit would be held back for it.
+    let reserve = reserve_learned_from_reports_an_answer_old();
+    assert!(reserve < 0.01 * 0.8 * super::UNSEEN_RESERVE_MS, "held back {reserve}");
+}
+
 #[test]
 fn a_saved_bucket_comes_back_equal_through_json() {
     let mut continuous = super::Bucket::full_continuous(LIMIT, 60_000.0, T0);

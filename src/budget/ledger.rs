@@ -334,7 +334,7 @@ impl Budget {
                 covered_sum.add(&r.cost);
             }
         }
-        let reported = self.apply(observation, now_ms, default_window_ms);
+        let reported = self.apply(observation, report.sent_at_ms, now_ms, default_window_ms);
         self.applied = Some(report);
         self.reserved.subtract(&covered_sum);
         self.forget_drift();
@@ -384,14 +384,16 @@ impl Budget {
         self.apply_report(None, report, observation, now_ms, default_window_ms);
     }
 
-    /// Replace the buckets the observation reports; returns their names.
-    /// The old bucket, less what we sent since, is what the report should
-    /// say: any shortfall is use by others (see [`Bucket::learn_unseen`]).
-    fn apply(&mut self, observation: &Observation, now_ms: f64, default_window_ms: f64) -> Vec<String> {
+    /// Replace the buckets the observation reports (made while its call,
+    /// sent at `sent_at_ms`, was under way); returns their names. The old
+    /// bucket, less what we sent since, is what the report should say: any
+    /// shortfall is use by others (see [`Bucket::learn_unseen`]).
+    fn apply(&mut self, observation: &Observation, sent_at_ms: f64, now_ms: f64, default_window_ms: f64) -> Vec<String> {
         let mut reported = Vec::new();
+        let clock_slack = observation.skew_ms.map(crate::headers::clock_slack);
         for dim in observation.dimensions.iter().filter(|d| !is_most_restrictive_view(d, observation)) {
             let previous = self.buckets.get(&dim.name);
-            if let Some(mut bucket) = Bucket::from_observation(dim, previous, now_ms, default_window_ms) {
+            if let Some(mut bucket) = Bucket::from_observation(dim, previous, sent_at_ms, now_ms, default_window_ms, clock_slack) {
                 if let Some(previous) = previous {
                     bucket.learn_unseen(previous, now_ms);
                 }

@@ -195,6 +195,16 @@ fn clock_correction(raw_skew_ms: f64) -> f64 {
     }
 }
 
+/// How far the server's absolute times, as corrected, may still run early
+/// on our clock, given the raw reading `Date − now` (see
+/// [`Observation::skew_ms`]): a reading the correction left out (one of a
+/// server in sync, up to [`DATE_RESOLUTION_MS`] behind) may be our clock
+/// running ahead by that much, and the whole seconds of `Date` may hide
+/// part of a second more (see [`DATE_RESOLUTION_MS`]).
+pub fn clock_slack(raw_skew_ms: f64) -> f64 {
+    (clock_correction(raw_skew_ms) - raw_skew_ms).max(0.0)
+}
+
 /// Whether a header may matter to [`parse`]: the fields of every dialect,
 /// `Retry-After` and friends, and `Date`. Only these are passed on to a
 /// coordinator, so no other header (a cookie, an id) leaves the isolate.

@@ -180,6 +180,19 @@ test("a latency range draws each answer's time log-uniformly, the same for the s
   assert.ok(Math.abs(theoreticalMinimumMs(calls, { latencyMs: [20, 120] }) - mean) < 1e-9);
 });
 
+test("an answer whose rate-limit headers were counted at admission is dated when it is sent", async () => {
+  const api = await startMockApi({ headersAt: "admission", latencyMs: 1500, roundTokens: false });
+  try {
+    const sent = Date.now();
+    const response = await call(api);
+    // `Date` has whole seconds: the answer leaves 1.5 s after admission,
+    // so its second is past the one the call was sent in.
+    assert.ok(Date.parse(response.headers.get("date")) >= Math.floor((sent + 1500) / 1000) * 1000, response.headers.get("date"));
+  } finally {
+    await api.close();
+  }
+});
+
 test("headers at admission describe the buckets before a later call's charge; at the answer, after it", async () => {
   for (const headersAt of ["admission", "answer"]) {
     const api = await startMockApi({ headersAt, limits: { requestsPerMinute: 10 }, latencyMs: 150, roundTokens: false });

@@ -4,12 +4,14 @@
 //!
 //! - the headers describe the limits in effect when the call was admitted,
 //!   and reach the client with the answer (its whole latency later) or, for
-//!   a streamed answer, at its first token ([`Reported`]);
+//!   a streamed answer, at its first token ([`Reported`]), dated (`Date`)
+//!   when they leave the server;
 //! - the model writes 20 to 100 % of `max_tokens` (uniformly), and the
 //!   rest goes back to the output bucket when the answer is written;
 //! - the server's time for a whole answer is drawn per call,
-//!   log-uniformly, from 0.3 to 1.5 s ([`FAST`]) or from 1 to 3 s
-//!   ([`SLOW`]), its first token from 0.1 to 0.3 s or 0.3 to 1 s;
+//!   log-uniformly, from 0.3 to 1.5 s ([`FAST`]), from 1 to 3 s
+//!   ([`SLOW`]) or from 5 to 15 s ([`LONG`]), its first token from 0.1 to
+//!   0.3 s, 0.3 to 1 s or 1.5 to 5 s;
 //! - the client's estimate of a call's input tokens is exact, 25 % high or
 //!   25 % low;
 //! - every call may begin with a system prompt of 4,000 tokens marked for
@@ -25,7 +27,8 @@
 //! what the server charged, plus the mean latency of an answer: see
 //! [`Figures::with_answer_minimum`]), and by its 429s after the first
 //! answer per 1,000 calls. The target is [`TARGET_TIMES_MINIMUM`] and
-//! [`TARGET_PER_THOUSAND`] for every seed.
+//! [`TARGET_PER_THOUSAND`] for every seed (answers of 5 to 15 s are held to
+//! less: see their test).
 
 use super::api::Prefix;
 use super::run::{offered, run, Conditions, Outcome, Reported};
@@ -45,6 +48,9 @@ pub const TARGET_PER_THOUSAND: f64 = 1.0;
 pub const FAST: Conditions = Conditions { answer_ms: (300.0, 1_500.0), first_token_ms: (100.0, 300.0), written: (0.2, 1.0), prefix: None };
 /// Answers of 1 to 3 s, first token after 0.3 to 1 s.
 pub const SLOW: Conditions = Conditions { answer_ms: (1_000.0, 3_000.0), first_token_ms: (300.0, 1_000.0), written: (0.2, 1.0), prefix: None };
+/// Answers of 5 to 15 s, first token after 1.5 to 5 s: an LLM writing a
+/// long answer.
+pub const LONG: Conditions = Conditions { answer_ms: (5_000.0, 15_000.0), first_token_ms: (1_500.0, 5_000.0), written: (0.2, 1.0), prefix: None };
 /// A system prompt every call of [`Real::Cached`] begins with.
 pub const SYSTEM_PROMPT: Prefix = Prefix { id: 1, tokens: 4_000.0 };
 
@@ -63,10 +69,12 @@ pub enum Real {
     Cached,
     /// (f) As (a), answers streamed: the headers arrive at the first token.
     Streamed,
+    /// (g) Answers of 5 to 15 s, exact estimates.
+    Long,
 }
 
 impl Real {
-    pub const ALL: [Real; 6] = [Real::Fast, Real::Slow, Real::High, Real::Low, Real::Cached, Real::Streamed];
+    pub const ALL: [Real; 7] = [Real::Fast, Real::Slow, Real::High, Real::Low, Real::Cached, Real::Streamed, Real::Long];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -76,12 +84,14 @@ impl Real {
             Real::Low => "(d) as (a), estimate -25%",
             Real::Cached => "(e) as (a), cached prompt of 4,000",
             Real::Streamed => "(f) as (a), headers at first token",
+            Real::Long => "(g) answers 5-15 s, exact estimate",
         }
     }
 
     fn conditions(self) -> Conditions {
         match self {
             Real::Slow => SLOW,
+            Real::Long => LONG,
             Real::Cached => Conditions { prefix: Some(SYSTEM_PROMPT), ..FAST },
             Real::Fast | Real::High | Real::Low | Real::Streamed => FAST,
         }

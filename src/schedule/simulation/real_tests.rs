@@ -147,3 +147,15 @@ fn under_real_conditions_e_a_cached_system_prompt() {
 fn under_real_conditions_f_headers_at_the_first_token() {
     within(Real::Streamed, TARGET_TIMES_MINIMUM, TARGET_PER_THOUSAND);
 }
+
+/// (g) Answers of 5 to 15 s, as an LLM writing a long answer takes: 1.027
+/// to 1.055×, no 429 after the first answer. Each report is up to an
+/// answer old; at the documented rate its reset gives the level now, so
+/// the refill of the answer's time is not lost at every report (1.050 to
+/// 1.074× when each was taken at its count). The wait for the first
+/// answer, a probe of one call, is about 9 s of the 365: this scenario is
+/// held to 1.06×, not to the target.
+#[test]
+fn under_real_conditions_g_answers_of_five_to_fifteen_seconds() {
+    within(Real::Long, 1.06, TARGET_PER_THOUSAND);
+}

@@ -33,7 +33,9 @@ pub enum Reported {
     #[default]
     AtAnswer,
     /// At admission (the limits in effect when the call was counted), sent
-    /// with the answer once it is written: a non-streamed answer.
+    /// with the answer once it is written: a non-streamed answer. Its
+    /// `Date` is the answer's own (RFC 9110 §6.6.1: when the message was
+    /// made), as with each of these.
     AtAdmission,
     /// At admission, sent at once after the time to first token, the body
     /// following: a streamed answer. The engine hears of the call (and
@@ -81,7 +83,7 @@ impl Driver {
                     Reported::AtAnswer => Report::Now,
                     Reported::AtAdmission => Report::Ready(self.api.headers(now, None)),
                     Reported::Streamed => {
-                        let headers = self.api.headers(now, None);
+                        let headers = dated(self.api.headers(now, None), now + first_token);
                         let downlink = self.calls[call].downlink_ms;
                         self.at(now + first_token + downlink, Due::Deliver { call, status: 200, headers });
                         Report::Sent
@@ -110,7 +112,7 @@ impl Driver {
         let headers = match report {
             // The headers describe the server as it answers.
             Report::Now => self.api.headers(now, None),
-            Report::Ready(headers) => headers,
+            Report::Ready(headers) => dated(headers, now),
             Report::Sent => return,
         };
         self.at(now + downlink, Due::Deliver { call, status, headers });
@@ -162,4 +164,12 @@ impl Driver {
             self.at(again, Due::BackgroundCall(demand));
         }
     }
+}
+
+/// Headers counted earlier, sent at `t`: their `Date` says `t`.
+fn dated(mut headers: Vec<(String, String)>, t: f64) -> Vec<(String, String)> {
+    for (_, value) in headers.iter_mut().filter(|(name, _)| name == "date") {
+        *value = super::api::imf_fixdate(t);
+    }
+    headers
 }
