@@ -49,7 +49,7 @@ function realSetup({ real }) {
     `headroom's \`Throttler\` as the Anthropic SDK's \`fetch\` (SDK \`maxRetries: 0\`, throttler defaults), each burst on a mock server of its own,`,
     `all conditions side by side (${mock.rounds} rounds of seeds; a round's bursts start ${n(mock.staggerMs / 1000, 1)} s apart, seed by seed, each seed's conditions in an order turned by one, so that the conditions start about as often into the load of the bursts already running; each burst is timed from its own start). The goodput budget (${n(l.requestsPerMinute)} requests, ${n(l.inputTokensPerMinute)} input and`,
     `${n(l.outputTokensPerMinute)} output tokens per ${mock.windowMs / 1000} s), answered as Anthropic documents its API: each answer takes a time drawn`,
-    "log-uniformly from the range named, the rate-limit headers of an answer are those of the moment its call was admitted, each answer",
+    "log-uniformly from the range named, the rate-limit headers of an answer are those of the moment its call was admitted (its `Date` the answer's own), each answer",
     `writes ${low * 100} to ${high * 100} % of its \`max_tokens\` and the rest goes back to the output bucket, and a prompt prefix marked \`cache_control\``,
     "is read from the cache (free against input tokens) once the answer of the call that wrote it has begun; no time is spent on the wire (loopback). An estimate 25 % high or low",
     "is the server's own count of the input times 1.25 or 0.75, given as the throttler's `estimate` (which calibrates itself from the answers'",

@@ -34,9 +34,10 @@ pub struct Bucket {
     /// counted net of it.
     unseen_per_ms: f64,
     /// The level as the server would count it if only our calls used it:
-    /// the report, refilled at the server's rate up to the limit, less each
-    /// call of ours as it is sent; as of `shadow_at_ms`. The next report's
-    /// shortfall from it is others' use (see [`Bucket::learn_unseen`]).
+    /// the level the last report gave, refilled at the server's rate up to
+    /// the limit, less each call of ours as it is sent; as of
+    /// `shadow_at_ms`. The next report's shortfall from it is others' use
+    /// (see [`Bucket::learn_unseen`]).
     shadow: f64,
     shadow_at_ms: f64,
 }
@@ -93,21 +94,23 @@ impl Bucket {
     /// The report describes the bucket at some moment between `sent_at_ms`
     /// (when its call was sent) and `now_ms`: a server may count a call's
     /// headers when it admits it, a whole answer before they arrive. Its
-    /// level is taken as of now, the lowest the bucket can be; its reset
-    /// says when the bucket is full, whenever it was counted, so the rate
-    /// a report implies is counted from the call's sending: a report dated
-    /// on its arrival would read the refill of the answer's whole time as
-    /// a faster rate, and each next report's shortfall from that rate as
-    /// another client's use (see [`Bucket::learn_unseen`]).
+    /// count is a level the bucket has at least now; its reset says when
+    /// the bucket is full, whenever it was counted, so the rate a report
+    /// implies is counted from the call's sending: a report dated on its
+    /// arrival would read the refill of the answer's whole time as a faster
+    /// rate, and each next report's shortfall from that rate as another
+    /// client's use (see [`Bucket::learn_unseen`]).
     ///
-    /// When the rate is the documented one, the reset also tells the level
-    /// now, however old the report: full at the reset, less the rate times
-    /// the time until then. Counted from the latest the reset can mean (a
-    /// whole second late, and later still by `clock_slack_ms`, how far our
-    /// clock may run ahead of the server's as its `Date` reads), the level
-    /// it gives is never above the truth, and above the report's own count
-    /// by the refill of the answer's time, less those margins. Without a
-    /// `Date` (`clock_slack_ms` none) the report's count alone is taken.
+    /// A report that reads as counted at the documented rate when its call
+    /// was sent also tells the level now, however old it is: full at the
+    /// reset, less the rate times the time until then. Counted from the
+    /// latest the reset can mean (a whole second late, and later still by
+    /// `clock_slack_ms`, how far our clock may run ahead of the server's as
+    /// its `Date` reads), that level is not above the truth while the
+    /// server refills at the documented rate, and is above the count by
+    /// the refill since the server counted, less those margins; the higher
+    /// of the two is taken. Without a `Date` (`clock_slack_ms` none) the
+    /// count alone is taken.
     pub fn from_observation(
         dim: &Dimension,
         previous: Option<&Bucket>,
@@ -139,14 +142,25 @@ impl Bucket {
                         // else the last rate if still consistent, else the
                         // report's own figure: the low level's deficit over
                         // the time from the call's sending to the reset, the
-                        // slowest the report can stand for (the bucket is
-                        // full at the reset when the report is as old as its
-                        // call, later when it is newer).
+                        // rate of a report counted as its call was sent (the
+                        // bucket is then full at the reset; later, for a
+                        // report counted afterwards).
                         let rate = [nominal, kept.unwrap_or(f64::NAN)]
                             .into_iter()
                             .find(|rate| (low..=high).contains(rate))
                             .unwrap_or((limit - remaining) / (reset - sent_at_ms));
-                        if let Some(slack) = clock_slack_ms.filter(|_| rate == nominal) {
+                        // Only a report that reads as counted at the
+                        // documented rate when its call was sent dates the
+                        // level: one counted at the answer by a server whose
+                        // refill is faster than documented would pass the
+                        // looser bounds above, and the level its reset gives
+                        // at the documented rate would be too high. (Counted
+                        // as it reached the server: up to `REORDER_MS`, the
+                        // spread of trips, after its sending.)
+                        let since_sent = reset - sent_at_ms;
+                        let (sent_low, sent_high) = rate_bounds(limit, reported, rounding, since_sent - crate::budget::REORDER_MS, since_sent);
+                        let dated = rate == nominal && (sent_low..=sent_high).contains(&nominal);
+                        if let Some(slack) = clock_slack_ms.filter(|_| dated) {
                             let latest_reset = reset + RESET_RESOLUTION_MS + slack.max(0.0);
                             level = level.max(limit - nominal * (latest_reset - now_ms)).min(limit);
                         }

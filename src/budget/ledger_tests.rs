@@ -189,11 +189,12 @@ fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
     assert_eq!(budget.reserved(), Cost::default());
 }
 
-/// One call of 6,000 input tokens sent at `T0 + 1 s` to a server that
-/// counts its headers as it admits it (24,000 left) and sends them with
-/// the answer at `answered`, with a `Date` that reads `skew` against our
-/// clock (none: no `Date`). Returns the input tokens we may use then.
-fn left_after_an_answer_counted_at_admission(window: f64, answered: f64, skew: Option<f64>) -> f64 {
+/// One call sent at `T0 + 1 s` to a server that counts its headers (49
+/// requests and 24,000 input tokens left) at `counted`, each bucket full
+/// again its deficit's share of `window` later, and sends them with the
+/// answer at `answered`, with a `Date` that reads `skew` against our clock
+/// (none: no `Date`). Returns the input tokens we may use then.
+fn left_after_an_answer(counted: f64, window: f64, answered: f64, skew: Option<f64>) -> f64 {
     let sent = T0 + 1_000.0;
     let mut budget = Budget::default();
     budget.observe(&report(REQUESTS, INPUT, T0), T0, WINDOW);
@@ -201,7 +202,7 @@ fn left_after_an_answer_counted_at_admission(window: f64, answered: f64, skew: O
     let mut headers = report(49.0, 24_000.0, sent);
     for dimension in &mut headers.dimensions {
         let limit = dimension.limit.unwrap();
-        dimension.reset_at_ms = Some(sent + (limit - dimension.remaining.unwrap()) * window / limit);
+        dimension.reset_at_ms = Some(counted + (limit - dimension.remaining.unwrap()) * window / limit);
     }
     headers.skew_ms = skew;
     budget.reconcile(1, Some(&headers), answered, WINDOW);
@@ -214,13 +215,13 @@ fn a_report_an_answer_old_reads_the_level_at_its_reset_when_the_rate_is_the_docu
     // after its call, so 29,000 are back. The reset, counted a second
     // late and later by what the `Date` may hide (0.4 s), gives 28,300.
     let answered = T0 + 11_000.0;
-    assert_eq!(left_after_an_answer_counted_at_admission(WINDOW, answered, Some(-400.0)), 28_300.0);
+    assert_eq!(left_after_an_answer(T0 + 1_000.0, WINDOW, answered, Some(-400.0)), 28_300.0);
     // Without a `Date` our clock may be anywhere against the server's: the
     // report's own count.
-    assert_eq!(left_after_an_answer_counted_at_admission(WINDOW, answered, None), 24_000.0);
+    assert_eq!(left_after_an_answer(T0 + 1_000.0, WINDOW, answered, None), 24_000.0);
     // A `Date` 1.5 s behind ours may be our clock 1.5 s ahead: the reset is
     // read that much later.
-    assert_eq!(left_after_an_answer_counted_at_admission(WINDOW, answered, Some(-1_500.0)), 27_750.0);
+    assert_eq!(left_after_an_answer(T0 + 1_000.0, WINDOW, answered, Some(-1_500.0)), 27_750.0);
 }
 
 #[test]
@@ -228,6 +229,16 @@ fn a_report_at_a_rate_other_than_the_documented_one_is_taken_at_its_count() {
     // A server whose minute is 10 s: full 2 s after admission, answered
     // 1.5 s after it. The rate the report implies is not the documented
     // one, so nothing dates the count: the level is the report's.
-    let left = left_after_an_answer_counted_at_admission(10_000.0, T0 + 2_500.0, Some(-300.0));
+    let left = left_after_an_answer(T0 + 1_000.0, 10_000.0, T0 + 2_500.0, Some(-300.0));
     assert_eq!(left, 24_000.0);
+}
+
+#[test]
+fn a_report_counted_at_the_answer_by_a_server_faster_than_documented_is_not_read_as_older() {
+    // Refilled over 30 s, not 60: counted as the answer left, 15 s after
+    // its call, 24,000 left and full 3 s later. Read as counted when the
+    // call was sent at the documented rate, that reset would say 26,400:
+    // the truth is the count.
+    let answered = T0 + 16_000.0;
+    assert_eq!(left_after_an_answer(answered, 30_000.0, answered, Some(-200.0)), 24_000.0);
 }

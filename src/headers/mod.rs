@@ -199,8 +199,8 @@ fn clock_correction(raw_skew_ms: f64) -> f64 {
 /// on our clock, given the raw reading `Date − now` (see
 /// [`Observation::skew_ms`]): a reading the correction left out (one of a
 /// server in sync, up to [`DATE_RESOLUTION_MS`] behind) may be our clock
-/// running ahead by that much, and the whole seconds of `Date` may hide
-/// part of a second more (see [`DATE_RESOLUTION_MS`]).
+/// running ahead by that much. (A reading applied whole errs late: `Date`
+/// is stamped before the answer arrives, and truncated.)
 pub fn clock_slack(raw_skew_ms: f64) -> f64 {
     (clock_correction(raw_skew_ms) - raw_skew_ms).max(0.0)
 }
