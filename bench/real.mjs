@@ -3,7 +3,8 @@
 // 300 ms with headers as at the answer; here the mock answers as Anthropic
 // documents its API: each call takes a time drawn log-uniformly from a range,
 // the rate-limit headers of an answer describe the buckets as the call was
-// admitted (so they are up to a whole answer old when they arrive), each
+// admitted (so they are up to a whole answer old when they arrive; its
+// `Date` is the answer's own, as an HTTP server stamps it), each
 // answer writes 20 to 100 % of its `max_tokens` and the rest goes back to the
 // output bucket, and reads of a prompt prefix marked `cache_control` do not
 // count against input tokens.
