@@ -131,6 +131,35 @@ test("a burst against the mock API stays inside its limits", async () => {
   }
 });
 
+test("an answer's headers counted when its call was admitted are read at their age, never above the server's level", async () => {
+  // Per-minute limits (the documented rate) and answers of 4.5 s. Counted
+  // at admission, the headers are 4.5 s old when they arrive: their reset
+  // says how much came back since (less a second for its rounding and
+  // what the `Date` may hide). Counted at the answer, they are as new as
+  // they can be. Either way the budget is not above the server's own.
+  const limits = { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8_000 };
+  const body = JSON.stringify({ model: "m", max_tokens: 100, messages: [{ role: "user", content: "word ".repeat(4_000) }] });
+  await Promise.all(["admission", "answer"].map(async (headersAt) => {
+    const api = await startMockApi({ headersAt, limits, latencyMs: 4_500, roundTokens: false });
+    try {
+      const throttler = new Throttler();
+      const response = await throttler.fetch(`${api.url}/v1/messages`, { method: "POST", body });
+      assert.equal(response.status, 200);
+      const counted = Number(response.headers.get("anthropic-ratelimit-input-tokens-remaining"));
+      const ours = throttler.snapshot().partitions[0].dimensions.find((d) => d.name === "input_tokens").remaining;
+      const server = api.levels("m").input_tokens.level;
+      assert.ok(ours <= server, `${headersAt}: ${ours} left by our count, ${server} by the server's`);
+      if (headersAt === "admission") {
+        // 4.5 s of refill at 0.5 a ms, less at most 3 s of margins (the
+        // reset's second, its rounding up, what the `Date` may hide).
+        assert.ok(ours >= counted + 500, `the refill since admission is counted: ${ours} against the report's ${counted}`);
+      }
+    } finally {
+      await api.close();
+    }
+  }));
+});
+
 test("the global fetch is looked up at call time, not at load time", async () => {
   const throttler = new Throttler();
   const original = globalThis.fetch;
