@@ -390,10 +390,9 @@ impl Budget {
     /// shortfall is use by others (see [`Bucket::learn_unseen`]).
     fn apply(&mut self, observation: &Observation, sent_at_ms: f64, now_ms: f64, default_window_ms: f64) -> Vec<String> {
         let mut reported = Vec::new();
-        let clock_slack = observation.skew_ms.map(crate::headers::clock_slack);
         for dim in observation.dimensions.iter().filter(|d| !is_most_restrictive_view(d, observation)) {
             let previous = self.buckets.get(&dim.name);
-            if let Some(mut bucket) = Bucket::from_observation(dim, previous, sent_at_ms, now_ms, default_window_ms, clock_slack) {
+            if let Some(mut bucket) = Bucket::from_observation(dim, previous, sent_at_ms, now_ms, default_window_ms) {
                 if let Some(previous) = previous {
                     bucket.learn_unseen(previous, now_ms);
                 }

@@ -83,13 +83,12 @@
 //! # What others use
 //!
 //! Another client on the same key spends budget we never see dispatched.
-//! Each fresh report shows it as a shortfall from a *shadow* level: the
-//! level the last report gave, refilled at the server's full rate, less
-//! each call of ours as it is sent (a call comes back into it if it is
-//! refused or never sent). The shadow counts our calls when they reach the
-//! server, as the server does, not when a response covers them: an answer
-//! that took 30 s covers calls the server counted long before. The bucket
-//! averages the shortfall per ms
+//! Each fresh report shows it as a shortfall from a *shadow* level: the last
+//! report, refilled at the server's full rate, less each call of ours as it
+//! is sent (a call comes back into it if it is refused or never sent). The
+//! shadow counts our calls when they reach the server, as the server does,
+//! not when a response covers them: an answer that took 30 s covers calls
+//! the server counted long before. The bucket averages the shortfall per ms
 //! over about 30 s (signed, so the rounding of reports does not bias it),
 //! refills net of it, and holds back 20 s of it as a margin against the
 //! lumps in which the other client spends. A margin is a level, not a rate,
@@ -104,14 +103,11 @@
 //! per-window rate (`limit / default_window`) whenever the report is
 //! consistent with it within its rounding (counts to the thousand, resets
 //! to the second) and its age, else the rate the report implies counted
-//! from its call's sending. A reset a second away or a small deficit
-//! implies a rate loose by tens of percent, so the exact nominal rate wins
-//! whenever it fits. A report that reads as counted at the nominal rate
-//! when its call was sent, with a `Date`, gives the level now from its
-//! reset (see [`Bucket::from_observation`]): the refill during the answer
-//! is not lost. Anthropic's `tokens-*` fields repeat the most restrictive
-//! of the input and output limits and are not gated on when those are
-//! reported beside them.
+//! from its call's sending (see [`Bucket::from_observation`]). A reset a
+//! second away or a small deficit implies a rate loose by tens of percent,
+//! so the exact nominal rate wins whenever it fits. Anthropic's `tokens-*`
+//! fields repeat the most restrictive of the input and output limits and
+//! are not gated on when those are reported beside them.
 
 mod bucket;
 mod cost;

@@ -195,16 +195,6 @@ fn clock_correction(raw_skew_ms: f64) -> f64 {
     }
 }
 
-/// How far the server's absolute times, as corrected, may still run early
-/// on our clock, given the raw reading `Date − now` (see
-/// [`Observation::skew_ms`]): a reading the correction left out (one of a
-/// server in sync, up to [`DATE_RESOLUTION_MS`] behind) may be our clock
-/// running ahead by that much. (A reading applied whole errs late: `Date`
-/// is stamped before the answer arrives, and truncated.)
-pub fn clock_slack(raw_skew_ms: f64) -> f64 {
-    (clock_correction(raw_skew_ms) - raw_skew_ms).max(0.0)
-}
-
 /// Whether a header may matter to [`parse`]: the fields of every dialect,
 /// `Retry-After` and friends, and `Date`. Only these are passed on to a
 /// coordinator, so no other header (a cookie, an id) leaves the isolate.

@@ -148,14 +148,28 @@ fn under_real_conditions_f_headers_at_the_first_token() {
     within(Real::Streamed, TARGET_TIMES_MINIMUM, TARGET_PER_THOUSAND);
 }
 
-/// (g) Answers of 5 to 15 s, as an LLM writing a long answer takes: 1.027
-/// to 1.055×, no 429 after the first answer. Each report is up to an
-/// answer old; at the documented rate its reset gives the level now, so
-/// the refill of the answer's time is not lost at every report (1.050 to
-/// 1.074× when each was taken at its count). The wait for the first
-/// answer, a probe of one call, is about 9 s of the 365: this scenario is
-/// held to 1.06×, not to the target.
+/// (g) Answers of 5 to 15 s, as an LLM writing a long answer takes: 1.040
+/// to 1.064×, no 429 after the first answer (1.050 to 1.074× when each
+/// report's rate was counted from its arrival). The wait for the first
+/// answer, a probe of one call, is about 9 s of the 365, and each report's
+/// count leaves out what refilled during its answer: this scenario is held
+/// to 1.07×, not to the target.
 #[test]
 fn under_real_conditions_g_answers_of_five_to_fifteen_seconds() {
-    within(Real::Long, 1.06, TARGET_PER_THOUSAND);
+    within(Real::Long, 1.07, TARGET_PER_THOUSAND);
+}
+
+/// (g) with another client on the key, unseen, taking 30 % of what the
+/// limit sustains: no 429 after the first answer in any run. A report an
+/// answer old does not count the other client's use during the answer;
+/// the refill its count leaves out is the margin for it. (Read from the
+/// reset at the documented rate instead, the level left no such margin:
+/// 7 to 20 429s per 1,000 calls in every run.)
+#[test]
+fn under_real_conditions_g_with_another_client_on_the_key() {
+    for seed in SEEDS {
+        let outcome = real::with_another_client(Real::Long, seed);
+        assert_eq!(outcome.rate_limited_after_first_answer, 0, "seed {seed}");
+        assert!(outcome.calls.iter().all(|c| c.completed_at.is_some()), "seed {seed}: every call answered");
+    }
 }
