@@ -72,7 +72,9 @@ fn our_own_calls_in_flight_do_not_pass_for_anothers_use() {
 /// and sends them with the answer, 2 s later. Our calls spend what refills
 /// (400 tokens every 500 ms), so the server stays at 4,000 left, full 5 s
 /// after each report. Returns what is held back for others' use at the end.
-fn reserve_learned_from_reports_an_answer_old() -> f64 {
+/// `observed_first`: the budget saw the bucket as it was before the first
+/// call (at its true rate), else the first answer's report is all it has.
+fn reserve_learned_from_reports_an_answer_old(observed_first: bool) -> f64 {
     const LIMIT: f64 = 8_000.0;
     const PER_MS: f64 = 0.8;
     const LATENCY: f64 = 2_000.0;
@@ -90,7 +92,9 @@ fn reserve_learned_from_reports_an_answer_old() -> f64 {
         ..Observation::default()
     };
     let mut budget = Budget::default();
-    budget.observe(&report(4_400.0, T0), T0, 60_000.0);
+    if observed_first {
+        budget.observe(&report(4_400.0, T0), T0, 60_000.0);
+    }
     let mut answers: std::collections::VecDeque<(f64, u64, Observation)> = std::collections::VecDeque::new();
     for sequence in 1..=240u64 {
         let sent = T0 + 500.0 * sequence as f64;
@@ -111,8 +115,12 @@ fn reports_an_answer_old_are_not_read_as_a_faster_refill_and_anothers_use() {
     // 4,000 missing in 3 s (1.33 a ms): each next report, 0.53 a ms short
     // of that, would read as another client's use, and a quarter of the
     // limit would be held back for it.
-    let reserve = reserve_learned_from_reports_an_answer_old();
-    assert!(reserve < 0.01 * 0.8 * super::UNSEEN_RESERVE_MS, "held back {reserve}");
+    // Without a first reading at the true rate, the first report's own
+    // rate is the one kept.
+    for observed_first in [true, false] {
+        let reserve = reserve_learned_from_reports_an_answer_old(observed_first);
+        assert!(reserve < 0.01 * 0.8 * super::UNSEEN_RESERVE_MS, "observed first: {observed_first}; held back {reserve}");
+    }
 }
 
 #[test]

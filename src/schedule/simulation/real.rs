@@ -28,7 +28,7 @@
 //! [`Figures::with_answer_minimum`]), and by its 429s after the first
 //! answer per 1,000 calls. The target is [`TARGET_TIMES_MINIMUM`] and
 //! [`TARGET_PER_THOUSAND`] for every seed (answers of 5 to 15 s are held to
-//! less: see their test).
+//! 1.07×: see their test).
 
 use super::api::Prefix;
 use super::run::{offered, run, Background, Conditions, Outcome, Reported, Setup};
