@@ -168,27 +168,20 @@ impl<'s> Reader<'s> {
             if !payload {
                 // Text between escapes is weighed a run at a time.
                 for ch in self.cursor.plain_run()?.chars() {
-                    chars += 1;
-                    weight.add(ch);
-                    if keep && chars <= KEEP_CHARS {
-                        text.push(ch);
-                    }
+                    take_text(ch, keep, &mut chars, &mut weight, &mut text);
                 }
             }
             plain &= self.cursor.peek()? != b'\\';
             let Some(ch) = self.cursor.string_char()? else { break };
-            chars += 1;
             if payload {
                 // Short, or holding escapes: read in order, keeping only its
                 // head, and weighed only if it is known to be text.
+                chars += 1;
                 if chars <= HEAD_UNITS {
                     text.push(ch);
                 }
             } else {
-                weight.add(ch);
-                if keep && chars <= KEEP_CHARS {
-                    text.push(ch);
-                }
+                take_text(ch, keep, &mut chars, &mut weight, &mut text);
             }
         }
         let end = self.cursor.pos();
@@ -208,5 +201,16 @@ impl<'s> Reader<'s> {
             }
         };
         found.is_some_and(|at| at < to)
+    }
+}
+
+/// One character of a text string: counted, weighed, and kept (with `keep`)
+/// while the string is short enough to keep whole.
+#[inline(always)]
+fn take_text(ch: char, keep: bool, chars: &mut usize, weight: &mut TextWeight, text: &mut String) {
+    *chars += 1;
+    weight.add(ch);
+    if keep && *chars <= KEEP_CHARS {
+        text.push(ch);
     }
 }
