@@ -273,7 +273,7 @@ pub(crate) fn parse_count(value: &str) -> Option<f64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
-    let number: f64 = value.parse().ok()?;
+    let number = crate::float::parse_decimal(value)?;
     (0.0..=MAX_COUNT).contains(&number).then_some(number)
 }
 

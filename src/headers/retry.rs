@@ -35,6 +35,6 @@ fn parse_delay(value: &str, unit: f64) -> Option<f64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return None;
     }
-    let ms = value.parse::<f64>().ok()? * unit;
+    let ms = crate::float::parse_decimal(value)? * unit;
     (ms.is_finite() && ms <= MAX_RESET_MS).then_some(ms)
 }

@@ -92,7 +92,7 @@ pub fn parse_rfc3339(value: &str) -> Option<f64> {
             return None;
         }
         let frac = &after_dot[..end];
-        fraction_ms = format!("0.{frac}").parse::<f64>().ok()? * 1000.0;
+        fraction_ms = crate::float::parse_decimal(&["0.", frac].concat())? * 1000.0;
         tail = &after_dot[end..];
     }
     let offset_ms = match tail {
@@ -137,7 +137,7 @@ pub fn parse_go_duration(value: &str) -> Option<f64> {
         if number_end == 0 {
             return None;
         }
-        let number: f64 = rest[..number_end].parse().ok()?;
+        let number = crate::float::parse_decimal(&rest[..number_end])?;
         rest = &rest[number_end..];
         let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit_ms = match &rest[..unit_end] {

@@ -121,7 +121,7 @@ impl<'s> Reader<'s> {
             self.cursor.peek().filter(u8::is_ascii_digit)?;
             self.digits(&mut take);
         }
-        text.parse().ok()
+        crate::float::parse_decimal(&text)
     }
 
     fn digits(&mut self, take: &mut impl FnMut(&mut Cursor, u8)) {
