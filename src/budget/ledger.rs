@@ -4,8 +4,8 @@ use super::bucket::{Bucket, BucketRefill, BucketView, RESET_RESOLUTION_MS};
 use super::cost::{Cost, Limits};
 use crate::float::clamp;
 use crate::headers::{Dimension, Observation, Source};
+use crate::ids::IdMap;
 use crate::small_map::SmallMap;
-use std::collections::BTreeMap;
 
 /// Whether a cost fits now, later, or never.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,7 +64,7 @@ enum Order {
 pub struct Budget {
     buckets: SmallMap<String, Bucket>,
     /// Reservations by dispatch sequence that no observation has covered yet.
-    uncounted: BTreeMap<u64, Reservation>,
+    uncounted: IdMap<u64, Reservation>,
     /// Their sum, kept so admission is O(dimensions), not O(calls in flight).
     reserved: Cost,
     /// The newest report applied, in the server's order.
@@ -73,7 +73,7 @@ pub struct Budget {
     /// sending may come later than their dispatch (a coordinator's grants,
     /// sent by other isolates after a round trip, or spare grants of a
     /// lease). [`Budget::sent`] moves one to the sequence of its sending.
-    held: BTreeMap<u64, Reservation>,
+    held: IdMap<u64, Reservation>,
 }
 
 impl Budget {
@@ -326,8 +326,10 @@ impl Budget {
     /// have counted them after it.
     fn apply_report(&mut self, own: Option<u64>, report: Applied, observation: &Observation, now_ms: f64, default_window_ms: f64) {
         let before = report.sent_at_ms - REORDER_MS;
-        let covered: Vec<u64> =
+        let mut covered: Vec<u64> =
             self.uncounted.iter().filter(|(sequence, r)| Some(**sequence) == own || r.sent_at_ms <= before).map(|(sequence, _)| *sequence).collect();
+        // Summed in the order of sending, whatever the map's order.
+        covered.sort_unstable();
         let mut covered_sum = Cost::default();
         for sequence in covered {
             if let Some(r) = self.uncounted.remove(&sequence) {
