@@ -22,9 +22,8 @@
 //! A policy named by a String is the current draft's and is left to
 //! [`super::ietf`]; only numeric policies belong here.
 
-use super::structured::{count, count_param, items};
+use super::structured::{count, count_param, items, Item};
 use super::{sane_reset, sane_window, Clock, Dimension, HeaderMap, Reading, Refill, Source};
-use sfv::Item;
 
 pub(super) fn read(map: &HeaderMap, clock: &Clock, out: &mut Vec<Dimension>) {
     let limit_members = map.get("ratelimit-limit").map(|v| items(&v)).unwrap_or_default();
