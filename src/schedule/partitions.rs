@@ -12,6 +12,7 @@
 //! ones) still lists them in the order of their keys: it sorts them.
 
 use super::partition::Partition;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub(super) struct Partitions {
     keys: Vec<Arc<str>>,
     /// Indices of evicted partitions, the next new one's first.
     free: Vec<u32>,
+    /// The index found last: a burst on one key compares the key once
+    /// instead of hashing it.
+    last: Cell<u32>,
 }
 
 impl Partitions {
@@ -34,15 +38,21 @@ impl Partitions {
 
     /// The index of the partition of `key`.
     pub(super) fn index(&self, key: &str) -> Option<u32> {
-        self.by_key.get(key).copied()
+        let last = self.last.get();
+        if self.at(last).is_some() && *self.keys[last as usize] == *key {
+            return Some(last);
+        }
+        let index = *self.by_key.get(key)?;
+        self.last.set(index);
+        Some(index)
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&Partition> {
-        self.at(*self.by_key.get(key)?)
+        self.at(self.index(key)?)
     }
 
     pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Partition> {
-        let index = *self.by_key.get(key)?;
+        let index = self.index(key)?;
         self.at_mut(index)
     }
 
