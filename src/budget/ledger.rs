@@ -326,10 +326,8 @@ impl Budget {
     /// have counted them after it.
     fn apply_report(&mut self, own: Option<u64>, report: Applied, observation: &Observation, now_ms: f64, default_window_ms: f64) {
         let before = report.sent_at_ms - REORDER_MS;
-        let mut covered: Vec<u64> =
+        let covered: Vec<u64> =
             self.uncounted.iter().filter(|(sequence, r)| Some(**sequence) == own || r.sent_at_ms <= before).map(|(sequence, _)| *sequence).collect();
-        // Summed in the order of sending, whatever the map's order.
-        covered.sort_unstable();
         let mut covered_sum = Cost::default();
         for sequence in covered {
             if let Some(r) = self.uncounted.remove(&sequence) {
