@@ -62,8 +62,8 @@ impl Scheduler {
             return None;
         }
         let mut best: Option<(Ticket, f64)> = None;
-        for key in &self.waiting_keys {
-            let Some(p) = self.partitions.get(key) else { continue };
+        for &(index, _) in &self.waiting_partitions {
+            let Some(p) = self.partitions.at(index as u32) else { continue };
             // The first item whose call was not cancelled.
             let Some((ticket, entry)) = p.queue.iter().find_map(|&(_, ticket)| Some((ticket, self.entries.get(ticket)?))) else { continue };
             let wake = match head_admission(p, entry, &self.config, now_ms) {

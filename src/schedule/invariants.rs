@@ -25,9 +25,11 @@ impl Scheduler {
         if (self.queued, queued) != (waiting, waiting) {
             return Err(format!("queued {} and partitions {queued} but {waiting} entries wait", self.queued));
         }
-        let with_waiters: Vec<_> = self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(k, _)| k.clone()).collect();
-        if !with_waiters.iter().eq(self.waiting_keys.iter()) {
-            return Err(format!("partitions with waiters {with_waiters:?} but the index names {:?}", self.waiting_keys));
+        let mut with_waiters: Vec<_> =
+            self.partitions.iter().filter(|(_, p)| p.waiting > 0).map(|(_, p)| super::scheduler::waiting_item(p.index)).collect();
+        with_waiters.sort_unstable();
+        if !with_waiters.iter().eq(self.waiting_partitions.iter()) {
+            return Err(format!("partitions with waiters {with_waiters:?} but the index names {:?}", self.waiting_partitions));
         }
         if self.partitions.values().any(|p| self.partitions.get(self.partitions.key_at(p.index)).is_none_or(|q| q.index != p.index)) {
             return Err("a partition's index names another key".into());

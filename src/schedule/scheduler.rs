@@ -13,19 +13,26 @@ use super::partitions::Partitions;
 use super::{Config, Counters, Poll, Refusal};
 use crate::budget::{Admission, Budget, Cost};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// Identifies one call for its whole life in the scheduler.
 pub type Ticket = u64;
+
+/// A partition's item in [`Scheduler::waiting_partitions`]: its index, and
+/// a ticket that is always 0. Of the type of the queues' items, so that one
+/// copy of the B-tree's code in the `.wasm` serves every ordered set.
+pub(super) fn waiting_item(index: u32) -> (u64, Ticket) {
+    (u64::from(index), 0)
+}
 
 /// Decides, for every waiting call, when it may be sent.
 #[derive(Debug)]
 pub struct Scheduler {
     pub(super) config: Config,
     pub(super) partitions: Partitions,
-    /// The partitions with calls waiting: only they have anything to
-    /// dispatch or a time to wake at.
-    pub(super) waiting_keys: BTreeSet<Arc<str>>,
+    /// The partitions with calls waiting (see [`waiting_item`]), in the
+    /// order of their indices: only they have anything to dispatch or a
+    /// time to wake at.
+    pub(super) waiting_partitions: BTreeSet<(u64, Ticket)>,
     /// What evicted partitions had learnt (see [`super::evict`]).
     pub(super) learned: super::evict::Learned,
     /// Sweep idle partitions when this many exist.
@@ -52,7 +59,7 @@ impl Scheduler {
             jitter: Jitter::new(config.seed),
             config,
             partitions: Partitions::default(),
-            waiting_keys: BTreeSet::new(),
+            waiting_partitions: BTreeSet::new(),
             learned: super::evict::Learned::default(),
             sweep_at: super::evict::MIN_SWEEP,
             entries: Calls::new(),
@@ -162,7 +169,7 @@ impl Scheduler {
         p.queue.insert((rank(priority), ticket));
         p.waiting += 1;
         if p.waiting == 1 {
-            self.waiting_keys.insert(entry.partition.clone());
+            self.waiting_partitions.insert(waiting_item(index));
         }
         if let Some(at) = deadline {
             self.deadlines.insert((at.to_bits(), ticket));
@@ -235,7 +242,7 @@ impl Scheduler {
         p.queue.remove(&(rank(entry.priority), ticket));
         p.waiting -= 1;
         if p.waiting == 0 {
-            self.waiting_keys.remove(&entry.partition);
+            self.waiting_partitions.remove(&waiting_item(index));
         }
         if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at.to_bits(), ticket));
@@ -264,10 +271,10 @@ impl Scheduler {
         if self.in_flight >= self.config.max_concurrent {
             return poll;
         }
-        // Only partitions with waiters have anything to dispatch; the keys are
+        // Only partitions with waiters have anything to dispatch; they are
         // copied because dispatching borrows the scheduler.
-        let keys: Vec<u32> = self.waiting_keys.iter().filter_map(|key| Some(self.partitions.get(key)?.index)).collect();
-        for index in keys {
+        let waiting: Vec<u32> = self.waiting_partitions.iter().map(|&(index, _)| index as u32).collect();
+        for index in waiting {
             loop {
                 if self.in_flight >= self.config.max_concurrent {
                     return poll;
@@ -369,7 +376,7 @@ impl Scheduler {
         if p.waiting == 0 {
             p.queue.clear();
             p.stale = 0;
-            self.waiting_keys.remove(self.partitions.key_at(index));
+            self.waiting_partitions.remove(&waiting_item(index));
         } else {
             p.stale += 1;
             if p.stale > p.waiting + STALE_SLACK {

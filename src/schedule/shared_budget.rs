@@ -72,7 +72,7 @@ impl Scheduler {
         p.queue.insert((rank(entry.priority), ticket));
         p.waiting += 1;
         if p.waiting == 1 {
-            self.waiting_keys.insert(entry.partition.clone());
+            self.waiting_partitions.insert(super::scheduler::waiting_item(index));
         }
         let waiting = tag(p.index, true, entry.deadline.is_some());
         if let Some(at) = entry.deadline {
