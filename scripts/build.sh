@@ -17,7 +17,8 @@ cargo build --lib --release --target wasm32-unknown-unknown
 rm -rf "$out"
 wasm-bindgen --target bundler --out-dir "$out" --out-name headroom --no-typescript "$wasm"
 # The features Rust enables for wasm32 by default; every runtime we target has them.
-wasm-opt -Oz --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
+# --converge repeats the passes while the module still shrinks.
+wasm-opt -Oz --converge --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --strip-debug --strip-producers \
   "$out/headroom_bg.wasm" -o "$out/headroom_bg.wasm"
 printf 'build: %s is %s bytes (%s gzipped)\n' "$out/headroom_bg.wasm" \
