@@ -236,6 +236,24 @@ impl Shared {
     /// Keep a waiting call until it is woken, with a timer when its wait
     /// has a time.
     fn park(&self, id: CallId, mut waiter: Waiter, until: f64) {
+        // A wait with no time and no signal, where the runtime needs no
+        // timer, is ended by the engine alone (`ready`): nothing to make.
+        if wake::keeps_alive() || waiter.signal.is_some() || until < f64::INFINITY {
+            self.arm(id, &mut waiter, until);
+        }
+        let aborted = waiter.signal.as_ref().is_some_and(AbortSignal::aborted);
+        self.waiters.borrow_mut().insert(id, waiter);
+        // Woken, or aborted, while it was being parked (by a listener of its
+        // own step): its `abort` event has passed.
+        if self.early.borrow_mut().remove(&id) || aborted {
+            self.ready(id);
+        }
+    }
+
+    /// Give a waiting call what ends its wait besides the engine: its
+    /// timer, its signal's listener, and where each wait needs a timer of
+    /// its own, its alarm.
+    fn arm(&self, id: CallId, waiter: &mut Waiter, until: f64) {
         let resume = bind(&self.hooks.resume, &JsValue::NULL, &JsValue::from_f64(id as f64));
         let wake = match wake::keeps_alive() {
             false => resume,
@@ -250,13 +268,6 @@ impl Shared {
         if let Some(signal) = &waiter.signal {
             let _ = signal.add_event_listener_with_callback("abort", &wake);
             waiter.listener = Some(wake);
-        }
-        let aborted = waiter.signal.as_ref().is_some_and(AbortSignal::aborted);
-        self.waiters.borrow_mut().insert(id, waiter);
-        // Woken, or aborted, while it was being parked (by a listener of its
-        // own step): its `abort` event has passed.
-        if self.early.borrow_mut().remove(&id) || aborted {
-            self.ready(id);
         }
     }
 
