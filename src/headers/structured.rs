@@ -81,10 +81,9 @@ impl Parser<'_> {
         here
     }
 
+    /// Spaces, and with `also_tab` tabs too (RFC 9651's OWS).
     fn skip(&mut self, also_tab: bool) {
-        while let Some(b' ') | Some(b'\t') = self.peek().filter(|b| *b == b' ' || also_tab) {
-            self.at += 1;
-        }
+        while self.eat(b' ') || (also_tab && self.eat(b'\t')) {}
     }
 
     /// §4.2 and §4.2.1: a List, with the spaces around it; Inner Lists are
