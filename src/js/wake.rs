@@ -1,7 +1,9 @@
 //! How a waiting call sleeps and is woken.
 //!
-//! A `fetch` call's wait is a JS promise made by the waiting call itself
-//! (a `run` or `acquire` call's is a record, see [`super::admit`]). Anything
+//! A `fetch` call waits in its own future (a `run` or `acquire` call in a
+//! record, see [`super::admit`]): in Cloudflare Workers on a JS promise the
+//! call made itself, elsewhere on a flag that wakes its task directly, with
+//! no promise or closure of its own. Anything
 //! that changes the state (a response, a release) ends it; a wait the core
 //! gave a time (the call its next time concerns, a deadline, a backoff, a
 //! coordinator's retry or fallback) also has a timer that ends it then.
@@ -19,6 +21,11 @@
 use super::convert::get;
 use crate::float::clamp;
 use js_sys::{Array, Function, Promise};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -74,12 +81,62 @@ pub(crate) fn pending() -> (Promise, Option<Function>) {
 
 /// A way to end one wait early.
 #[derive(Clone)]
-pub(crate) struct Alarm(Function);
+pub(crate) struct Alarm(Ends);
+
+#[derive(Clone)]
+enum Ends {
+    /// Resolves the promise the wait awaits (Cloudflare Workers).
+    Promise(Function),
+    /// Ends the wait in Rust.
+    Wait(Rc<Wait>),
+}
 
 impl Alarm {
     pub(crate) fn wake(&self) {
-        // Resolving a settled promise again is a no-op; it cannot throw.
-        let _ = self.0.call0(&JsValue::UNDEFINED);
+        match &self.0 {
+            // Resolving a settled promise again is a no-op; it cannot throw.
+            Ends::Promise(resolve) => drop(resolve.call0(&JsValue::UNDEFINED)),
+            Ends::Wait(wait) => wait.end(),
+        }
+    }
+}
+
+/// A wait that Rust ends: no promise, no closure and no timer of its own
+/// unless a time or a signal can end it too.
+#[derive(Default)]
+struct Wait {
+    ended: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Wait {
+    fn end(&self) {
+        self.ended.set(true);
+        // Waking only queues the waiting task's next poll.
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// What a sleeping call awaits.
+enum Sleeper {
+    Promise(Promise),
+    Wait(Rc<Wait>),
+}
+
+/// Awaits a [`Wait`]'s end.
+struct Ending(Rc<Wait>);
+
+impl Future for Ending {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.0.ended.get() {
+            return Poll::Ready(());
+        }
+        *self.0.waker.borrow_mut() = Some(context.waker().clone());
+        Poll::Pending
     }
 }
 
@@ -87,29 +144,50 @@ impl Alarm {
 /// alarm or by `signal` aborting: the future to await and its alarm. The
 /// timer and the abort listener are removed when the wait ends, however it
 /// ends.
-pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl std::future::Future<Output = ()>, Option<Alarm>) {
-    // Without a resolver (never, see `pending`) the wait simply ends at once.
-    let (promise, resolver) = pending();
-    let armed = resolver.map(|resolve| {
-        let timer = timer(&resolve, ms);
-        if let Some(signal) = signal {
-            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+pub(crate) fn sleep(ms: f64, signal: Option<&AbortSignal>) -> (impl Future<Output = ()>, Option<Alarm>) {
+    let (sleeper, ends) = match keeps_alive() {
+        // In Workers the wait is a promise of the call's own, so that the
+        // call resumes in its own request (see the module's note).
+        true => match pending() {
+            (promise, Some(resolve)) => (Some(Sleeper::Promise(promise)), Some(Ends::Promise(resolve))),
+            // Without a resolver (never, see `pending`) the wait simply ends at once.
+            (_, None) => (None, None),
+        },
+        false => {
+            let wait = Rc::new(Wait::default());
+            (Some(Sleeper::Wait(wait.clone())), Some(Ends::Wait(wait)))
         }
-        (resolve, timer)
-    });
-    let alarm = armed.as_ref().map(|(resolve, _)| Alarm(resolve.clone()));
+    };
+    // What a timer or the signal calls: the promise's resolver, or a
+    // function ending the wait, made only when either is there to call it.
+    let caller: Option<Function> = match &ends {
+        Some(Ends::Promise(resolve)) => Some(resolve.clone()),
+        Some(Ends::Wait(wait)) if signal.is_some() || ms < f64::INFINITY => {
+            let wait = wait.clone();
+            Some(Closure::<dyn Fn()>::new(move || wait.end()).into_js_value().unchecked_into())
+        }
+        _ => None,
+    };
+    let timer = caller.as_ref().and_then(|caller| timer(caller, ms));
+    let listener = caller.filter(|_| signal.is_some());
+    if let (Some(signal), Some(listener)) = (signal, &listener) {
+        let _ = signal.add_event_listener_with_callback("abort", listener);
+    }
     let signal = signal.cloned();
     let future = async move {
-        let Some((resolve, timer)) = armed else { return };
-        let _ = JsFuture::from(promise).await;
+        match sleeper {
+            None => return,
+            Some(Sleeper::Promise(promise)) => drop(JsFuture::from(promise).await),
+            Some(Sleeper::Wait(wait)) => Ending(wait).await,
+        }
         if let Some(timer) = timer {
             clear_timeout(&timer);
         }
-        if let Some(signal) = signal {
-            let _ = signal.remove_event_listener_with_callback("abort", &resolve);
+        if let (Some(signal), Some(listener)) = (signal, listener) {
+            let _ = signal.remove_event_listener_with_callback("abort", &listener);
         }
     };
-    (future, alarm)
+    (future, ends.map(Alarm))
 }
 
 /// Call `callback` after `ms` milliseconds on a timer that does not keep
