@@ -3,7 +3,8 @@
 //! A `fetch` call waits in its own future (a `run` or `acquire` call in a
 //! record, see [`super::admit`]): in Cloudflare Workers on a JS promise the
 //! call made itself, elsewhere on a flag that wakes its task directly, with
-//! no promise or closure of its own. Anything
+//! no promise of its own (and a closure only when a timer or a signal can
+//! end the wait). Anything
 //! that changes the state (a response, a release) ends it; a wait the core
 //! gave a time (the call its next time concerns, a deadline, a backoff, a
 //! coordinator's retry or fallback) also has a timer that ends it then.
@@ -112,8 +113,10 @@ struct Wait {
 impl Wait {
     fn end(&self) {
         self.ended.set(true);
-        // Waking only queues the waiting task's next poll.
-        if let Some(waker) = self.waker.borrow_mut().take() {
+        // Waking only queues the waiting task's next poll (taken first: no
+        // borrow is held while it wakes).
+        let waker = self.waker.borrow_mut().take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
