@@ -152,20 +152,15 @@ fn heapsort<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::jitter::Jitter;
     use super::heapsort;
 
     #[test]
     fn heapsort_orders_as_the_standard_sort_does() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = Jitter::new(7);
         for len in (0..40).chain([100, 257, 1000]) {
             for spread in [2, 10, u64::MAX] {
-                let items: Vec<u64> = (0..len).map(|_| next() % spread).collect();
+                let items: Vec<u64> = (0..len).map(|_| random.next_u64() % spread).collect();
                 let (mut ours, mut theirs) = (items.clone(), items);
                 heapsort(&mut ours, |a, b| a < b);
                 theirs.sort_unstable();
