@@ -295,6 +295,7 @@ impl Budget {
         if gap.abs() >= REORDER_MS {
             return if gap > 0.0 { Order::Later } else { Order::Earlier };
         }
+        let window = matches!(refill, Some(BucketRefill::Window { .. }));
         let per_ms = match refill {
             Some(BucketRefill::Continuous { per_ms }) => per_ms,
             // A window refills only at its reset: a report of a later
@@ -314,6 +315,12 @@ impl Budget {
             (Some(left), Some(before)) if per_ms * (gap.abs() + REORDER_MS) < 1.0 => match left.total_cmp(&before) {
                 std::cmp::Ordering::Less => Order::Later,
                 std::cmp::Ordering::Greater => Order::Earlier,
+                // Within one window every admission takes a request and
+                // none comes back: a call admitted after the applied
+                // report was made shows fewer left, so one showing as many
+                // was counted by it (a report made at the answer, as most
+                // servers make theirs, counts calls admitted before it).
+                std::cmp::Ordering::Equal if window => Order::Earlier,
                 std::cmp::Ordering::Equal => Order::Unknown,
             },
             _ => Order::Unknown,

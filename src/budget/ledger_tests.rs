@@ -158,12 +158,9 @@ fn a_call_sent_after_the_applied_report_came_back_is_later_whatever_it_shows() {
     assert_eq!(input_left(&budget, T0 + 1_020.0), 20_000.0, "applied, not charged on top");
 }
 
-#[test]
-fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
-    // A window of 10 requests a minute: two calls sent together, one
-    // counted at the end of a window (1 left), the other at the start of
-    // the next (9 left).
-    let window = |left: f64, reset: f64| Observation {
+/// A report of a window of 10 requests a minute, `left` of them left until `reset`.
+fn window(left: f64, reset: f64) -> Observation {
+    Observation {
         dimensions: vec![Dimension {
             name: "requests".into(),
             limit: Some(10.0),
@@ -175,11 +172,40 @@ fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
             source: Source::XRateLimit,
         }],
         ..Observation::default()
-    };
+    }
+}
+
+/// A budget that has seen a window of 10 requests full, with two calls
+/// sent together a second into it as sequences 1 and 2.
+fn two_sent_in_a_window() -> Budget {
     let mut budget = Budget::default();
     budget.observe(&window(10.0, T0 + WINDOW), T0, WINDOW);
     budget.reserve(1, Cost::ONE_REQUEST, T0 + 1_000.0);
     budget.reserve(2, Cost::ONE_REQUEST, T0 + 1_000.0);
+    budget
+}
+
+#[test]
+fn in_a_window_a_report_showing_as_many_requests_left_counted_its_call() {
+    // Two calls sent together, both admitted before either answer, the
+    // reports made at the answer (as most servers make them): both show 8
+    // left. The second's reservation goes back without a charge; charged,
+    // it would be lost until the reset.
+    let mut budget = two_sent_in_a_window();
+    let now = T0 + 2_000.0;
+    let left = |budget: &Budget| budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining);
+    budget.reconcile(1, Some(&window(8.0, T0 + WINDOW)), now, WINDOW);
+    assert_eq!(left(&budget), Some(7.0), "the second call, sent with the first, stays reserved");
+    budget.reconcile(2, Some(&window(8.0, T0 + WINDOW)), now, WINDOW);
+    assert_eq!(left(&budget), Some(8.0));
+    assert_eq!(budget.reserved(), Cost::default());
+}
+
+#[test]
+fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
+    // Two calls sent together, one counted at the end of a window (1
+    // left), the other at the start of the next (9 left).
+    let mut budget = two_sent_in_a_window();
     let now = T0 + 2_000.0;
     budget.reconcile(1, Some(&window(1.0, T0 + WINDOW)), now, WINDOW);
     // The next window's report shows more left, yet it is the newer.

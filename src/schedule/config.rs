@@ -2,12 +2,22 @@
 
 use crate::budget::Limits;
 
+/// The most tokens (input plus output, as estimated) the calls of a probe
+/// hold together in flight; its first call goes whatever its size. Below
+/// the smallest published token limits per minute (Anthropic's first tier
+/// allows 8,000 output tokens a minute, OpenAI's first tier 30,000
+/// tokens), so a probe of small calls answers sooner than a probe of one
+/// without spending a budget it does not know yet.
+pub const PROBE_TOKENS: f64 = 8_000.0;
+
 /// The scheduler's settings; defaults in [`Config::default`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Calls in flight at most, over all partitions.
     pub max_concurrent: u32,
-    /// Calls in flight in a partition before its first response.
+    /// Calls in flight in a partition before its first response (its
+    /// probe). Beyond the first, a probe's calls also stay within
+    /// [`PROBE_TOKENS`] together.
     pub probe_concurrency: u32,
     /// Calls waiting at most, over all partitions; one more is refused.
     pub max_queue: usize,
@@ -44,7 +54,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             max_concurrent: 32,
-            probe_concurrency: 1,
+            probe_concurrency: 4,
             max_queue: usize::MAX,
             limits: None,
             default_window_ms: 60_000.0,

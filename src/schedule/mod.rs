@@ -14,8 +14,9 @@
 //! - fewer than `max_concurrent` calls are in flight in all,
 //! - its partition is not paused by a 429,
 //! - its partition is past probing: before the first response of a partition
-//!   with no static limits, only `probe_concurrency` calls are in flight, so
-//!   an unknown limit costs at most that many 429s,
+//!   with no static limits, only `probe_concurrency` calls are in flight,
+//!   and beyond the first only while they hold [`PROBE_TOKENS`] tokens or
+//!   fewer together, so an unknown limit costs at most that many 429s,
 //! - and every known dimension has room for its cost after reservations.
 //!
 //! Within a partition the order is strict: higher priority first, then first
@@ -69,7 +70,7 @@ mod views;
 
 pub use answers::Completion;
 pub use calibrate::LEAST_ESTIMATE;
-pub use config::Config;
+pub use config::{Config, PROBE_TOKENS};
 pub use refusal::Refusal;
 pub use scheduler::{Scheduler, Ticket};
 pub use views::{Counters, PartitionView, Poll, SavedDimension, SavedPartition, Snapshot};

@@ -1,7 +1,7 @@
 //! A partition and the calls in it: the state the scheduler keeps per
 //! partition and per call, and what the head of a queue may do.
 
-use super::{Config, Refusal, Ticket};
+use super::{Config, Refusal, Ticket, PROBE_TOKENS};
 use crate::budget::{Admission, Budget, Cost};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -161,6 +161,7 @@ pub(super) fn head_admission(p: &Partition, head: &Entry, config: &Config, now_m
     match admission {
         Admission::Never { dimension, cost, limit } => HeadAdmission::Never(Refusal::CostExceedsLimit { dimension, cost, limit }),
         _ if probing && p.in_flight >= config.probe_concurrency => HeadAdmission::OnEvent,
+        _ if probing && p.in_flight > 0 && p.budget.reserved().tokens + cost.tokens > PROBE_TOKENS => HeadAdmission::OnEvent,
         _ if p.in_flight >= p.max_in_flight() => HeadAdmission::OnEvent,
         _ if p.paused_until > now_ms => HeadAdmission::At(p.paused_until),
         Admission::Now => HeadAdmission::Go,

@@ -58,6 +58,31 @@ fn before_the_first_response_only_the_probe_is_in_flight() {
 }
 
 #[test]
+fn a_probe_of_several_calls_holds_at_most_probe_tokens_beyond_its_first() {
+    assert_eq!(Config::default().probe_concurrency, 4);
+    let sized = |input: f64, output: f64| Cost::new(1.0, input, output, None);
+    // Small calls: the probe is four calls.
+    let mut s = open_scheduler(10);
+    let small: Vec<_> = (0..6).map(|_| s.enqueue("p", sized(1_000.0, 500.0), 0, T0).unwrap()).collect();
+    assert_eq!(s.poll(T0).granted, small[..4]);
+    // Calls of 3,000 tokens each (input plus output): two together hold
+    // 6,000, a third would bring them to 9,000, over PROBE_TOKENS.
+    let mut s = open_scheduler(10);
+    let mid: Vec<_> = (0..4).map(|_| s.enqueue("q", sized(2_000.0, 1_000.0), 0, T0).unwrap()).collect();
+    assert_eq!(s.poll(T0).granted, mid[..2]);
+    const { assert!(3.0 * 3_000.0 > PROBE_TOKENS && 2.0 * 3_000.0 <= PROBE_TOKENS) };
+    // The first call goes whatever its size, alone; the first response
+    // ends the probe.
+    let mut s = open_scheduler(10);
+    let big = s.enqueue("r", sized(30_000.0, 4_000.0), 0, T0).unwrap();
+    let after = s.enqueue("r", sized(100.0, 10.0), 0, T0).unwrap();
+    assert_eq!(s.poll(T0).granted, vec![big]);
+    assert!(s.poll(T0 + 1_000.0).granted.is_empty());
+    s.complete(big, Some(200), None, T0 + 2_000.0);
+    assert_eq!(s.poll(T0 + 2_000.0).granted, vec![after]);
+}
+
+#[test]
 fn a_call_waits_for_the_reset_when_remaining_is_zero() {
     let mut s = open_scheduler(10);
     let first = s.enqueue("p", tokens(100.0), 0, T0).unwrap();
@@ -145,7 +170,7 @@ fn a_call_over_a_limit_only_by_a_guess_waits_for_a_full_bucket_and_goes() {
 
 #[test]
 fn a_queued_call_is_refused_when_a_response_reveals_a_smaller_limit() {
-    let mut s = open_scheduler(10);
+    let mut s = Scheduler::new(Config { max_concurrent: 10, probe_concurrency: 1, ..Config::default() });
     let probe = s.enqueue("p", tokens(10.0), 0, T0).unwrap();
     let big = s.enqueue("p", tokens(5_000.0), 0, T0).unwrap();
     s.poll(T0);
@@ -344,7 +369,7 @@ fn a_pause_longer_than_a_call_would_wait_refuses_it_at_once_and_a_short_one_is_w
 
 #[test]
 fn a_call_still_waiting_at_its_deadline_is_refused_with_the_time_it_waited() {
-    let mut s = open_scheduler(10);
+    let mut s = Scheduler::new(Config { max_concurrent: 10, probe_concurrency: 1, ..Config::default() });
     let first = s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap();
     s.poll(T0);
     let patient = s.enqueue_until("p", Cost::ONE_REQUEST, 0.0, 0, None, T0).unwrap();

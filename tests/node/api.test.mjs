@@ -356,6 +356,32 @@ test("maxQueue refuses the call beyond it with QUEUE_FULL", async () => {
   assert.equal(throttler.snapshot().queued, 0);
 });
 
+test("before its first response a partition sends a probe of four calls, fewer when they would hold over 8,000 tokens", async () => {
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  const sent = [];
+  const fetch = async (input, init) => {
+    sent.push(JSON.parse(init.body).model);
+    await gate;
+    return new Response("{}");
+  };
+  const throttler = new Throttler({ fetch });
+  const call = (model, maxTokens) => throttler.fetch(URL_, { method: "POST", body: JSON.stringify({ model, max_tokens: maxTokens, messages: [{ role: "user", content: "hi" }] }) });
+  // Small calls: four go before any answer, two wait.
+  const small = Array.from({ length: 6 }, () => call("small", 100));
+  // Calls of about 3,000 tokens each: a third would bring the probe over 8,000.
+  const large = Array.from({ length: 4 }, () => call("large", 3_000));
+  await sleep(50);
+  assert.equal(sent.filter((m) => m === "small").length, 4);
+  assert.equal(sent.filter((m) => m === "large").length, 2);
+  assert.equal(throttler.snapshot().queued, 4);
+  // The answers open each partition: every call is sent.
+  release();
+  const answers = await Promise.all([...small, ...large]);
+  assert.ok(answers.every((r) => r.status === 200));
+  assert.equal(sent.length, 10);
+});
+
 test("maxQueue 0 never waits: a call that cannot go at once is refused with QUEUE_FULL", async () => {
   let release;
   const gate = new Promise((resolve) => (release = resolve));
