@@ -53,7 +53,11 @@ struct Applied {
 enum Order {
     /// Its call was admitted after the applied one's: its levels are newer.
     Later,
-    /// Admitted before: the applied report counted it.
+    /// Admitted before, as the reports' counts prove: the applied report
+    /// counted it, however late it was sent.
+    Counted,
+    /// Admitted before, as the sending order says: the applied report
+    /// counted it, unless it was sent later than dispatched (a held call).
     Earlier,
     /// Sent too close to the applied one to tell.
     Unknown,
@@ -206,9 +210,9 @@ impl Budget {
 
     fn answered(&mut self, sequence: u64, refused: bool, observation: Option<&Observation>, now_ms: f64, default_window_ms: f64) {
         // A held call's own answer covers it like any call's; but when that
-        // answer is not placed after the applied one, that one may not have
-        // counted it (it was held because its sending could come late), so
-        // it is charged.
+        // answer is placed before the applied one only by when it was sent,
+        // that one may not have counted it (it was held because its sending
+        // could come late), so it is charged.
         let held = self.held.remove(&sequence).map(|held| self.uncounted.insert(sequence, held)).is_some();
         // No reservation left: a report applied earlier covered the call,
         // and that report's call was sent well after it; nothing to learn.
@@ -226,11 +230,9 @@ impl Budget {
         let report = Applied { sent_at_ms, received_at_ms: now_ms, requests_left, requests_reset_at_ms };
         match self.order(&report, default_window_ms) {
             Order::Later => self.apply_report(Some(sequence), report, observation, now_ms, default_window_ms),
-            Order::Earlier if !held => {
-                self.drop_reservation(sequence);
-            }
-            Order::Earlier | Order::Unknown => {
-                if let Some(cost) = self.drop_reservation(sequence) {
+            order => {
+                let counted = matches!(order, Order::Counted) || (matches!(order, Order::Earlier) && !held);
+                if let Some(cost) = self.drop_reservation(sequence).filter(|_| !counted) {
                     self.charge(&cost, &[], now_ms);
                 }
             }
@@ -241,7 +243,9 @@ impl Budget {
     ///
     /// A call sent once the applied report had come back was admitted
     /// after that report's call. Otherwise the requests each report shows
-    /// left can prove the order whatever the calls' trips took: a call is
+    /// left can prove the order whatever the calls' trips took. In a window
+    /// they prove it alone (nothing refills within it). In a continuously
+    /// refilled bucket a call is
     /// admitted somewhere between its sending and its answer, so two
     /// admissions are at most `w` apart (the wider of the two spans from
     /// one call's sending to the other's answer), and the bucket refills at
@@ -279,13 +283,29 @@ impl Budget {
             BucketRefill::Continuous { per_ms } => BucketRefill::Continuous { per_ms: per_ms.max(b.limit / shortest_window_ms) },
             window => window,
         });
+        // Within one window every admission takes a request and none comes
+        // back: a report showing fewer left was made later, and one showing
+        // as many or more was made before the applied one or counts nothing
+        // the applied one did not (a report made at the answer, as most
+        // servers make theirs, counts every call admitted before it), so
+        // the applied one counted its call, whenever that was sent.
+        if let (Some(BucketRefill::Window { .. }), Some(left), Some(before), Some(reset), Some(applied_reset)) =
+            (refill, report.requests_left, applied.requests_left, report.requests_reset_at_ms, applied.requests_reset_at_ms)
+        {
+            return match () {
+                _ if reset > applied_reset + RESET_RESOLUTION_MS => Order::Later,
+                _ if reset < applied_reset - RESET_RESOLUTION_MS => Order::Counted,
+                _ if left < before => Order::Later,
+                _ => Order::Counted,
+            };
+        }
         if let (Some(BucketRefill::Continuous { per_ms }), Some(left), Some(before)) = (refill, report.requests_left, applied.requests_left) {
             let w = (report.received_at_ms - applied.sent_at_ms).max(applied.received_at_ms - report.sent_at_ms);
             let drift = per_ms * w.max(0.0);
             // Strictly: a refused call's report shows the bucket without
             // taking a request, which leaves no margin at equality.
             if left > before + drift {
-                return Order::Earlier;
+                return Order::Counted;
             }
             if left < before - drift {
                 return Order::Later;
@@ -295,7 +315,6 @@ impl Budget {
         if gap.abs() >= REORDER_MS {
             return if gap > 0.0 { Order::Later } else { Order::Earlier };
         }
-        let window = matches!(refill, Some(BucketRefill::Window { .. }));
         let per_ms = match refill {
             Some(BucketRefill::Continuous { per_ms }) => per_ms,
             // A window refills only at its reset: a report of a later
@@ -305,7 +324,7 @@ impl Budget {
             // window's.
             Some(BucketRefill::Window { .. }) => match (report.requests_reset_at_ms, applied.requests_reset_at_ms) {
                 (Some(reset), Some(applied_reset)) if reset > applied_reset + RESET_RESOLUTION_MS => return Order::Later,
-                (Some(reset), Some(applied_reset)) if reset < applied_reset - RESET_RESOLUTION_MS => return Order::Earlier,
+                (Some(reset), Some(applied_reset)) if reset < applied_reset - RESET_RESOLUTION_MS => return Order::Counted,
                 (Some(_), Some(_)) => 0.0,
                 _ => return Order::Unknown,
             },
@@ -315,12 +334,6 @@ impl Budget {
             (Some(left), Some(before)) if per_ms * (gap.abs() + REORDER_MS) < 1.0 => match left.total_cmp(&before) {
                 std::cmp::Ordering::Less => Order::Later,
                 std::cmp::Ordering::Greater => Order::Earlier,
-                // Within one window every admission takes a request and
-                // none comes back: a call admitted after the applied
-                // report was made shows fewer left, so one showing as many
-                // was counted by it (a report made at the answer, as most
-                // servers make theirs, counts calls admitted before it).
-                std::cmp::Ordering::Equal if window => Order::Earlier,
                 std::cmp::Ordering::Equal => Order::Unknown,
             },
             _ => Order::Unknown,

@@ -95,6 +95,28 @@ fn reports_that_show_as_many_requests_left_are_not_ordered_and_the_later_one_is_
 }
 
 #[test]
+fn a_held_call_placed_before_the_applied_report_only_by_its_sending_is_charged() {
+    // The first call is held (its sending may come later than its
+    // dispatch); the second is dispatched 100 ms after it. Their reports
+    // come back 5 s later, when refill could explain a request either way:
+    // only the sending orders them.
+    let at = T0 + 1_000.0;
+    let answers = |held: bool| {
+        let mut budget = sent_together(&[4_000.0], at);
+        if held {
+            budget.hold(1);
+        }
+        budget.reserve(2, call(6_000.0), at + 100.0);
+        let now = at + 5_000.0;
+        budget.reconcile(2, Some(&report(48.0, 20_000.0, at + 100.0)), now, WINDOW);
+        budget.reconcile(1, Some(&report(49.0, 24_000.0, at)), now, WINDOW);
+        input_left(&budget, now)
+    };
+    let given_back = answers(false);
+    assert_eq!(answers(true), given_back - 4_000.0, "a held call is charged, as its report may be older than its sending");
+}
+
+#[test]
 fn a_report_covers_the_calls_sent_reorder_ms_before_its_own() {
     let mut budget = sent_together(&[4_000.0], T0 + 1_000.0);
     let later = T0 + 1_000.0 + REORDER_MS;

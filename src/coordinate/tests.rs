@@ -56,7 +56,7 @@ fn a_spare_grant_is_not_covered_by_a_response_to_a_later_call_until_it_is_sent()
 }
 
 #[test]
-fn a_held_grant_whose_own_answer_is_stale_is_charged() {
+fn a_held_grant_whose_own_answer_shows_it_counted_gives_back_its_reservation() {
     let (mut s, mut grants, t) = granted(2);
     let spare = grants.issue(&mut s, t[0], "api", Cost::ONE_REQUEST, false, LEASE_MS, T0);
     let c = grants.issue(&mut s, t[1], "api", Cost::ONE_REQUEST, true, LEASE_MS, T0);
@@ -64,12 +64,12 @@ fn a_held_grant_whose_own_answer_is_stale_is_charged() {
     let ticket = grants.take(c).unwrap().ticket;
     s.complete(ticket, Some(200), Some(&window(8, T0 + 10.0)), T0 + 10.0);
     assert_eq!(remaining(&s, T0 + 10.0), 7.0);
-    // Its own answer is older than c's (one request more left). A call
-    // that is not held would give its reservation back (8 left); a held
-    // one's send time is not known, so it is charged, not forgotten.
+    // Its own answer shows one request more left than c's: in a window,
+    // where nothing refills, that proves c's report counted it, whenever
+    // it was sent. Its reservation goes back, nothing is charged.
     let ticket = grants.take(spare).unwrap().ticket;
     s.complete(ticket, Some(200), Some(&window(9, T0 + 20.0)), T0 + 20.0);
-    assert_eq!(remaining(&s, T0 + 20.0), 7.0, "charged, not forgotten");
+    assert_eq!(remaining(&s, T0 + 20.0), 8.0, "not charged twice");
 }
 
 #[test]

@@ -72,6 +72,12 @@ impl Partition {
     }
 
     /// Calls this partition may have in flight now.
+    /// Before its first response, with no limits known: only the probe
+    /// goes (see [`Config::probe_concurrency`]).
+    pub(super) fn probing(&self, config: &Config) -> bool {
+        config.local_budget && !self.answered && !self.budget.knows_limits()
+    }
+
     pub(super) fn max_in_flight(&self) -> u32 {
         // The window is at least 1 and at most max_concurrent, a u32.
         self.window.floor().max(1.0) as u32
@@ -148,7 +154,7 @@ pub(super) fn pause_too_long(p: &Partition, deadline: Option<f64>, config: &Conf
 /// is refused when it reaches the head, so a limit that shrinks after it was
 /// queued still settles it.
 pub(super) fn head_admission(p: &Partition, head: &Entry, config: &Config, now_ms: f64) -> HeadAdmission {
-    let probing = config.local_budget && !p.answered && !p.budget.knows_limits();
+    let probing = p.probing(config);
     let (cost, guessed) = head.at_scale(p.input_scale);
     let admission = match p.budget.admission_with_share(&cost, guessed, now_ms, config.share) {
         // The budget is kept elsewhere: only a cost no limit can hold stops here.

@@ -330,7 +330,10 @@ impl Scheduler {
         // The calibration of this moment is the call's from now on.
         entry.state = State::Dispatched { sequence, scale: p.input_scale as f32 };
         p.budget.reserve(sequence, entry.at_scale(p.input_scale).0, now_ms);
-        if self.config.hold_until_answered {
+        // A probe's calls are sent as a client starts, on new connections,
+        // when its process is busiest: the server may count one long after
+        // calls sent later. Only its own answer covers it.
+        if self.config.hold_until_answered || p.probing(&self.config) {
             p.budget.hold(sequence);
         }
         p.in_flight += 1;

@@ -83,6 +83,32 @@ fn a_probe_of_several_calls_holds_at_most_probe_tokens_beyond_its_first() {
 }
 
 #[test]
+fn a_probes_calls_stay_reserved_until_their_own_answers() {
+    // A GitHub-style window of 10 requests that turns over a minute after
+    // T0: counts are exact and nothing refills within the test.
+    let window = |left: u32, now: f64| {
+        let (left, reset) = (left.to_string(), ((T0 + 60_000.0) / 1000.0).to_string());
+        parse([("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", left.as_str()), ("x-ratelimit-reset", reset.as_str())], now)
+    };
+    let left = |s: &Scheduler, now: f64| s.snapshot(now).partitions[0].dimensions[0].remaining;
+    let mut s = open_scheduler(10);
+    let (a, b) = (s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap(), s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap());
+    assert_eq!(s.poll(T0).granted, vec![a, b], "the probe");
+    // b is slow to reach the server: a's answer counts a alone.
+    s.complete(a, Some(200), Some(&window(9, T0 + 500.0)), T0 + 500.0);
+    let c = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 500.0).unwrap();
+    assert_eq!(s.poll(T0 + 500.0).granted, vec![c]);
+    assert_eq!(left(&s, T0 + 500.0), 7.0);
+    // c, sent well after b, is answered before b reached the server. Its
+    // report covers the calls sent before it, but not b: only b's own
+    // answer covers a probe's call.
+    s.complete(c, Some(200), Some(&window(8, T0 + 1_000.0)), T0 + 1_000.0);
+    assert_eq!(left(&s, T0 + 1_000.0), 7.0, "b stays reserved");
+    s.complete(b, Some(200), Some(&window(7, T0 + 1_500.0)), T0 + 1_500.0);
+    assert_eq!(left(&s, T0 + 1_500.0), 7.0);
+}
+
+#[test]
 fn a_call_waits_for_the_reset_when_remaining_is_zero() {
     let mut s = open_scheduler(10);
     let first = s.enqueue("p", tokens(100.0), 0, T0).unwrap();

@@ -148,10 +148,11 @@ fn under_real_conditions_f_headers_at_the_first_token() {
     within(Real::Streamed, TARGET_TIMES_MINIMUM, TARGET_PER_THOUSAND);
 }
 
-/// (g) Answers of 5 to 15 s, as an LLM writing a long answer takes: 1.040
-/// to 1.064×, no 429 after the first answer (1.050 to 1.074× when each
-/// report's rate was counted from its arrival). The wait for the first
-/// answer, a probe of one call, is about 9 s of the 365, and each report's
+/// (g) Answers of 5 to 15 s, as an LLM writing a long answer takes: 1.038
+/// to 1.056×, no 429 after the first answer (1.040 to 1.064× with a probe
+/// of one call; 1.050 to 1.074× when each report's rate was counted from
+/// its arrival). The wait for the first answer is 6 to 14 s of the 365
+/// (these calls are large: most probes are of one or two), and each report's
 /// count leaves out what refilled during its answer: this scenario is held
 /// to 1.07×, not to the target.
 #[test]
@@ -161,8 +162,9 @@ fn under_real_conditions_g_answers_of_five_to_fifteen_seconds() {
 
 /// (g) with another client on the key, unseen, taking 30 % of what the
 /// limit sustains: at most one 429 after the first answer in a run (the
-/// target, 1 per 1,000 calls); one in seeds 1 to 10, 11 in 10 runs of
-/// seeds 1 to 40 (8 in 7 runs with a probe of one call). A report an
+/// target, 1 per 1,000 calls); one in seeds 1 to 10, 13 in 12 runs of
+/// seeds 1 to 40, two at most (8 in 7 runs with a probe of one call, two
+/// at most). A report an
 /// answer old does not count the other client's use during the answer;
 /// the refill its count leaves out is the margin for it. (Read from the
 /// reset at the documented rate instead, the level left no such margin:
