@@ -252,7 +252,8 @@ async fn snapshot_counts_the_dispatched_calls_and_shows_the_budget_the_headers_r
 /// starts it afresh instead of failing it for good.
 #[wasm_bindgen_test]
 async fn a_coordinator_carries_its_grants_across_a_restart_and_drops_a_state_it_cannot_read() {
-    let first = Coordinator::new(JsValue::UNDEFINED, JsValue::NULL).unwrap();
+    // A probe of one call, so that before any answer one grant goes.
+    let first = Coordinator::new(object(&[("probeConcurrency", JsValue::from(1))]), JsValue::NULL).unwrap();
     let cost = object(&[("requests", JsValue::from(1))]);
     let answer = JsFuture::from(first.acquire("api".into(), cost, Some(3), Some(1_000.0)).unwrap()).await.unwrap();
     // Before any answer only the probe goes: one grant, no spare ones.
