@@ -33,6 +33,8 @@ pub const REORDER_MS: f64 = 50.0;
 struct Reservation {
     cost: Cost,
     sent_at_ms: f64,
+    /// Covered only by its call's own report (see [`Budget::keep`]).
+    own_report_only: bool,
 }
 
 /// The report whose levels the buckets hold: when its call was sent, and
@@ -151,7 +153,18 @@ impl Budget {
         for (name, bucket) in self.buckets.iter_mut() {
             bucket.note_sent(cost.for_dimension(name), now_ms);
         }
-        self.uncounted.insert(sequence, Reservation { cost, sent_at_ms: now_ms });
+        self.uncounted.insert(sequence, Reservation { cost, sent_at_ms: now_ms, own_report_only: false });
+    }
+
+    /// The call dispatched as `sequence` may reach the server long after
+    /// calls sent later (sent on a new connection as its process is
+    /// busiest): no report but its own covers it. Its own is placed as any
+    /// call's, by when it was sent where the counts prove nothing: unlike
+    /// [`Budget::hold`], its sending is not in doubt.
+    pub fn keep(&mut self, sequence: u64) {
+        if let Some(r) = self.uncounted.get_mut(&sequence) {
+            r.own_report_only = true;
+        }
     }
 
     /// The call dispatched as `sequence` may be sent later than calls
@@ -342,12 +355,17 @@ impl Budget {
 
     /// Apply a report as the newest: its levels replace ours, and it covers
     /// its own call (`own`) and every call sent at least [`REORDER_MS`]
-    /// before it. Calls sent closer to it stay reserved: the server may
-    /// have counted them after it.
+    /// before it but those kept for their own reports ([`Budget::keep`]).
+    /// Calls sent closer to it stay reserved: the server may have counted
+    /// them after it.
     fn apply_report(&mut self, own: Option<u64>, report: Applied, observation: &Observation, now_ms: f64, default_window_ms: f64) {
         let before = report.sent_at_ms - REORDER_MS;
-        let covered: Vec<u64> =
-            self.uncounted.iter().filter(|(sequence, r)| Some(**sequence) == own || r.sent_at_ms <= before).map(|(sequence, _)| *sequence).collect();
+        let covered: Vec<u64> = self
+            .uncounted
+            .iter()
+            .filter(|(sequence, r)| Some(**sequence) == own || (r.sent_at_ms <= before && !r.own_report_only))
+            .map(|(sequence, _)| *sequence)
+            .collect();
         let mut covered_sum = Cost::default();
         for sequence in covered {
             if let Some(r) = self.uncounted.remove(&sequence) {

@@ -117,6 +117,31 @@ fn a_held_call_placed_before_the_applied_report_only_by_its_sending_is_charged()
 }
 
 #[test]
+fn a_kept_call_is_covered_only_by_its_own_report_which_is_placed_as_any_calls() {
+    // The first call is kept for its own report (it may reach the server
+    // late); the second is sent 100 ms after it, and answered first.
+    let at = T0 + 1_000.0;
+    let now = at + 5_000.0;
+    let second_answered = |kept: bool| {
+        let mut budget = sent_together(&[4_000.0], at);
+        if kept {
+            budget.keep(1);
+        }
+        budget.reserve(2, call(6_000.0), at + 100.0);
+        budget.reconcile(2, Some(&report(48.0, 20_000.0, at + 100.0)), now, WINDOW);
+        budget
+    };
+    let mut kept = second_answered(true);
+    assert_eq!(input_left(&kept, now), input_left(&second_answered(false), now) - 4_000.0, "not covered by the second call's report");
+    // Its own report is placed before the applied one by its sending, as
+    // any call's: its reservation goes back and nothing is charged.
+    let before = input_left(&kept, now);
+    kept.reconcile(1, Some(&report(49.0, 24_000.0, at)), now, WINDOW);
+    assert_eq!(input_left(&kept, now), before + 4_000.0);
+    assert_eq!(kept.reserved(), Cost::default());
+}
+
+#[test]
 fn a_report_covers_the_calls_sent_reorder_ms_before_its_own() {
     let mut budget = sent_together(&[4_000.0], T0 + 1_000.0);
     let later = T0 + 1_000.0 + REORDER_MS;

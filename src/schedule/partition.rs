@@ -34,6 +34,8 @@ pub(super) struct Partition {
     pub(super) in_flight: u32,
     /// A response (of any kind) has come back: the probe is over.
     pub(super) answered: bool,
+    /// When its first calls past the probe went (NaN until then).
+    pub(super) first_wave_ms: f64,
     pub(super) paused_until: f64,
     /// The pause after the next 429 that names no time; doubles each time.
     pub(super) backoff_ms: f64,
@@ -62,6 +64,7 @@ impl Partition {
             stale: 0,
             in_flight: 0,
             answered: false,
+            first_wave_ms: f64::NAN,
             paused_until: f64::NEG_INFINITY,
             backoff_ms: FIRST_BACKOFF_MS,
             window,

@@ -330,11 +330,19 @@ impl Scheduler {
         // The calibration of this moment is the call's from now on.
         entry.state = State::Dispatched { sequence, scale: p.input_scale as f32 };
         p.budget.reserve(sequence, entry.at_scale(p.input_scale).0, now_ms);
-        // A probe's calls are sent as a client starts, on new connections,
-        // when its process is busiest: the server may count one long after
-        // calls sent later. Only its own answer covers it.
-        if self.config.hold_until_answered || p.probing(&self.config) {
+        if self.config.hold_until_answered {
             p.budget.hold(sequence);
+        }
+        // A probe's calls, and the calls that go at once when the probe is
+        // over (or first, with limits known), are sent on new connections,
+        // often as their process is busiest: the server may count one long
+        // after calls sent later. Only its own report covers it.
+        let probing = p.probing(&self.config);
+        if !probing && p.first_wave_ms.is_nan() {
+            p.first_wave_ms = now_ms;
+        }
+        if probing || p.first_wave_ms == now_ms {
+            p.budget.keep(sequence);
         }
         p.in_flight += 1;
         self.in_flight += 1;

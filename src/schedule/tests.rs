@@ -82,15 +82,45 @@ fn a_probe_of_several_calls_holds_at_most_probe_tokens_beyond_its_first() {
     assert_eq!(s.poll(T0 + 2_000.0).granted, vec![after]);
 }
 
+/// A GitHub-style window of 10 requests that turns over a minute after
+/// T0: counts are exact and nothing refills within a test.
+fn window(left: u32, now: f64) -> Observation {
+    let (left, reset) = (left.to_string(), ((T0 + 60_000.0) / 1000.0).to_string());
+    parse([("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", left.as_str()), ("x-ratelimit-reset", reset.as_str())], now)
+}
+
+fn requests_left(s: &Scheduler, now: f64) -> f64 {
+    s.snapshot(now).partitions[0].dimensions.iter().find(|d| d.name == "requests").map(|d| d.remaining).expect("a requests dimension")
+}
+
+#[test]
+fn the_first_calls_past_the_probe_stay_reserved_until_their_own_answers() {
+    // Limits known: no probe, the first two calls go together.
+    let limits = Limits { requests_per_minute: Some(10.0), ..Limits::default() };
+    let mut s = Scheduler::new(Config { max_concurrent: 10, limits: Some(limits), ..Config::default() });
+    let (a, b) = (s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap(), s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap());
+    assert_eq!(s.poll(T0).granted, vec![a, b]);
+    let c = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 500.0).unwrap();
+    assert_eq!(s.poll(T0 + 500.0).granted, vec![c]);
+    // b is slow to reach the server; c's report counts a and c. Sent
+    // 500 ms after a and b, it covers neither: only their own reports do.
+    s.complete(c, Some(200), Some(&window(8, T0 + 1_000.0)), T0 + 1_000.0);
+    assert_eq!(requests_left(&s, T0 + 1_000.0), 6.0);
+    s.complete(a, Some(200), Some(&window(9, T0 + 1_100.0)), T0 + 1_100.0);
+    s.complete(b, Some(200), Some(&window(7, T0 + 1_500.0)), T0 + 1_500.0);
+    assert_eq!(requests_left(&s, T0 + 1_500.0), 7.0);
+    // Later calls are covered by the reports of calls sent after them.
+    let d = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 2_000.0).unwrap();
+    assert_eq!(s.poll(T0 + 2_000.0).granted, vec![d]);
+    let e = s.enqueue("p", Cost::ONE_REQUEST, 0, T0 + 2_500.0).unwrap();
+    assert_eq!(s.poll(T0 + 2_500.0).granted, vec![e]);
+    s.complete(e, Some(200), Some(&window(5, T0 + 3_000.0)), T0 + 3_000.0);
+    assert_eq!(requests_left(&s, T0 + 3_000.0), 5.0, "d is counted by e's report");
+}
+
 #[test]
 fn a_probes_calls_stay_reserved_until_their_own_answers() {
-    // A GitHub-style window of 10 requests that turns over a minute after
-    // T0: counts are exact and nothing refills within the test.
-    let window = |left: u32, now: f64| {
-        let (left, reset) = (left.to_string(), ((T0 + 60_000.0) / 1000.0).to_string());
-        parse([("x-ratelimit-limit", "10"), ("x-ratelimit-remaining", left.as_str()), ("x-ratelimit-reset", reset.as_str())], now)
-    };
-    let left = |s: &Scheduler, now: f64| s.snapshot(now).partitions[0].dimensions[0].remaining;
+    let left = requests_left;
     let mut s = open_scheduler(10);
     let (a, b) = (s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap(), s.enqueue("p", Cost::ONE_REQUEST, 0, T0).unwrap());
     assert_eq!(s.poll(T0).granted, vec![a, b], "the probe");
