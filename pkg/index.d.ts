@@ -83,8 +83,10 @@ export interface ThrottlerOptions {
   maxRetryAfterMs?: number;
   /**
    * Calls in flight in a partition before its first response has shown its
-   * limits (unless `limits` gives them).
-   * @default 1
+   * limits (unless `limits` gives them): its probe. Beyond the first, the
+   * probe's calls go only while together (the first included) they are
+   * estimated at 8,000 tokens or fewer (input plus `max_tokens`).
+   * @default 4
    */
   probeConcurrency?: number;
   /**

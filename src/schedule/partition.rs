@@ -74,13 +74,13 @@ impl Partition {
         }
     }
 
-    /// Calls this partition may have in flight now.
     /// Before its first response, with no limits known: only the probe
     /// goes (see [`Config::probe_concurrency`]).
     pub(super) fn probing(&self, config: &Config) -> bool {
         config.local_budget && !self.answered && !self.budget.knows_limits()
     }
 
+    /// Calls this partition may have in flight now.
     pub(super) fn max_in_flight(&self) -> u32 {
         // The window is at least 1 and at most max_concurrent, a u32.
         self.window.floor().max(1.0) as u32

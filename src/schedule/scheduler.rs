@@ -334,11 +334,12 @@ impl Scheduler {
             p.budget.hold(sequence);
         }
         // A probe's calls, and the calls that go at once when the probe is
-        // over (or first, with limits known), are sent on new connections,
+        // over (or first, with limits known, or once a coordinator's
+        // client falls back to its own budget), are sent on new connections,
         // often as their process is busiest: the server may count one long
         // after calls sent later. Only its own report covers it.
         let probing = p.probing(&self.config);
-        if !probing && p.first_wave_ms.is_nan() {
+        if !probing && self.config.local_budget && p.first_wave_ms.is_nan() {
             p.first_wave_ms = now_ms;
         }
         if probing || p.first_wave_ms == now_ms {

@@ -161,10 +161,9 @@ fn under_real_conditions_g_answers_of_five_to_fifteen_seconds() {
 }
 
 /// (g) with another client on the key, unseen, taking 30 % of what the
-/// limit sustains: at most one 429 after the first answer in a run (the
-/// target, 1 per 1,000 calls); none in seeds 1 to 10, 3 in 3 runs of
-/// seeds 1 to 40 (8 in 7 runs, two at most in one, with a probe of one
-/// call). A report an
+/// limit sustains: no 429 after the first answer in seeds 1 to 10; over
+/// seeds 1 to 40, 3 in 3 runs (8 in 7 runs, two at most in one, with a
+/// probe of one call). A report an
 /// answer old does not count the other client's use during the answer;
 /// the refill its count leaves out is the margin for it. (Read from the
 /// reset at the documented rate instead, the level left no such margin:
@@ -173,8 +172,7 @@ fn under_real_conditions_g_answers_of_five_to_fifteen_seconds() {
 fn under_real_conditions_g_with_another_client_on_the_key() {
     for seed in SEEDS {
         let outcome = real::with_another_client(Real::Long, seed);
-        let per_thousand = f64::from(outcome.rate_limited_after_first_answer) * 1000.0 / outcome.calls.len() as f64;
-        assert!(per_thousand <= TARGET_PER_THOUSAND, "seed {seed}: {per_thousand}");
+        assert_eq!(outcome.rate_limited_after_first_answer, 0, "seed {seed}");
         assert!(outcome.calls.iter().all(|c| c.completed_at.is_some()), "seed {seed}: every call answered");
     }
 }
