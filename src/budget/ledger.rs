@@ -260,9 +260,8 @@ impl Budget {
     /// after that report's call. Otherwise the requests each report shows
     /// left can prove the order whatever the calls' trips took. Between
     /// reports of one window they prove it alone (nothing refills within
-    /// it). In a continuously
-    /// refilled bucket a call is
-    /// admitted somewhere between its sending and its answer, so two
+    /// it). In a continuously refilled bucket a call is admitted somewhere
+    /// between its sending and its answer, so two
     /// admissions are at most `w` apart (the wider of the two spans from
     /// one call's sending to the other's answer), and the bucket refills at
     /// most `rate × w` between them, while each admission takes one
@@ -342,7 +341,7 @@ impl Budget {
             // window's.
             Some(BucketRefill::Window { .. }) => match (report.requests_reset_at_ms, applied.requests_reset_at_ms) {
                 (Some(reset), Some(applied_reset)) if reset > applied_reset + RESET_RESOLUTION_MS => return Order::Later,
-                (Some(reset), Some(applied_reset)) if reset < applied_reset - RESET_RESOLUTION_MS => return Order::Counted,
+                (Some(reset), Some(applied_reset)) if reset < applied_reset - RESET_RESOLUTION_MS => return Order::Earlier,
                 (Some(_), Some(_)) => 0.0,
                 _ => return Order::Unknown,
             },
