@@ -94,50 +94,50 @@ fn reports_that_show_as_many_requests_left_are_not_ordered_and_the_later_one_is_
     assert_eq!(input_left(&budget, at + 500.0), 16_000.0);
 }
 
+/// When the first of two calls is sent, and when the reports of both are back.
+const FIRST_SENT: f64 = T0 + 1_000.0;
+const ANSWERED: f64 = FIRST_SENT + 5_000.0;
+
+/// A budget that has seen the buckets full, with a call of 4,000 tokens
+/// (sequence 1, given to `mark` as it is sent) and one of 6,000 sent
+/// 100 ms after it, whose report came back first, 5 s later, when refill
+/// could explain a request either way: only the sending orders them.
+fn second_answered_first(mark: impl FnOnce(&mut Budget)) -> Budget {
+    let mut budget = sent_together(&[4_000.0], FIRST_SENT);
+    mark(&mut budget);
+    budget.reserve(2, call(6_000.0), FIRST_SENT + 100.0);
+    budget.reconcile(2, Some(&report(48.0, 20_000.0, FIRST_SENT + 100.0)), ANSWERED, WINDOW);
+    budget
+}
+
+/// The first call's own report, of the buckets as it was counted.
+fn first_answered(budget: &mut Budget) {
+    budget.reconcile(1, Some(&report(49.0, 24_000.0, FIRST_SENT)), ANSWERED, WINDOW);
+}
+
 #[test]
 fn a_held_call_placed_before_the_applied_report_only_by_its_sending_is_charged() {
-    // The first call is held (its sending may come later than its
-    // dispatch); the second is dispatched 100 ms after it. Their reports
-    // come back 5 s later, when refill could explain a request either way:
-    // only the sending orders them.
-    let at = T0 + 1_000.0;
-    let answers = |held: bool| {
-        let mut budget = sent_together(&[4_000.0], at);
-        if held {
-            budget.hold(1);
-        }
-        budget.reserve(2, call(6_000.0), at + 100.0);
-        let now = at + 5_000.0;
-        budget.reconcile(2, Some(&report(48.0, 20_000.0, at + 100.0)), now, WINDOW);
-        budget.reconcile(1, Some(&report(49.0, 24_000.0, at)), now, WINDOW);
-        input_left(&budget, now)
+    // The first call is held: its sending may come later than its dispatch.
+    let answers = |mark: fn(&mut Budget)| {
+        let mut budget = second_answered_first(mark);
+        first_answered(&mut budget);
+        input_left(&budget, ANSWERED)
     };
-    let given_back = answers(false);
-    assert_eq!(answers(true), given_back - 4_000.0, "a held call is charged, as its report may be older than its sending");
+    let given_back = answers(|_| {});
+    assert_eq!(answers(|b| b.hold(1)), given_back - 4_000.0, "a held call is charged, as its report may be older than its sending");
 }
 
 #[test]
 fn a_kept_call_is_covered_only_by_its_own_report_which_is_placed_as_any_calls() {
-    // The first call is kept for its own report (it may reach the server
-    // late); the second is sent 100 ms after it, and answered first.
-    let at = T0 + 1_000.0;
-    let now = at + 5_000.0;
-    let second_answered = |kept: bool| {
-        let mut budget = sent_together(&[4_000.0], at);
-        if kept {
-            budget.keep(1);
-        }
-        budget.reserve(2, call(6_000.0), at + 100.0);
-        budget.reconcile(2, Some(&report(48.0, 20_000.0, at + 100.0)), now, WINDOW);
-        budget
-    };
-    let mut kept = second_answered(true);
-    assert_eq!(input_left(&kept, now), input_left(&second_answered(false), now) - 4_000.0, "not covered by the second call's report");
+    // The first call is kept for its own report: it may reach the server late.
+    let mut kept = second_answered_first(|b| b.keep(1));
+    let covered = second_answered_first(|_| {});
+    assert_eq!(input_left(&kept, ANSWERED), input_left(&covered, ANSWERED) - 4_000.0, "not covered by the second call's report");
     // Its own report is placed before the applied one by its sending, as
     // any call's: its reservation goes back and nothing is charged.
-    let before = input_left(&kept, now);
-    kept.reconcile(1, Some(&report(49.0, 24_000.0, at)), now, WINDOW);
-    assert_eq!(input_left(&kept, now), before + 4_000.0);
+    let before = input_left(&kept, ANSWERED);
+    first_answered(&mut kept);
+    assert_eq!(input_left(&kept, ANSWERED), before + 4_000.0);
     assert_eq!(kept.reserved(), Cost::default());
 }
 
