@@ -261,3 +261,30 @@ fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
     assert_eq!(left, Some(9.0));
     assert_eq!(budget.reserved(), Cost::default());
 }
+
+#[test]
+fn in_a_window_the_counts_place_a_held_calls_report_only_when_the_resets_agree_to_a_second() {
+    // Two calls sent together, the second held (its sending may come
+    // late); both reports show 8 left, the first applied. Resets a second
+    // or less apart are one window's: the counts prove the second counted,
+    // and its reservation goes back. A reset given as seconds from an
+    // answer's arrival can move by more than that within one window; then
+    // only the sending places the report, before the applied one, and a
+    // held call so placed is charged.
+    let left_after = |second_reset: f64, hold: bool| {
+        let mut budget = two_sent_in_a_window();
+        if hold {
+            budget.hold(2);
+        }
+        let now = T0 + 3_000.0;
+        budget.reconcile(1, Some(&window(8.0, T0 + WINDOW + 1_500.0)), now, WINDOW);
+        budget.reconcile(2, Some(&window(8.0, second_reset)), now, WINDOW);
+        assert_eq!(budget.reserved(), Cost::default());
+        budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining)
+    };
+    let one_window = T0 + WINDOW + 1_000.0;
+    let apart = T0 + WINDOW;
+    assert_eq!(left_after(one_window, true), Some(8.0), "counted by the applied report");
+    assert_eq!(left_after(apart, false), Some(8.0), "placed before the applied report: given back");
+    assert_eq!(left_after(apart, true), Some(7.0), "held and placed only by its sending: charged");
+}
