@@ -127,15 +127,21 @@ impl Bucket {
                         // The documented "per minute" rate when the report is
                         // consistent with it (it is exact, the report is not),
                         // else the last rate if still consistent, else the
-                        // report's own figure: the low level's deficit over
-                        // the time from the call's sending to the reset, the
-                        // rate of a report counted as its call was sent (the
-                        // bucket is then full at the reset; later, for a
-                        // report counted afterwards).
+                        // report's own figure: the smallest deficit its rounded
+                        // count can stand for, over the time from the call's
+                        // sending to the reset, the rate of a report counted as
+                        // its call was sent (the bucket is then full at the
+                        // reset; later, for a report counted afterwards). So
+                        // read, a rate is not above the server's: one above
+                        // would read each next report's shortfall from it as
+                        // another client's use, and hold back a reserve for it
+                        // (with counts rounded to thousands and a minute of
+                        // 10 s: rates up to 6 % high, and up to a second of
+                        // refill held back to the end of a burst).
                         [nominal, kept.unwrap_or(f64::NAN)]
                             .into_iter()
                             .find(|rate| (low..=high).contains(rate))
-                            .unwrap_or((limit - remaining) / (reset - sent_at_ms))
+                            .unwrap_or((limit - (reported + rounding / 2.0).min(limit)) / (reset - sent_at_ms))
                     }
                     _ => kept.unwrap_or(nominal),
                 };

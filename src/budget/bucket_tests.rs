@@ -74,7 +74,9 @@ fn our_own_calls_in_flight_do_not_pass_for_anothers_use() {
 /// after each report. Returns what is held back for others' use at the end.
 /// `observed_first`: the budget saw the bucket as it was before the first
 /// call (at its true rate), else the first answer's report is all it has.
-fn reserve_learned_from_reports_an_answer_old(observed_first: bool) -> f64 {
+/// `rounding`: the server rounds the counts it sends to this (the reset
+/// stays exact).
+fn reserve_learned_from_reports_an_answer_old(observed_first: bool, rounding: Option<f64>) -> f64 {
     const LIMIT: f64 = 8_000.0;
     const PER_MS: f64 = 0.8;
     const LATENCY: f64 = 2_000.0;
@@ -82,10 +84,10 @@ fn reserve_learned_from_reports_an_answer_old(observed_first: bool) -> f64 {
         dimensions: vec![Dimension {
             name: "input_tokens".into(),
             limit: Some(LIMIT),
-            remaining: Some(level),
+            remaining: Some(rounding.map_or(level, |r| (level / r).round() * r)),
             reset_at_ms: Some(made + (LIMIT - level) / PER_MS),
             window_ms: None,
-            remaining_rounding: None,
+            remaining_rounding: rounding,
             refill: Refill::Continuous,
             source: Source::Anthropic,
         }],
@@ -118,7 +120,21 @@ fn reports_an_answer_old_are_not_read_as_a_faster_refill_and_anothers_use() {
     // Without a first reading at the true rate, the first report's own
     // rate is the one kept.
     for observed_first in [true, false] {
-        let reserve = reserve_learned_from_reports_an_answer_old(observed_first);
+        let reserve = reserve_learned_from_reports_an_answer_old(observed_first, None);
+        assert!(reserve < 0.01 * 0.8 * super::UNSEEN_RESERVE_MS, "observed first: {observed_first}; held back {reserve}");
+    }
+}
+
+#[test]
+fn a_rate_read_from_rounded_counts_is_never_above_the_servers() {
+    // The counts are rounded to thousands: 4,000 left may be 3,500 to
+    // 4,500. Read from the lowest level (a deficit of 4,500 refilled in
+    // the 5 s to the reset), the rate would be 0.9 a ms, and each report's
+    // shortfall from it (0.1 a ms) another client's use, 2,000 tokens held
+    // back for good. Read from the highest (3,500 in 5 s), it is 0.7: the
+    // reports make up the difference, and nothing is held back.
+    for observed_first in [true, false] {
+        let reserve = reserve_learned_from_reports_an_answer_old(observed_first, Some(1_000.0));
         assert!(reserve < 0.01 * 0.8 * super::UNSEEN_RESERVE_MS, "observed first: {observed_first}; held back {reserve}");
     }
 }
