@@ -132,12 +132,14 @@ impl Bucket {
                         // sending to the reset, the rate of a report counted as
                         // its call was sent (the bucket is then full at the
                         // reset; later, for a report counted afterwards). So
-                        // read, a rate is not above the server's: one above
+                        // read, a rate is not above the server's unless the
+                        // reset was sent earlier than the truth: one above
                         // would read each next report's shortfall from it as
                         // another client's use, and hold back a reserve for it
-                        // (with counts rounded to thousands and a minute of
-                        // 10 s: rates up to 6 % high, and up to a second of
-                        // refill held back to the end of a burst).
+                        // (read from the largest deficit, with counts rounded
+                        // to thousands and a minute of 10 s: rates up to 6 %
+                        // high, and up to a second of refill held back to the
+                        // end of a burst).
                         [nominal, kept.unwrap_or(f64::NAN)]
                             .into_iter()
                             .find(|rate| (low..=high).contains(rate))
