@@ -143,7 +143,7 @@ impl Bucket {
                         [nominal, kept.unwrap_or(f64::NAN)]
                             .into_iter()
                             .find(|rate| (low..=high).contains(rate))
-                            .unwrap_or((limit - (reported + rounding / 2.0).min(limit)) / (reset - sent_at_ms))
+                            .unwrap_or(smallest_deficit(limit, reported, rounding) / (reset - sent_at_ms))
                     }
                     _ => kept.unwrap_or(nominal),
                 };
@@ -373,12 +373,18 @@ pub const RESET_RESOLUTION_MS: f64 = 1_000.0;
 /// a report an answer old, the rate they imply is loose by tens of
 /// percent, which is why a consistent nominal rate wins.
 fn rate_bounds(limit: f64, reported: f64, rounding: f64, until_reset_ms: f64, since_sent_ms: f64) -> (f64, f64) {
-    let deficit_low = (limit - reported - rounding / 2.0).max(0.0);
+    let deficit_low = smallest_deficit(limit, reported, rounding);
     let deficit_high = limit - reported + rounding / 2.0;
     let time_low = (until_reset_ms - RESET_RESOLUTION_MS).max(0.0);
     let time_high = since_sent_ms.max(until_reset_ms) + RESET_RESOLUTION_MS;
     let high = if time_low > 0.0 { deficit_high / time_low } else { f64::INFINITY };
     (deficit_low / time_high, high)
+}
+
+/// The least a bucket of `limit` can lack when `reported` is left, counted
+/// to `rounding` (half of it either way).
+fn smallest_deficit(limit: f64, reported: f64, rounding: f64) -> f64 {
+    (limit - reported - rounding / 2.0).max(0.0)
 }
 
 /// How far back the estimate of others' use looks: long enough to average

@@ -43,6 +43,11 @@ fn input_left(budget: &Budget, now: f64) -> f64 {
     budget.views(now).into_iter().find(|v| v.name == "input_tokens").map(|v| v.remaining).expect("an input bucket")
 }
 
+/// Requests we may still use at `now`.
+fn requests_left(budget: &Budget, now: f64) -> Option<f64> {
+    budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining)
+}
+
 /// A budget that has seen the buckets full, with calls of `inputs` sent
 /// together at `at` as sequences 1, 2, ….
 fn sent_together(inputs: &[f64], at: f64) -> Budget {
@@ -240,11 +245,10 @@ fn in_a_window_a_report_showing_as_many_requests_left_counted_its_call() {
     // it would be lost until the reset.
     let mut budget = two_sent_in_a_window();
     let now = T0 + 2_000.0;
-    let left = |budget: &Budget| budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining);
     budget.reconcile(1, Some(&window(8.0, T0 + WINDOW)), now, WINDOW);
-    assert_eq!(left(&budget), Some(7.0), "the second call, sent with the first, stays reserved");
+    assert_eq!(requests_left(&budget, now), Some(7.0), "the second call, sent with the first, stays reserved");
     budget.reconcile(2, Some(&window(8.0, T0 + WINDOW)), now, WINDOW);
-    assert_eq!(left(&budget), Some(8.0));
+    assert_eq!(requests_left(&budget, now), Some(8.0));
     assert_eq!(budget.reserved(), Cost::default());
 }
 
@@ -257,8 +261,7 @@ fn a_report_of_a_later_window_is_later_though_it_shows_more_requests_left() {
     budget.reconcile(1, Some(&window(1.0, T0 + WINDOW)), now, WINDOW);
     // The next window's report shows more left, yet it is the newer.
     budget.reconcile(2, Some(&window(9.0, T0 + 2.0 * WINDOW)), now, WINDOW);
-    let left = budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining);
-    assert_eq!(left, Some(9.0));
+    assert_eq!(requests_left(&budget, now), Some(9.0));
     assert_eq!(budget.reserved(), Cost::default());
 }
 
@@ -280,7 +283,7 @@ fn in_a_window_the_counts_place_a_held_calls_report_only_when_the_resets_agree_t
         budget.reconcile(1, Some(&window(8.0, T0 + WINDOW + 1_500.0)), now, WINDOW);
         budget.reconcile(2, Some(&window(8.0, second_reset)), now, WINDOW);
         assert_eq!(budget.reserved(), Cost::default());
-        budget.views(now).into_iter().find(|v| v.name == "requests").map(|v| v.remaining)
+        requests_left(&budget, now)
     };
     let one_window = T0 + WINDOW + 1_000.0;
     let apart = T0 + WINDOW;
