@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import v8 from "node:v8";
 import vm from "node:vm";
+// Before "headroom", so that it sees the package's wasm instance made.
+import { wasmMemoryBytes } from "../support/wasm-memory.mjs";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer } from "../support/server.mjs";
 
@@ -35,8 +37,8 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
       gc();
       await new Promise((r) => setTimeout(r, 5));
     }
-    const { heapUsed, arrayBuffers, rss } = process.memoryUsage();
-    return { heapUsed, arrayBuffers, rss };
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    return { heapUsed, arrayBuffers, wasm: wasmMemoryBytes() };
   };
   const batch = 100;
   const runCycles = async (n) => {
@@ -59,11 +61,16 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
   const second = await measure();
   const after = Object.fromEntries(Object.keys(first).map((k) => [k, Math.min(first[k], second[k])]));
   const snapshot = throttler.snapshot();
-  console.log(`memory: 2 × ${cycles} cycles in ${Date.now() - started} ms; heap ${before.heapUsed} → ${first.heapUsed}, ${second.heapUsed} bytes; array buffers ${before.arrayBuffers} → ${first.arrayBuffers}, ${second.arrayBuffers}; rss (with wasm memory) ${before.rss} → ${first.rss}, ${second.rss}`);
+  console.log(`memory: 2 × ${cycles} cycles in ${Date.now() - started} ms; heap ${before.heapUsed} → ${first.heapUsed}, ${second.heapUsed} bytes; array buffers ${before.arrayBuffers} → ${first.arrayBuffers}, ${second.arrayBuffers}; wasm memory ${before.wasm} → ${first.wasm}, ${second.wasm}; rss ${process.memoryUsage().rss}`);
   assert.equal(snapshot.queued + snapshot.inFlight, 0);
   assert.ok(after.heapUsed <= before.heapUsed * 1.1, `heap grew from ${before.heapUsed} to ${after.heapUsed}`);
   assert.ok(after.arrayBuffers <= before.arrayBuffers * 1.1, `array buffers grew from ${before.arrayBuffers} to ${after.arrayBuffers}`);
-  assert.ok(after.rss <= before.rss * 1.1, `rss grew from ${before.rss} to ${after.rss}`);
+  // Linear memory never shrinks, so the later figure counts. After warm-up
+  // it did not move by one byte over 200,000 cycles; one 8-byte allocation
+  // leaked in each acquire grew it by 10 % here (tried). The process's RSS
+  // is not asserted: it moved between 113 and 136 MB from one measurement
+  // to the next with the heap and the wasm memory flat.
+  assert.ok(second.wasm <= before.wasm * 1.02, `wasm memory grew from ${before.wasm} to ${second.wasm}`);
 });
 
 test("answers watched for their usage are collected with their wrapper, read or not", async () => {
