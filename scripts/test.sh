@@ -31,7 +31,8 @@ suite build bash scripts/build.sh
 if [ -f pkg/dist/headroom_bg.wasm ] && suite consumer bash scripts/consumer.sh; then
   (
     cd .tmp/consumer || exit 1
-    suite node node --test --test-reporter=spec --test-timeout=120000 tests/node/
+    # --expose-gc at start: the leak tests collect garbage (see tests/support/gc.mjs).
+    suite node node --expose-gc --test --test-reporter=spec --test-timeout=120000 tests/node/
     suite deno deno test --allow-net=127.0.0.1 tests/deno/
     # The same API suite as in Node, through Deno's node:test (type-checking
     # a .mjs file would need Node's type package, so it is skipped here).

@@ -2,8 +2,7 @@
 // the packed tarball, talking to servers on loopback.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import v8 from "node:v8";
-import vm from "node:vm";
+import { collector } from "../support/gc.mjs";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer, sleep } from "../support/server.mjs";
 import { startMockApi } from "../../mock/api.mjs";
@@ -48,8 +47,7 @@ test("fetch works unbound, the way an SDK calls it", async () => {
 });
 
 test("a fetch taken off a throttler keeps working after the throttler is collected", async () => {
-  v8.setFlagsFromString("--expose-gc");
-  const gc = vm.runInNewContext("gc");
+  const gc = collector();
   const { fetch } = new Throttler({ fetch: async () => new Response("still here") });
   assert.equal(await (await fetch("http://127.0.0.1:1/")).text(), "still here");
   for (let i = 0; i < 5; i++) {
