@@ -17,7 +17,7 @@ import { bundleWorker } from "../tests/support/worker-bundle.mjs";
 
 const RUNS = 9;
 // More starts in workerd than in Node: one start moves by ±10 ms on this
-// machine, against differences of a few milliseconds.
+// machine, and 21 keep the median within a few milliseconds.
 const WORKERD_RUNS = 21;
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const fakeFetch = async () => new Response("{}", { status: 200 });

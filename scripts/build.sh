@@ -8,7 +8,7 @@ export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
 out=pkg/dist
 wasm=target/wasm32-unknown-unknown/release/headroom.wasm
-if [ -f "$out/headroom_bg.wasm" ] && [ -z "$(find src Cargo.toml Cargo.lock .cargo -newer "$out/headroom_bg.wasm" -print -quit)" ]; then
+if [ -f "$out/headroom_bg.wasm" ] && [ -z "$(find src Cargo.toml Cargo.lock .cargo scripts/build.sh -newer "$out/headroom_bg.wasm" -print -quit)" ]; then
   echo "build: pkg/dist is up to date" >&2
   exit 0
 fi

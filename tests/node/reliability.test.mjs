@@ -33,7 +33,7 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
       gc();
       await new Promise((r) => setTimeout(r, 5));
     }
-    // `external` holds the wasm memory (and array buffers, counted apart too).
+    // `external` includes the wasm memory and `arrayBuffers`.
     const { heapUsed, arrayBuffers, external } = process.memoryUsage();
     return { heapUsed, arrayBuffers, external };
   };
@@ -62,13 +62,16 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
   assert.equal(snapshot.queued + snapshot.inFlight, 0);
   assert.ok(after.heapUsed <= before.heapUsed * 1.1, `heap grew from ${before.heapUsed} to ${after.heapUsed}`);
   assert.ok(after.arrayBuffers <= before.arrayBuffers * 1.1, `array buffers grew from ${before.arrayBuffers} to ${after.arrayBuffers}`);
-  // The wasm memory never shrinks, so the later figure counts. After
-  // warm-up `external` did not move by more than 40 bytes over 200,000
-  // cycles; one 8-byte allocation leaked in each acquire grew it by 7 %
-  // (tried). The process's RSS is not asserted: it moved between 113 and
-  // 136 MB from one measurement to the next with the heap and the wasm
-  // memory flat.
-  assert.ok(second.external <= before.external * 1.05, `external memory (with the wasm memory) grew from ${before.external} to ${second.external}`);
+  // The wasm memory in `external` never shrinks, so the later figure
+  // counts. After warm-up `external` moved by 40 bytes at most over 200,000
+  // cycles; one 8-byte allocation leaked in each acquire grew it by 850 KB
+  // (tried), less than 100,000 of them because the allocator first fills
+  // the space warm-up left free. A leak smaller than that space over these
+  // cycles cannot show here; the soak run's million cycles would. The
+  // process's RSS is not asserted: it moved between 113 and 136 MB from
+  // one measurement to the next with the heap and the wasm memory flat.
+  const grown = second.external - before.external;
+  assert.ok(grown <= 256 * 1024, `external memory (with the wasm memory) grew by ${grown} bytes, from ${before.external} to ${second.external}`);
 });
 
 test("answers watched for their usage are collected with their wrapper, read or not", async () => {
