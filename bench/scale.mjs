@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { importHeadroom } from "./instance.mjs";
+import { collectGarbage } from "../tests/support/gc.mjs";
 
 export const SIZES = [1_000, 100_000];
 export const QUEUED = 100_000;
@@ -35,12 +36,7 @@ async function queued(library) {
     const limit = pLimit(1);
     call = () => limit(task);
   }
-  const settle = async () => {
-    for (let i = 0; i < 3; i++) {
-      globalThis.gc();
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
+  const settle = () => collectGarbage(3, 10);
   await settle();
   const before = process.memoryUsage();
   const pending = new Array(QUEUED);

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { collector } from "../support/gc.mjs";
+import { collectGarbage } from "../support/gc.mjs";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer } from "../support/server.mjs";
 
@@ -14,7 +14,6 @@ const URL_ = "http://127.0.0.1:9/v1/messages";
 const ok = async () => new Response("{}", { headers: { "x-ratelimit-limit": "1000000", "x-ratelimit-remaining": "999999", "x-ratelimit-reset": "1" } });
 
 test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles leave heap and wasm memory where warm-up left them`, { timeout: 30 * 60_000 }, async () => {
-  const gc = collector();
   const cycles = soak ? 1_000_000 : 50_000;
   const throttler = new Throttler({ fetch: ok, maxConcurrent: 4 });
   const hang = new Promise(() => {});
@@ -29,10 +28,7 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
     void hang;
   };
   const measure = async () => {
-    for (let i = 0; i < 3; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await collectGarbage();
     // `external` includes the wasm memory and `arrayBuffers`.
     const { heapUsed, arrayBuffers, external } = process.memoryUsage();
     return { heapUsed, arrayBuffers, external };
@@ -75,7 +71,6 @@ test(`${soak ? "2 × 1,000,000" : "2 × 50,000"} schedule/abort/complete cycles 
 });
 
 test("answers watched for their usage are collected with their wrapper, read or not", async () => {
-  const gc = collector();
   // A prompt large enough to be watched, and answers of 20 KB each: 10,000
   // of them kept alive would hold 200 MB.
   const body = JSON.stringify({ model: "m", max_tokens: 10, messages: [{ role: "user", content: "word ".repeat(400) }] });
@@ -90,10 +85,7 @@ test("answers watched for their usage are collected with their wrapper, read or 
       }),
     );
   const heap = async () => {
-    for (let i = 0; i < 3; i++) {
-      gc();
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await collectGarbage();
     return process.memoryUsage().heapUsed;
   };
   await round(2_000);

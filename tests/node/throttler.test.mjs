@@ -2,7 +2,7 @@
 // the packed tarball, talking to servers on loopback.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { collector } from "../support/gc.mjs";
+import { collectGarbage } from "../support/gc.mjs";
 import { Throttler, HeadroomError } from "headroom";
 import { startServer, sleep } from "../support/server.mjs";
 import { startMockApi } from "../../mock/api.mjs";
@@ -47,13 +47,9 @@ test("fetch works unbound, the way an SDK calls it", async () => {
 });
 
 test("a fetch taken off a throttler keeps working after the throttler is collected", async () => {
-  const gc = collector();
   const { fetch } = new Throttler({ fetch: async () => new Response("still here") });
   assert.equal(await (await fetch("http://127.0.0.1:1/")).text(), "still here");
-  for (let i = 0; i < 5; i++) {
-    gc();
-    await sleep(10); // let finalizers run
-  }
+  await collectGarbage(5, 10);
   assert.equal(await (await fetch("http://127.0.0.1:1/")).text(), "still here");
 });
 
