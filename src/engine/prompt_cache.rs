@@ -102,7 +102,7 @@ impl PromptCache {
         let Some(breakpoints) = self.calls.get(&call) else { return false };
         let mut turned = false;
         for b in breakpoints.iter().filter(|b| b.tokens >= MIN_CACHED_TOKENS) {
-            let until = self.prefixes.entry(slot(key, b.hash)).or_insert(f64::MIN);
+            let until = self.prefixes.get_or_insert(slot(key, b.hash), f64::MIN);
             if *until == f64::NEG_INFINITY {
                 continue;
             }

@@ -518,7 +518,7 @@ mod prompt_cache {
 
     /// The input tokens a call is charged in the scheduler.
     fn charged(e: &Engine, id: CallId) -> f64 {
-        let ticket = match e.calls[&id].phase {
+        let ticket = match e.calls.get(&id).expect("a live call").phase {
             Phase::Queued { ticket, .. } | Phase::InFlight { ticket, .. } | Phase::Granted { ticket } => ticket,
             ref phase => panic!("not in the scheduler: {phase:?}"),
         };

@@ -11,7 +11,8 @@
 use super::partition::Partition;
 use super::Scheduler;
 use crate::budget::{Bucket, Budget};
-use std::collections::{HashMap, VecDeque};
+use crate::ids::KeyMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// No sweep while fewer partitions than this exist.
@@ -23,7 +24,7 @@ pub const MAX_LEARNED: usize = 4_096;
 /// What evicted partitions had learnt, by key.
 #[derive(Debug, Default)]
 pub(super) struct Learned {
-    by_key: HashMap<Arc<str>, (u64, Kept)>,
+    by_key: KeyMap<(u64, Kept)>,
     /// Keys in the order they were kept, with the generation they were kept
     /// at (a key taken back and kept again is found by its newer one).
     order: VecDeque<(u64, Arc<str>)>,

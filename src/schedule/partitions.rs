@@ -12,13 +12,13 @@
 //! ones) still lists them in the order of their keys: it sorts them.
 
 use super::partition::Partition;
+use crate::ids::KeyMap;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub(super) struct Partitions {
-    by_key: HashMap<Arc<str>, u32>,
+    by_key: KeyMap<u32>,
     /// By [`Partition::index`]; `None` where an evicted one was.
     slots: Vec<Option<Partition>>,
     /// The key of each index (of an evicted partition, until its index is
