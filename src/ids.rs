@@ -528,6 +528,26 @@ mod tests {
     }
 
     #[test]
+    fn churn_reuses_the_room_of_removed_entries() {
+        let mut map: IdMap<u64, u64> = IdMap::default();
+        let mut keys: KeyMap<u64> = KeyMap::default();
+        for id in 0..200_000u64 {
+            map.insert(id, id);
+            keys.insert(Arc::from(format!("key-{id}")), id);
+            if id >= 64 {
+                assert_eq!(map.remove(&(id - 64)), Some(id - 64));
+                assert_eq!(keys.remove(&format!("key-{}", id - 64)), Some(id - 64));
+            }
+        }
+        assert_eq!((map.len(), keys.len()), (64, 64));
+        // At most 65 entries at once: room for 65, and the index's next
+        // power of two above twice that.
+        assert_eq!((map.entries.items.len(), map.index.slots.len()), (65, 256));
+        assert_eq!((keys.entries.items.len(), keys.index.slots.len()), (65, 256));
+        assert!((200_000 - 64..200_000).all(|id| map.get(&id) == Some(&id) && keys.get(&format!("key-{id}")) == Some(&id)));
+    }
+
+    #[test]
     fn an_id_set_says_what_changed() {
         let mut set: IdSet<u64> = IdSet::default();
         assert!(set.insert(5) && !set.insert(5));
