@@ -14,7 +14,7 @@
 //! guards against keys chosen by an attacker: counted ids are chosen by
 //! nobody, and the prefix map is too small for collisions to cost much.
 //! Partition keys may be chosen by whoever sends the calls: [`KeyMap`]
-//! hashes them with SipHash and random keys.
+//! hashes them with the standard library's SipHash (`RandomState`).
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
@@ -87,7 +87,7 @@ impl Index {
     fn add(&mut self, fragment: u32, pos: usize, count: usize) {
         if 2 * count > self.slots.len() {
             let slots = (2 * self.slots.len()).max(MIN_SLOTS);
-            assert!(slots <= MAX_SLOTS, "a map of fewer than 2^28 entries");
+            assert!(slots <= MAX_SLOTS, "a map of at most 2^28 entries");
             let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
             self.shift = 32 - slots.trailing_zeros();
             for held in old.into_iter().filter(|held| *held != EMPTY) {
@@ -125,11 +125,14 @@ impl Index {
         self.slots[hole] = EMPTY;
     }
 
-    /// Index afresh the entries at these positions, with these fragments.
+    /// Index afresh the `count` entries at these positions, with these
+    /// fragments, in as few slots as they may take.
     fn rebuild(&mut self, held: impl Iterator<Item = (u32, usize)>, count: usize) {
-        self.slots.clear();
+        let slots = (2 * count).next_power_of_two().max(MIN_SLOTS);
+        self.slots = vec![EMPTY; slots];
+        self.shift = 32 - slots.trailing_zeros();
         for (fragment, pos) in held {
-            self.add(fragment, pos, count);
+            self.place(u64::from(fragment) << 32 | pos as u64);
         }
     }
 }
@@ -354,7 +357,7 @@ impl<K: Id> IdSet<K> {
 }
 
 /// A map keyed by strings that whoever sends the calls may choose
-/// (partition keys), hashed with SipHash and random keys.
+/// (partition keys), hashed with the standard library's SipHash.
 #[derive(Debug)]
 pub struct KeyMap<V, S = RandomState> {
     entries: Slab<(Arc<str>, V)>,
@@ -382,7 +385,11 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
     }
 
     fn slot(&self, key: &str) -> Option<usize> {
-        self.index.find(self.hash(key), |pos| self.entries.get(pos).is_some_and(|(k, _)| **k == *key))
+        self.slot_of(key, self.hash(key))
+    }
+
+    fn slot_of(&self, key: &str, hash: u32) -> Option<usize> {
+        self.index.find(hash, |pos| self.entries.get(pos).is_some_and(|(k, _)| **k == *key))
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
@@ -391,11 +398,11 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
 
     /// Insert or replace; returns the value replaced.
     pub fn insert(&mut self, key: Arc<str>, value: V) -> Option<V> {
-        if let Some(slot) = self.slot(&key) {
+        let hash = self.hash(&key);
+        if let Some(slot) = self.slot_of(&key, hash) {
             let held = self.entries.get_mut(self.index.position(slot))?;
             return Some(std::mem::replace(&mut held.1, value));
         }
-        let hash = self.hash(&key);
         let pos = self.entries.add((key, value));
         self.index.add(hash, pos, self.entries.len);
         None
@@ -471,6 +478,12 @@ mod tests {
         // 8,192 slots for 4,096 ids in a row: most sit in their home slot.
         let displaced = (0..4_096u64).filter(|id| map.index.home(hash_id(*id)) != map.slot(*id).unwrap()).count();
         assert!(displaced < 400, "{displaced} of 4,096 ids in a row are not in their home slot");
+        // Ids in a run of eight take slots in a row; the runs themselves
+        // start in 512 distinct places, none next to the one before.
+        assert!((1..4_096u64).filter(|id| id % 8 != 0).all(|id| map.index.home(hash_id(id)) == (map.index.home(hash_id(id - 1)) + 1) % 8_192));
+        let starts: Vec<usize> = (0..512u64).map(|run| map.index.home(hash_id(run * 8))).collect();
+        assert_eq!(starts.iter().collect::<std::collections::HashSet<_>>().len(), 512);
+        assert!(starts.windows(2).all(|w| w[0].abs_diff(w[1]) > 8), "runs of ids in a row are not next to each other");
     }
 
     /// Every key hashes alike: each search walks the whole run.
@@ -545,6 +558,10 @@ mod tests {
         assert_eq!((map.entries.items.len(), map.index.slots.len()), (65, 256));
         assert_eq!((keys.entries.items.len(), keys.index.slots.len()), (65, 256));
         assert!((200_000 - 64..200_000).all(|id| map.get(&id) == Some(&id) && keys.get(&format!("key-{id}")) == Some(&id)));
+        // Keeping 3 of the 64 indexes them afresh in as few slots as they take.
+        map.retain(|id, _| id % 21 == 0);
+        assert_eq!((map.len(), map.index.slots.len()), (3, 8));
+        assert!((200_000 - 64..200_000).all(|id| map.get(&id).is_some() == (id % 21 == 0)));
     }
 
     #[test]
