@@ -5,9 +5,10 @@
 //! read of a vector. Keys of customers often share a long prefix, so that
 //! each comparison in a search of the keys reads it again: with thousands
 //! of partitions, a dozen such searches per call were most of its cost.
-//! Keys are found through a hash map (SipHash: a key may be chosen by whoever
-//! sends the calls), which hashes the key once instead of comparing it a
-//! dozen times, and weighs a fraction of an ordered map in the `.wasm`.
+//! Keys are found through a hash map ([`KeyMap`], SipHash: a key may be
+//! chosen by whoever sends the calls), which hashes the key once instead of
+//! comparing it a dozen times, and weighs a fraction of an ordered map in
+//! the `.wasm`.
 //! Whatever lists the partitions (a snapshot, what is saved, a sweep of idle
 //! ones) still lists them in the order of their keys: it sorts them.
 
