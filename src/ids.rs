@@ -1,7 +1,7 @@
 //! Maps keyed by the numbers the crate counts up (calls, tickets, requests,
 //! prefix hashes), and by partition keys.
 //!
-//! Every map is a [`Slab`] of its entries and one [`Index`] of their
+//! Every map is a `Slab` of its entries and one `Index` of their
 //! positions: open addressing with linear probing, deletion by backward
 //! shift. Each slot holds 32 bits of its entry's hash beside the position,
 //! so that probing, growing and deleting never read an entry; only a
@@ -219,7 +219,7 @@ fn hash_id(id: u64) -> u32 {
 }
 
 /// A map keyed by an id the crate counts up. Iteration order is the
-/// order of the entries' positions (see [`Slab`]).
+/// order of the entries' positions (see `Slab`).
 #[derive(Clone, Debug)]
 pub struct IdMap<K, V> {
     entries: Slab<(K, V)>,
