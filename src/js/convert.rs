@@ -41,11 +41,10 @@ extern "C" {
     fn array_from(value: &JsValue) -> Result<Array, JsValue>;
 }
 
-/// A core value as a plain JS object (no Maps, `undefined` for `None`).
+/// A core value as a plain JS value, as `JSON.parse` would make it (see
+/// [`super::to_js`]).
 pub(crate) fn to_plain<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_sys::Error::new(&format!("headroom: could not convert a value to JS: {e}")).into())
+    super::to_js::value(value).map_err(|_| js_sys::Error::new("headroom: could not convert a value to JS: a number past 2^53").into())
 }
 
 /// A `HeadroomError` for a refusal, with its numbers as properties.

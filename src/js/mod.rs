@@ -13,7 +13,8 @@
 //! - [`request`]: a `fetch` call's URL, body, replayability and signal.
 //! - [`heard`]: an answer's status and headers.
 //! - [`events`] and [`metrics`]: listeners, and OpenTelemetry instruments.
-//! - [`convert`]: headers and errors between JS and Rust.
+//! - [`convert`]: headers and errors between JS and Rust; [`to_js`]: core
+//!   values as plain JS values.
 //! - [`coordinated`] and [`coordinator`]: one budget for many isolates,
 //!   through a Durable Object (see [`crate::coordinate`]).
 
@@ -30,6 +31,7 @@ mod permit;
 mod request;
 mod shared;
 mod throttler;
+mod to_js;
 mod wake;
 
 pub use coordinator::Coordinator;
