@@ -209,44 +209,27 @@ impl Items {
     }
 }
 
-impl ser::SerializeSeq for Items {
-    type Ok = JsValue;
-    type Error = Unsupported;
+/// The three kinds of array are filled alike.
+macro_rules! items {
+    ($kind:ident, $add:ident) => {
+        impl ser::$kind for Items {
+            type Ok = JsValue;
+            type Error = Unsupported;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
-    }
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+                self.push(value)
+            }
 
-    fn end(self) -> Result<JsValue, Unsupported> {
-        Ok(self.0.into())
-    }
+            fn end(self) -> Result<JsValue, Unsupported> {
+                Ok(self.0.into())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Items {
-    type Ok = JsValue;
-    type Error = Unsupported;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
-    }
-
-    fn end(self) -> Result<JsValue, Unsupported> {
-        Ok(self.0.into())
-    }
-}
-
-impl ser::SerializeTupleStruct for Items {
-    type Ok = JsValue;
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.push(value)
-    }
-
-    fn end(self) -> Result<JsValue, Unsupported> {
-        Ok(self.0.into())
-    }
-}
+items!(SerializeSeq, serialize_element);
+items!(SerializeTuple, serialize_element);
+items!(SerializeTupleStruct, serialize_field);
 
 impl ser::SerializeTupleVariant for Variant<Items> {
     type Ok = JsValue;
