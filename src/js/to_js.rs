@@ -70,6 +70,15 @@ fn integer(v: u64) -> Result<JsValue, Unsupported> {
     Ok(JsValue::from_f64(v as f64))
 }
 
+/// The numbers a JS number holds exactly, whatever their value.
+macro_rules! exact_numbers {
+    ($($method:ident: $kind:ty),*) => {
+        $(fn $method(self, v: $kind) -> Result<JsValue, Unsupported> {
+            Ok(JsValue::from_f64(f64::from(v)))
+        })*
+    };
+}
+
 impl ser::Serializer for ToJs {
     type Ok = JsValue;
     type Error = Unsupported;
@@ -81,20 +90,10 @@ impl ser::Serializer for ToJs {
     type SerializeStruct = Fields;
     type SerializeStructVariant = Variant<Fields>;
 
+    exact_numbers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_f32: f32);
+
     fn serialize_bool(self, v: bool) -> Result<JsValue, Unsupported> {
         Ok(JsValue::from_bool(v))
-    }
-
-    fn serialize_i8(self, v: i8) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
     }
 
     fn serialize_i64(self, v: i64) -> Result<JsValue, Unsupported> {
@@ -102,24 +101,8 @@ impl ser::Serializer for ToJs {
         Ok(JsValue::from_f64(v as f64))
     }
 
-    fn serialize_u8(self, v: u8) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
-    }
-
     fn serialize_u64(self, v: u64) -> Result<JsValue, Unsupported> {
         integer(v)
-    }
-
-    fn serialize_f32(self, v: f32) -> Result<JsValue, Unsupported> {
-        Ok(JsValue::from_f64(f64::from(v)))
     }
 
     fn serialize_f64(self, v: f64) -> Result<JsValue, Unsupported> {
