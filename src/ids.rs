@@ -125,6 +125,13 @@ impl Index {
         self.slots[hole] = EMPTY;
     }
 
+    /// Empty `slot`; returns the position its entry had.
+    fn remove(&mut self, slot: usize) -> usize {
+        let pos = self.position(slot);
+        self.clear(slot);
+        pos
+    }
+
     /// Index afresh the `count` entries at these positions, with these
     /// fragments, in as few slots as they may take.
     fn rebuild(&mut self, held: impl Iterator<Item = (u32, usize)>, count: usize) {
@@ -290,8 +297,7 @@ impl<K: Id, V> IdMap<K, V> {
 
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let slot = self.slot(*key)?;
-        let pos = self.index.position(slot);
-        self.index.clear(slot);
+        let pos = self.index.remove(slot);
         Some(self.entries.take(pos)?.1)
     }
 
@@ -410,8 +416,7 @@ impl<V, S: BuildHasher> KeyMap<V, S> {
 
     pub fn remove(&mut self, key: &str) -> Option<V> {
         let slot = self.slot(key)?;
-        let pos = self.index.position(slot);
-        self.index.clear(slot);
+        let pos = self.index.remove(slot);
         Some(self.entries.take(pos)?.1)
     }
 }
