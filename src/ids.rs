@@ -88,15 +88,20 @@ impl Index {
         if 2 * count > self.slots.len() {
             let slots = (2 * self.slots.len()).max(MIN_SLOTS);
             assert!(slots <= MAX_SLOTS, "a map of at most 2^28 entries");
-            let old = std::mem::replace(&mut self.slots, vec![EMPTY; slots]);
-            self.shift = 32 - slots.trailing_zeros();
-            for held in old.into_iter().filter(|held| *held != EMPTY) {
+            for held in self.empty(slots).into_iter().filter(|held| *held != EMPTY) {
                 self.place(held);
             }
         }
         // Positions fit in 32 bits: the assertion above bounds them (a
         // slab's positions are fewer than its most entries at once).
         self.place(u64::from(fragment) << 32 | pos as u64);
+    }
+
+    /// Make the index `slots` empty slots (a power of two); returns the
+    /// slots it had.
+    fn empty(&mut self, slots: usize) -> Vec<u64> {
+        self.shift = 32 - slots.trailing_zeros();
+        std::mem::replace(&mut self.slots, vec![EMPTY; slots])
     }
 
     fn place(&mut self, held: u64) {
@@ -135,9 +140,7 @@ impl Index {
     /// Index afresh the `count` entries at these positions, with these
     /// fragments, in as few slots as they may take.
     fn rebuild(&mut self, held: impl Iterator<Item = (u32, usize)>, count: usize) {
-        let slots = (2 * count).next_power_of_two().max(MIN_SLOTS);
-        self.slots = vec![EMPTY; slots];
-        self.shift = 32 - slots.trailing_zeros();
+        self.empty((2 * count).next_power_of_two().max(MIN_SLOTS));
         for (fragment, pos) in held {
             self.place(u64::from(fragment) << 32 | pos as u64);
         }
